@@ -1,0 +1,1 @@
+"""Datasets: generators (no TensorFlow) and tf.data pipelines."""
