@@ -1,0 +1,176 @@
+"""Hyperparameters of Struct-VRNN and the paper's presets (Table S1, S1.1-S1.3).
+
+Every number of Table S1 and of Sections S1.1-S1.3 is a default of a named
+preset. Values the paper does not give come from the authors' public TF1 code
+and are marked "(code)"; docs/fidelity.md explains each choice.
+
+Lengths, sigmas and coordinates follow the convention of `keypoint_ops`:
+coordinates lie in [-1, 1] across the image; `keypoint_sigma` is in heatmap
+pixels, as in the paper.
+"""
+
+import dataclasses
+import math
+from typing import Any, Dict, Tuple
+
+
+def _field(default, help_text, low=None, high=None, choices=None):
+    """A config field with a help string and the range of valid values."""
+    return dataclasses.field(
+        default=default,
+        metadata={"help": help_text, "low": low, "high": high, "choices": choices},
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """All hyperparameters of the model and of its training."""
+
+    # Sequences (Table S1).
+    observed_steps: int = _field(8, "T: observed (input) steps.", 1)
+    predicted_steps: int = _field(8, "Delta T: predicted steps.", 0)
+    image_size: int = _field(64, "Height and width of the frames (S1.1.1).", 8)
+    image_channels: int = _field(3, "Channels of the frames.", 1)
+
+    # Keypoint detector and reconstructor (Table S1, S1.1.1).
+    num_keypoints: int = _field(64, "K: number of keypoints.", 1)
+    heatmap_size: int = _field(16, "Height and width of the keypoint heatmaps (S1.1.1).", 2)
+    keypoint_sigma: float = _field(
+        1.5, "sigma_k.p.: std. dev. of the Gaussian blobs, in heatmap pixels.", 1e-3)
+    layers_per_scale: int = _field(
+        1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0)
+    encoder_filters: int = _field(
+        32, "Filters of the first convolution; doubled at each stride-2 step (code).", 1)
+    leaky_relu_slope: float = _field(0.2, "Slope of the leaky ReLUs (S1.1.1).", 0.0, 1.0)
+    weight_decay: float = _field(
+        1e-4, "L2 weight decay on convolution kernels (S1.1.1, S1.2).", 0.0)
+    normalize_keypoint_scales: bool = _field(
+        True, "Divide mu by its maximum over keypoints of the frame (code).")
+
+    # Losses (Eq. 9, Table S1).
+    separation_scale: float = _field(0.1, "lambda_sep: temporal separation loss scale (Eq. 5).", 0.0)
+    separation_sigma: float = _field(
+        2e-2, "sigma_sep: separation loss width, in coordinate units (Eq. 5).", 1e-6)
+    sparsity_scale: float = _field(5.0, "lambda_sparse: keypoint sparsity loss scale.", 0.0)
+    kl_scale: float = _field(3e-3, "beta: KL loss scale (Eq. 6).", 0.0)
+    kl_annealing_steps: int = _field(
+        25_000, "Steps over which beta is annealed linearly from 0 (S1.2).", 0)
+
+    # Dynamics (Table S1, S1.1.2).
+    latent_size: int = _field(128, "Latent code size.", 1)
+    prior_net_size: int = _field(16, "Units of the prior net's hidden layer.", 1)
+    posterior_net_size: int = _field(128, "Units of the posterior net's hidden layer.", 1)
+    decoder_net_size: int = _field(128, "Units of the keypoint decoder's hidden layer (S1.1.2).", 1)
+    rnn_units: int = _field(512, "Units of the GRU.", 1)
+    num_bom_samples: int = _field(
+        50, "Samples for the best-of-many objective (Eq. 8); 1 disables it.", 1)
+    deterministic_belief: bool = _field(
+        False, "Use the latent mean instead of samples (Struct-RNN, Section 5.1).")
+    min_latent_std: float = _field(1e-4, "Added to the softplus latent std. dev. (code).", 0.0)
+
+    # Scheduled sampling (S1.3).
+    sampling_final_prob_observed: float = _field(
+        1.0, "Final probability of feeding the model's own sample on observed steps.", 0.0, 1.0)
+    sampling_final_prob_predicted: float = _field(
+        0.5, "Final probability of feeding the model's own sample on predicted steps.", 0.0, 1.0)
+    sampling_ramp_steps: int = _field(
+        0, "Steps of the linear scheduled-sampling ramp; 0 means all training steps.", 0)
+
+    # Optimisation (Table S1, S1.2).
+    batch_size: int = _field(32, "Sequences per batch.", 1)
+    num_steps: int = _field(100_000, "Training steps.", 1)
+    learning_rate: float = _field(1e-3, "Initial learning rate of Adam.", 0.0)
+    adam_beta1: float = _field(0.9, "Adam beta_1.", 0.0, 1.0)
+    adam_beta2: float = _field(0.999, "Adam beta_2.", 0.0, 1.0)
+    lr_decay_steps: int = _field(30_000, "The learning rate is halved every this many steps.", 1)
+    lr_decay_factor: float = _field(0.5, "Factor of each learning-rate decay.", 0.0, 1.0)
+    clipnorm: float = _field(10.0, "Per-variable gradient norm clipping; 0 disables it (code).", 0.0)
+
+    @property
+    def sequence_length(self) -> int:
+        return self.observed_steps + self.predicted_steps
+
+    @property
+    def ramp_steps(self) -> int:
+        """Length of the scheduled-sampling ramp: the whole training by default."""
+        return self.sampling_ramp_steps or self.num_steps
+
+    def __post_init__(self):
+        validate(self)
+
+    def replace(self, **overrides) -> "Config":
+        """Returns a copy with `overrides`, validated."""
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"Unknown hyperparameter(s): {', '.join(unknown)}.")
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate(config: Config) -> None:
+    """Raises ValueError naming the first hyperparameter out of its range."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        expected = field.type
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            object.__setattr__(config, field.name, value)
+        if expected is bool:
+            ok = isinstance(value, bool)
+        else:
+            ok = isinstance(value, expected) and not isinstance(value, bool)
+        if not ok:
+            raise ValueError(
+                f"Hyperparameter {field.name}={value!r} must be of type {expected.__name__}.")
+        if expected is float and not math.isfinite(value):
+            raise ValueError(f"Hyperparameter {field.name}={value!r} must be finite.")
+        low, high = field.metadata["low"], field.metadata["high"]
+        if low is not None and value < low:
+            raise ValueError(f"Hyperparameter {field.name}={value!r} must be >= {low}.")
+        if high is not None and value > high:
+            raise ValueError(f"Hyperparameter {field.name}={value!r} must be <= {high}.")
+    levels = math.log2(config.image_size / config.heatmap_size)
+    if levels < 0 or levels != int(levels):
+        raise ValueError(
+            f"image_size={config.image_size} must be heatmap_size={config.heatmap_size} "
+            "times a power of two.")
+
+
+# Table S1 and S1.1: the three datasets of the paper.
+PRESETS: Dict[str, Config] = {
+    "dmcs": Config(
+        num_keypoints=64, sparsity_scale=5.0, separation_scale=0.1, separation_sigma=2e-2,
+        latent_size=128, kl_scale=3e-3, prior_net_size=16, layers_per_scale=1),
+    "basketball": Config(
+        num_keypoints=12, sparsity_scale=0.1, separation_scale=0.1, separation_sigma=2e-2,
+        latent_size=16, kl_scale=1e-2, prior_net_size=16, layers_per_scale=1),
+    "human36m": Config(
+        num_keypoints=48, sparsity_scale=1e-2, separation_scale=2e-2, separation_sigma=2e-3,
+        latent_size=16, kl_scale=1e-2, prior_net_size=4, layers_per_scale=2),
+    # Not from the paper: a CPU-sized model for the in-process synthetic
+    # dataset, so tests and demos train in minutes on a laptop.
+    "synthetic": Config(
+        image_size=32, heatmap_size=16, num_keypoints=8, encoder_filters=16,
+        observed_steps=6, predicted_steps=4, sparsity_scale=0.1, separation_scale=0.1,
+        separation_sigma=2e-2, latent_size=16, kl_scale=1e-2, prior_net_size=16,
+        posterior_net_size=64, decoder_net_size=64, rnn_units=64, num_bom_samples=10,
+        kl_annealing_steps=500, batch_size=16, num_steps=2000, lr_decay_steps=1000),
+}
+
+
+def get_preset(name: str, **overrides) -> Config:
+    """Returns the preset `name` with `overrides` applied.
+
+    Raises:
+        ValueError: for an unknown preset or hyperparameter, or a value out of range.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}.")
+    return PRESETS[name].replace(**overrides)
+
+
+def fields() -> Tuple[dataclasses.Field, ...]:
+    """The hyperparameters, each with `.name`, `.type` and `.metadata["help"]`."""
+    return dataclasses.fields(Config)

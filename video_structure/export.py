@@ -1,0 +1,134 @@
+"""SavedModel export of a trained Struct-VRNN.
+
+The export is self-contained: `tf.saved_model.load(path)` in a process that
+never imports `video_structure` gives these functions (batch sizes are free;
+T, Delta T, K, H, W, C are the config's):
+
+* `detect_keypoints(frames)`: frames float32 [batch, time, H, W, C] in [0, 1]
+  -> {"keypoints": [batch, time, K, 3], "heatmaps": [batch, time, h, w, K]}.
+* `predict_keypoints(observed_keypoints, num_samples, seed[, actions])`:
+  [batch, T, K, 3], int32 scalar, int32 [2][, float32 [batch, T + Delta T, A]]
+  -> {"keypoints": [batch, N, T + Delta T, K, 3],
+      "states": [batch, N, T + Delta T, rnn_units]}.
+* `rollout(frames, num_samples, seed[, actions])`: observed frames
+  [batch, T, H, W, C] -> the outputs of predict_keypoints plus
+  "observed_keypoints" [batch, T, K, 3] and "frames" [batch, N, T + Delta T, H, W, C].
+* `reconstruct(keypoints, first_frame, first_keypoints)`: [batch, time, K, 3],
+  [batch, H, W, C], [batch, K, 3] -> {"frames": [batch, time, H, W, C]}.
+* `metadata()`: {"config": JSON string of the hyperparameters, "format":
+  FORMAT, "action_size": int32}.
+
+Keypoints follow the convention of `video_structure.keypoint_ops`.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from video_structure import model as model_lib
+
+FORMAT = "video_structure.struct_vrnn/1"
+
+
+def export(model: model_lib.StructVRNN, path: str) -> None:
+    """Writes the SavedModel to `path` atomically (an old export is replaced whole).
+
+    Args:
+        model: a built StructVRNN.
+        path: output directory.
+    """
+    config = model.config
+    size, channels = config.image_size, config.image_channels
+    observed, predicted = config.observed_steps, config.predicted_steps
+    keypoints_spec = tf.TensorSpec([None, observed, config.num_keypoints, 3], tf.float32)
+    observed_frames_spec = tf.TensorSpec([None, observed, size, size, channels], tf.float32)
+    samples_spec = tf.TensorSpec([], tf.int32)
+    seed_spec = tf.TensorSpec([2], tf.int32)
+    action_specs = []
+    if model.action_size:
+        action_specs = [tf.TensorSpec([None, observed + predicted, model.action_size], tf.float32)]
+
+    def detect_keypoints(frames):
+        keypoints, heatmaps = model.detector(frames)
+        return {"keypoints": keypoints, "heatmaps": heatmaps}
+
+    def predict_keypoints(observed_keypoints, num_samples, seed, *actions):
+        return model.predict_keypoints(observed_keypoints, num_samples, predicted, seed, *actions)
+
+    def rollout(frames, num_samples, seed, *actions):
+        return model.rollout(frames, num_samples, predicted, seed, *actions)
+
+    def reconstruct(keypoints, first_frame, first_keypoints):
+        return {"frames": model.reconstruct(keypoints, first_frame, first_keypoints)}
+
+    metadata = {"config": json.dumps(config.to_dict(), sort_keys=True), "format": FORMAT,
+                "action_size": model.action_size}
+
+    def get_metadata():
+        return {"config": tf.constant(metadata["config"]), "format": tf.constant(FORMAT),
+                "action_size": tf.constant(model.action_size, tf.int32)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("detect_keypoints", detect_keypoints, input_signature=[
+        tf.TensorSpec([None, None, size, size, channels], tf.float32)])
+    archive.add_endpoint("predict_keypoints", predict_keypoints,
+                         input_signature=[keypoints_spec, samples_spec, seed_spec, *action_specs])
+    archive.add_endpoint("rollout", rollout,
+                         input_signature=[observed_frames_spec, samples_spec, seed_spec,
+                                          *action_specs])
+    archive.add_endpoint("reconstruct", reconstruct, input_signature=[
+        tf.TensorSpec([None, None, config.num_keypoints, 3], tf.float32),
+        tf.TensorSpec([None, size, size, channels], tf.float32),
+        tf.TensorSpec([None, config.num_keypoints, 3], tf.float32)])
+    archive.add_endpoint("metadata", get_metadata, input_signature=[])
+
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    temp_dir = tempfile.mkdtemp(dir=parent, prefix=".export-")
+    try:
+        archive.write_out(temp_dir, verbose=False)
+        with open(os.path.join(temp_dir, "video_structure.json"), "w") as f:
+            json.dump(metadata, f, indent=2)
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(dir=parent, prefix=".old-export-")
+            os.replace(path, os.path.join(old, "export"))
+            os.replace(temp_dir, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(temp_dir, path)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+
+
+def load(path: str):
+    """Loads an export written by `export` and checks that it is one.
+
+    Args:
+        path: the SavedModel directory.
+
+    Returns:
+        (loaded SavedModel object, config dict, action size).
+
+    Raises:
+        FileNotFoundError: if `path` does not exist.
+        ValueError: if `path` is not a Struct-VRNN export.
+    """
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"No SavedModel directory at {path!r}.")
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise ValueError(f"{path!r} is not a SavedModel directory (no saved_model.pb).")
+    loaded = tf.saved_model.load(path)
+    if not hasattr(loaded, "metadata"):
+        raise ValueError(f"{path!r} is a SavedModel but not a Struct-VRNN export (no metadata).")
+    metadata = loaded.metadata()
+    if metadata["format"].numpy().decode() != FORMAT:
+        raise ValueError(f"{path!r} has format {metadata['format'].numpy().decode()!r}, "
+                         f"expected {FORMAT!r}.")
+    config = json.loads(metadata["config"].numpy().decode())
+    return loaded, config, int(metadata["action_size"].numpy())

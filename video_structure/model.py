@@ -1,0 +1,257 @@
+"""Struct-VRNN: one Keras model from frames to keypoints to dynamics to frames.
+
+Training (`train_step`) optimises Eq. 9:
+
+    L_image + lambda_sep L_sep + lambda_sparse L_sparse + L_VRNN + L_future
+
+plus L2 weight decay on the convolution kernels. The dynamics model sees the
+detected keypoints through a stop-gradient, so its errors never reach the
+detector (footnote 2).
+
+Inference methods, batched and vectorised over samples:
+
+* `detect(frames)`: frames -> keypoints.
+* `predict_keypoints(observed_keypoints, ...)`: observe keypoints, then roll
+  the dynamics out with N prior samples (optionally given actions); returns
+  the keypoints and the GRU states h_t (used for reward prediction).
+* `reconstruct(keypoints, first_frame, first_keypoints)`: keypoints -> frames.
+* `rollout(frames, ...)`: the three above in a row.
+"""
+
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from video_structure import config as config_lib
+from video_structure import dynamics
+from video_structure import losses
+from video_structure import schedules
+from video_structure import vision
+
+LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future", "weight_decay")
+
+
+class StructVRNN(keras.Model):
+    """The Struct-VRNN model of Figure 1."""
+
+    def __init__(self, config: config_lib.Config, action_size: int = 0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.action_size = action_size
+        self.detector = vision.KeypointDetector(config, name="detector")
+        self.appearance = vision.AppearanceNet(config, name="appearance")
+        self.reconstructor = vision.Reconstructor(config, name="reconstructor")
+        self.vrnn = dynamics.VRNNCell(config, action_size, name="vrnn")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def build_all(self) -> None:
+        """Creates every variable by running each part once on zeros."""
+        config = self.config
+        frames = tf.zeros([1, config.sequence_length, config.image_size, config.image_size,
+                           config.image_channels])
+        batch = {"frames": frames}
+        if self.action_size:
+            batch["actions"] = tf.zeros([1, config.sequence_length, self.action_size])
+        self.compute_losses(batch, training=False)
+        self.built = True
+
+    def call(self, frames: tf.Tensor) -> tf.Tensor:
+        """Reconstructs [batch, time, H, W, C] frames through their keypoints."""
+        keypoints, _ = self.detector(frames)
+        return self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
+
+    # Inference API.
+
+    def detect(self, frames: tf.Tensor) -> tf.Tensor:
+        """phi_det on [batch, time, H, W, C] frames -> [batch, time, K, 3] keypoints."""
+        return self.detector(frames)[0]
+
+    def reconstruct(self, keypoints: tf.Tensor, first_frame: tf.Tensor,
+                    first_keypoints: tf.Tensor) -> tf.Tensor:
+        """phi_rec: renders keypoints given the first frame and its keypoints (Eq. S5).
+
+        Args:
+            keypoints: [batch, time, K, 3] or [batch, samples, time, K, 3].
+            first_frame: [batch, H, W, C] v_1.
+            first_keypoints: [batch, K, 3] keypoints detected in v_1.
+
+        Returns:
+            [batch, time, H, W, C] or [batch, samples, time, H, W, C] frames.
+        """
+        appearance = self.appearance(first_frame)
+        if keypoints.shape.rank == 4:
+            return self.reconstructor(keypoints, first_keypoints, appearance, first_frame)
+        samples = tf.shape(keypoints)[1]
+        shape = tf.shape(keypoints)
+        merged = tf.reshape(keypoints, tf.concat([[-1], shape[2:]], axis=0))
+
+        def repeat(tensor):
+            return tf.repeat(tensor, samples, axis=0)
+
+        frames = self.reconstructor(merged, repeat(first_keypoints), repeat(appearance),
+                                    repeat(first_frame))
+        return tf.reshape(frames, tf.concat([shape[:3], tf.shape(frames)[2:]], axis=0))
+
+    def predict_keypoints(self, observed_keypoints: tf.Tensor, num_samples, predicted_steps: int,
+                          seed, actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+        """Observes keypoints, then predicts with `num_samples` samples from the prior.
+
+        Every sample is an independent rollout: on observed steps its latents come
+        from the posterior and the GRU is fed its own decoded keypoints, as at the
+        end of training (S1.3); afterwards the latents come from the prior.
+
+        Args:
+            observed_keypoints: [batch, T, K, 3] detected keypoints.
+            num_samples: N, a Python int or scalar int32 tensor.
+            predicted_steps: Delta T.
+            seed: [2] int32 stateless seed.
+            actions: [batch, T + Delta T, A]; `actions[:, t]` enters step t.
+
+        Returns:
+            keypoints: [batch, N, T + Delta T, K, 3] decoded keypoints.
+            states: [batch, N, T + Delta T, rnn_units] GRU states h_t.
+        """
+        observed_steps = observed_keypoints.shape[1]
+        total_steps = observed_steps + predicted_steps
+        batch = tf.shape(observed_keypoints)[0]
+        flat = _flatten_keypoints(observed_keypoints)
+        if actions is not None:
+            actions = tf.repeat(actions, num_samples, axis=0)
+        rollout = dynamics.unroll(
+            self.vrnn, tf.repeat(flat, num_samples, axis=0), observed_steps, total_steps, seed,
+            actions=actions, deterministic=self.config.deterministic_belief,
+            sample_prob_observed=1.0, sample_prob_predicted=1.0)
+        keypoints = tf.reshape(rollout.keypoints,
+                               [batch, num_samples, total_steps, self.config.num_keypoints, 3])
+        states = tf.reshape(rollout.states, [batch, num_samples, total_steps, -1])
+        return {"keypoints": keypoints, "states": states}
+
+    def rollout(self, frames: tf.Tensor, num_samples, predicted_steps: int, seed,
+                actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+        """Detects keypoints in observed frames, predicts and renders N futures.
+
+        Args:
+            frames: [batch, T, H, W, C] observed frames in [0, 1].
+            num_samples: N.
+            predicted_steps: Delta T.
+            seed: [2] int32 stateless seed.
+            actions: [batch, T + Delta T, A].
+
+        Returns:
+            The outputs of `predict_keypoints`, plus `observed_keypoints`
+            [batch, T, K, 3] from the detector and `frames`
+            [batch, N, T + Delta T, H, W, C] rendered from the decoded keypoints.
+        """
+        observed = self.detect(frames)
+        outputs = self.predict_keypoints(observed, num_samples, predicted_steps, seed, actions)
+        outputs["observed_keypoints"] = observed
+        outputs["frames"] = self.reconstruct(outputs["keypoints"], frames[:, 0], observed[:, 0])
+        return outputs
+
+    # Training.
+
+    def compute_losses(self, batch: Dict[str, tf.Tensor], training: bool):
+        """Evaluates every term of Eq. 9 on a batch.
+
+        Args:
+            batch: `frames` [batch, T + Delta T, H, W, C] in [0, 1] and, for an
+                action-conditional model, `actions` [batch, T + Delta T, A].
+            training: use the scheduled-sampling probabilities of the current
+                step; otherwise the RNN always gets the model's own samples.
+
+        Returns:
+            (total loss, dict of the unscaled terms, dict of outputs).
+        """
+        config = self.config
+        frames = batch["frames"]
+        _check_frames(frames, config)
+        keypoints, heatmaps = self.detector(frames)
+        reconstructed = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
+
+        # Footnote 2: the dynamics model learns from, but never shapes, the keypoints.
+        targets = tf.stop_gradient(_flatten_keypoints(keypoints))  # [batch, time, K * 3]
+        step = self.optimizer.iterations if self.optimizer is not None else 0
+        if training:
+            prob_observed = schedules.sampling_probability(
+                step, config.sampling_final_prob_observed, config.ramp_steps)
+            prob_predicted = schedules.sampling_probability(
+                step, config.sampling_final_prob_predicted, config.ramp_steps)
+        else:
+            prob_observed = prob_predicted = 1.0
+        seed = keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
+        rollout = dynamics.unroll(
+            self.vrnn, targets, config.observed_steps, config.sequence_length, seed,
+            actions=batch.get("actions") if self.action_size else None,
+            num_samples=config.num_bom_samples, deterministic=config.deterministic_belief,
+            sample_prob_observed=prob_observed, sample_prob_predicted=prob_predicted)
+        nll = losses.keypoint_nll(targets, rollout.keypoints)  # [batch, time]
+        beta = schedules.kl_scale(step, config.kl_scale, config.kl_annealing_steps)
+
+        terms = {
+            "image": losses.image_loss(frames, reconstructed),
+            "separation": losses.separation_loss(keypoints, config.separation_sigma),
+            "sparsity": losses.sparsity_loss(keypoints),
+            "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta),
+            "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
+            "future": losses.future_loss(nll[:, config.observed_steps:]),
+            "weight_decay": tf.add_n(self.losses) if self.losses else tf.constant(0.0),
+        }
+        total = (terms["image"] + config.separation_scale * terms["separation"]
+                 + config.sparsity_scale * terms["sparsity"] + terms["vrnn"] + terms["future"]
+                 + terms["weight_decay"])
+        outputs = {"keypoints": keypoints, "heatmaps": heatmaps, "reconstructed": reconstructed,
+                   "decoded_keypoints": rollout.keypoints, "beta": beta,
+                   "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted}
+        return total, terms, outputs
+
+    def _update_metrics(self, total, terms, outputs):
+        self.trackers["loss"].update_state(total)
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs["beta"] = outputs["beta"]
+        logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
+        logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
+        return logs
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            total, terms, outputs = self.compute_losses(batch, training=True)
+        gradients = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._update_metrics(total, terms, outputs)
+
+    def test_step(self, batch):
+        total, terms, outputs = self.compute_losses(batch, training=False)
+        return self._update_metrics(total, terms, outputs)
+
+
+def make_optimizer(config: config_lib.Config) -> keras.optimizers.Optimizer:
+    """Adam with the step-wise halved learning rate of S1.2."""
+    return keras.optimizers.Adam(
+        learning_rate=schedules.learning_rate(
+            config.learning_rate, config.lr_decay_steps, config.lr_decay_factor),
+        beta_1=config.adam_beta1, beta_2=config.adam_beta2,
+        clipnorm=config.clipnorm or None)
+
+
+def _flatten_keypoints(keypoints: tf.Tensor) -> tf.Tensor:
+    """[batch, time, K, 3] -> [batch, time, K * 3]."""
+    return tf.reshape(keypoints, tf.concat([tf.shape(keypoints)[:2], [-1]], axis=0))
+
+
+def _check_frames(frames: tf.Tensor, config: config_lib.Config) -> None:
+    """Raises ValueError for frames whose static shape does not fit the config."""
+    expected = [config.sequence_length, config.image_size, config.image_size,
+                config.image_channels]
+    shape = frames.shape.as_list()
+    if len(shape) != 5 or any(s is not None and s != e for s, e in zip(shape[1:], expected)):
+        raise ValueError(
+            f"frames have shape {shape}; the config expects [batch, {', '.join(map(str, expected))}]"
+            " (batch, observed + predicted steps, height, width, channels).")

@@ -1,0 +1,159 @@
+"""Pixels <-> keypoints: detector phi_det, appearance net and reconstructor phi_rec (S1.1.1).
+
+The convolutional nets run once on the merged batch x time axis; nothing here
+loops over frames.
+"""
+
+import functools
+import math
+
+import keras
+import tensorflow as tf
+
+from video_structure import config as config_lib
+from video_structure import keypoint_ops
+
+
+def _conv(config: config_lib.Config, filters: int, kernel_size: int = 3, strides: int = 1,
+          activation="leaky_relu", name=None) -> keras.layers.Conv2D:
+    """A convolution with the paper's initialisation and weight decay (S1.1.1, S1.2)."""
+    if activation == "leaky_relu":
+        activation = functools.partial(tf.nn.leaky_relu, alpha=config.leaky_relu_slope)
+    return keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", activation=activation,
+        kernel_initializer="he_uniform",
+        kernel_regularizer=keras.regularizers.L2(config.weight_decay), name=name)
+
+
+def _num_levels(config: config_lib.Config) -> int:
+    return int(round(math.log2(config.image_size // config.heatmap_size)))
+
+
+def _merge_time(tensor: tf.Tensor) -> tf.Tensor:
+    """[batch, time, ...] -> [batch * time, ...]."""
+    shape = tf.shape(tensor)
+    return tf.reshape(tensor, tf.concat([[-1], shape[2:]], axis=0))
+
+
+def _split_time(tensor: tf.Tensor, time: int) -> tf.Tensor:
+    """[batch * time, ...] -> [batch, time, ...]."""
+    shape = tf.shape(tensor)
+    return tf.reshape(tensor, tf.concat([[-1, time], shape[1:]], axis=0))
+
+
+class ImageEncoder(keras.layers.Layer):
+    """Stride-2 convolutions from the frame down to heatmap_size x heatmap_size.
+
+    Each scale has one convolution (stride 2 after the first scale) plus
+    `layers_per_scale` stride-1 convolutions; the number of filters doubles at
+    each stride-2 step. A final 1x1 convolution maps to `output_channels`.
+    """
+
+    def __init__(self, config: config_lib.Config, output_channels: int, output_activation=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.convs = []
+        filters = config.encoder_filters
+        for level in range(_num_levels(config) + 1):
+            if level:
+                filters *= 2
+            self.convs.append(_conv(config, filters, strides=2 if level else 1))
+            self.convs.extend(_conv(config, filters) for _ in range(config.layers_per_scale))
+        self.output_conv = _conv(config, output_channels, kernel_size=1,
+                                 activation=output_activation)
+
+    def call(self, images: tf.Tensor) -> tf.Tensor:
+        """Maps [batch, H, W, C] frames in [0, 1] to [batch, h, w, output_channels]."""
+        # Centre the inputs around zero, as the authors' [-0.5, 0.5] frames.
+        features = keypoint_ops.add_coord_channels(images - 0.5)
+        for conv in self.convs:
+            features = conv(features)
+        return self.output_conv(features)
+
+
+class KeypointDetector(keras.layers.Layer):
+    """phi_det: frames -> score maps R (softplus) -> keypoints (Eq. S1-S3)."""
+
+    def __init__(self, config: config_lib.Config, **kwargs):
+        super().__init__(**kwargs)
+        self.normalize_scales = config.normalize_keypoint_scales
+        self.encoder = ImageEncoder(config, config.num_keypoints, tf.nn.softplus, name="encoder")
+
+    def call(self, frames: tf.Tensor):
+        """Detects keypoints in every frame.
+
+        Args:
+            frames: [batch, time, H, W, C] in [0, 1].
+
+        Returns:
+            keypoints: [batch, time, K, 3] (x, y, mu).
+            heatmaps: [batch, time, h, w, K] raw score maps R.
+        """
+        time = tf.shape(frames)[1]
+        heatmaps = self.encoder(_merge_time(frames))  # [batch * time, h, w, K]
+        keypoints = keypoint_ops.maps_to_keypoints(heatmaps, self.normalize_scales)
+        return _split_time(keypoints, time), _split_time(heatmaps, time)
+
+
+class AppearanceNet(keras.layers.Layer):
+    """phi_appearance: phi_det's architecture without its final nonlinearity (Eq. S5)."""
+
+    def __init__(self, config: config_lib.Config, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = ImageEncoder(config, config.num_keypoints, None, name="encoder")
+
+    def call(self, first_frame: tf.Tensor) -> tf.Tensor:
+        """Maps [batch, H, W, C] first frames to [batch, h, w, K] appearance features."""
+        return self.encoder(first_frame)
+
+
+class Reconstructor(keras.layers.Layer):
+    """phi_rec: v_t = v_1 + phi_rec([R_t, R_1, phi_app(v_1)]) (Eq. S5).
+
+    Alternates 2x bilinear upsampling and convolutions (plus
+    `layers_per_scale` extra stride-1 convolutions per scale) from the heatmap
+    size up to the frame size, halving the filters at each step.
+    """
+
+    def __init__(self, config: config_lib.Config, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma = config.keypoint_sigma
+        self.heatmap_size = config.heatmap_size
+        levels = _num_levels(config)
+        filters = config.encoder_filters * 2**levels
+        self.input_conv = _conv(config, filters, kernel_size=1)
+        self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear")
+        self.scales = []
+        for _ in range(levels):
+            filters //= 2
+            self.scales.append(
+                [_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
+        self.output_conv = _conv(config, config.image_channels, kernel_size=1, activation=None)
+
+    def call(self, keypoints: tf.Tensor, first_keypoints: tf.Tensor,
+             appearance: tf.Tensor, first_frame: tf.Tensor) -> tf.Tensor:
+        """Renders frames from keypoints.
+
+        Args:
+            keypoints: [batch, time, K, 3] keypoints to render.
+            first_keypoints: [batch, K, 3] keypoints of the first frame v_1.
+            appearance: [batch, h, w, F] phi_app(v_1).
+            first_frame: [batch, H, W, C] v_1.
+
+        Returns:
+            [batch, time, H, W, C] frames (not clipped).
+        """
+        time = tf.shape(keypoints)[1]
+        maps = keypoint_ops.keypoints_to_maps(
+            _merge_time(keypoints), self.sigma, self.heatmap_size)  # [batch * time, h, w, K]
+        first_maps = keypoint_ops.keypoints_to_maps(first_keypoints, self.sigma, self.heatmap_size)
+        static = tf.concat([first_maps, appearance], axis=-1)  # [batch, h, w, K + F]
+        static = tf.repeat(static, time, axis=0)  # [batch * time, h, w, K + F]
+        features = keypoint_ops.add_coord_channels(tf.concat([maps, static], axis=-1))
+        features = self.input_conv(features)
+        for convs in self.scales:
+            features = self.upsample(features)
+            for conv in convs:
+                features = conv(features)
+        delta = _split_time(self.output_conv(features), time)  # [batch, time, H, W, C]
+        return first_frame[:, tf.newaxis] + delta
