@@ -1,1 +1,15 @@
-"""Datasets: generators (no TensorFlow) and tf.data pipelines."""
+"""Datasets: generators and tf.data pipelines.
+
+Every pipeline yields dicts of batched tensors:
+
+* `frames`: float32 [batch, time, H, W, C] in [0, 1].
+* `actions` (where known): float32 [batch, time, A]; `actions[:, t]` produced
+  frame t (the paper's a_{t-1}, S1.1.2); zeros at an episode's first frame.
+* `rewards` (where known): float32 [batch, time]; the reward of the
+  transition into frame t.
+* `positions` (where known): float32 [batch, time, N, 2] ground-truth object
+  coordinates in the keypoint convention of `video_structure.keypoint_ops`.
+
+This __init__ imports nothing: dm-control rendering workers import modules of
+this package and must never load TensorFlow.
+"""

@@ -1,0 +1,85 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from video_structure import config
+from video_structure import export
+from video_structure import model as model_lib
+
+CONFIG = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
+                           latent_size=4, image_size=16, heatmap_size=8, observed_steps=3,
+                           predicted_steps=2, num_bom_samples=3)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = model_lib.StructVRNN(CONFIG, action_size=2)
+    model.compile(optimizer=model_lib.make_optimizer(CONFIG))
+    model.build_all()
+    path = str(tmp_path_factory.mktemp("export") / "model")
+    export.export(model, path)
+    return model, path
+
+
+def test_export_loads_in_a_fresh_process_without_video_structure(exported, tmp_path):
+    model, path = exported
+    rng = np.random.default_rng(0)
+    frames = rng.uniform(size=(2, 3, 16, 16, 3)).astype(np.float32)
+    actions = rng.uniform(size=(2, 5, 2)).astype(np.float32)
+    np.savez(tmp_path / "inputs.npz", frames=frames, actions=actions)
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        loaded = tf.saved_model.load({path!r})
+        inputs = np.load({str(tmp_path / "inputs.npz")!r})
+        out = loaded.rollout(inputs["frames"], tf.constant(4), tf.constant([7, 8]),
+                             inputs["actions"])
+        det = loaded.detect_keypoints(inputs["frames"])
+        rec = loaded.reconstruct(det["keypoints"], inputs["frames"][:, 0],
+                                 det["keypoints"][:, 0])
+        assert "video_structure" not in sys.modules
+        np.savez({str(tmp_path / "outputs.npz")!r}, keypoints=out["keypoints"].numpy(),
+                 frames=out["frames"].numpy(), states=out["states"].numpy(),
+                 detected=det["keypoints"].numpy(), reconstructed=rec["frames"].numpy(),
+                 config=loaded.metadata()["config"].numpy())
+    """)
+    env = dict(os.environ, PYTHONPATH="")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, env=env)
+    outputs = np.load(tmp_path / "outputs.npz")
+    assert outputs["keypoints"].shape == (2, 4, 5, 4, 3)
+    assert outputs["frames"].shape == (2, 4, 5, 16, 16, 3)
+    assert outputs["states"].shape == (2, 4, 5, 8)
+    expected = model.rollout(tf.constant(frames), 4, 2, tf.constant([7, 8]), tf.constant(actions))
+    np.testing.assert_allclose(outputs["keypoints"], expected["keypoints"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(outputs["detected"], model.detect(frames).numpy(), atol=1e-5)
+    assert json.loads(outputs["config"].item())["num_keypoints"] == 4
+
+
+def test_load_checks_the_format(exported, tmp_path):
+    _, path = exported
+    _, loaded_config, action_size = export.load(path)
+    assert loaded_config == CONFIG.to_dict() and action_size == 2
+    with pytest.raises(FileNotFoundError, match="no-such-dir"):
+        export.load(str(tmp_path / "no-such-dir"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="saved_model.pb"):
+        export.load(str(tmp_path / "empty"))
+    other = tf.Module()
+    other.f = tf.function(lambda: tf.constant(1.0), input_signature=[])
+    tf.saved_model.save(other, str(tmp_path / "other"))
+    with pytest.raises(ValueError, match="not a Struct-VRNN export"):
+        export.load(str(tmp_path / "other"))
+
+
+def test_export_replaces_an_old_export_whole(exported):
+    model, path = exported
+    export.export(model, path)
+    siblings = os.listdir(os.path.dirname(path))
+    assert siblings == ["model"]

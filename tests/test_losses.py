@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from video_structure import losses
+
+
+def numpy_eq5(keypoints, sigma):
+    """Eq. 5 written out with loops, averaged over the batch."""
+    batch, time, num_keypoints, _ = keypoints.shape
+    values = []
+    for b in range(batch):
+        xy = keypoints[b, :, :, :2]
+        centred = xy - xy.mean(axis=0, keepdims=True)
+        total = 0.0
+        for k in range(num_keypoints):
+            for k2 in range(num_keypoints):
+                d = np.mean([np.sum((centred[t, k] - centred[t, k2]) ** 2) for t in range(time)])
+                total += np.exp(-d / (2 * sigma**2))
+        values.append(total)
+    return np.mean(values)
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.1, 0.5])
+def test_separation_loss_matches_numpy_eq5(sigma):
+    keypoints = np.random.default_rng(0).uniform(-1, 1, size=(3, 6, 5, 3)).astype(np.float32)
+    keypoints[:, :, 1, :2] = keypoints[:, :, 0, :2] + 0.3  # Same trajectory, shifted.
+    value = losses.separation_loss(tf.constant(keypoints), sigma).numpy()
+    np.testing.assert_allclose(value, numpy_eq5(keypoints, sigma), rtol=1e-5)
+
+
+def test_separation_loss_counts_translated_copies_as_overlapping():
+    rng = np.random.default_rng(1)
+    keypoints = rng.uniform(-1, 1, size=(1, 8, 2, 3)).astype(np.float32)
+    keypoints[:, :, 1, :2] = keypoints[:, :, 0, :2] + 0.5
+    # Identical centred trajectories: every term is exp(0) = 1.
+    assert losses.separation_loss(tf.constant(keypoints), 0.02).numpy() == pytest.approx(4.0)
+
+
+def test_image_loss_is_sum_over_sequence_mean_over_batch():
+    frames = np.zeros([2, 3, 4, 4, 3], np.float32)
+    reconstructed = frames.copy()
+    reconstructed[0] += 0.5
+    expected = (3 * 4 * 4 * 3 * 0.25 + 0.0) / 2
+    assert losses.image_loss(frames, reconstructed).numpy() == pytest.approx(expected)
+
+
+def test_sparsity_loss_sums_absolute_scales():
+    keypoints = np.zeros([2, 3, 4, 3], np.float32)
+    keypoints[0, :, :, 2] = 0.5
+    keypoints[1, 0, 0, 2] = -1.0
+    assert losses.sparsity_loss(keypoints).numpy() == pytest.approx((3 * 4 * 0.5 + 1.0) / 2)
+
+
+def test_vrnn_and_future_losses():
+    nll = losses.keypoint_nll(tf.zeros([2, 4, 6]), tf.ones([2, 4, 6]))
+    np.testing.assert_allclose(nll.numpy(), np.full([2, 4], 3.0))
+    kl = tf.fill([2, 2], 10.0)
+    assert losses.vrnn_loss(nll[:, :2], kl, 0.1).numpy() == pytest.approx(2 * 3.0 + 2 * 1.0)
+    assert losses.future_loss(nll[:, 2:]).numpy() == pytest.approx(6.0)

@@ -1,0 +1,120 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from video_structure import config
+from video_structure import model as model_lib
+from video_structure.data import synthetic
+
+CONFIG = config.get_preset("synthetic", batch_size=4, num_keypoints=4, encoder_filters=8,
+                           rnn_units=16, latent_size=4, num_bom_samples=5, image_size=16,
+                           heatmap_size=8, observed_steps=3, predicted_steps=2)
+
+
+def make_model(action_size=0, cfg=CONFIG):
+    model = model_lib.StructVRNN(cfg, action_size=action_size)
+    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.build_all()
+    return model
+
+
+def batch(num=4, cfg=CONFIG):
+    frames, _ = synthetic.generate(num, cfg.sequence_length, cfg.image_size, num_blobs=2,
+                                   blob_radius=1.5)
+    return {"frames": tf.constant(frames, tf.float32) / 255.0}
+
+
+def test_detector_gradient_does_not_depend_on_dynamics_losses():
+    model = make_model()
+    data = batch()
+    detector_variables = model.detector.trainable_variables
+
+    def detector_gradients(include_dynamics):
+        with tf.GradientTape() as tape:
+            _, terms, _ = model.compute_losses(data, training=True)
+            loss = (terms["image"] + CONFIG.separation_scale * terms["separation"]
+                    + CONFIG.sparsity_scale * terms["sparsity"] + terms["weight_decay"])
+            if include_dynamics:
+                loss += 1000.0 * (terms["vrnn"] + terms["future"])
+        return tape.gradient(loss, detector_variables)
+
+    tf.random.set_seed(1)
+    without = detector_gradients(False)
+    tf.random.set_seed(1)
+    with_dynamics = detector_gradients(True)
+    for a, b in zip(without, with_dynamics):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # ...while the dynamics losses do train the dynamics model.
+    with tf.GradientTape() as tape:
+        _, terms, _ = model.compute_losses(data, training=True)
+        dynamics_loss = terms["vrnn"] + terms["future"]
+    gradients = tape.gradient(dynamics_loss, model.vrnn.trainable_variables)
+    assert any(g is not None and np.any(g.numpy() != 0) for g in gradients)
+
+
+def test_total_loss_is_eq9():
+    model = make_model()
+    total, terms, _ = model.compute_losses(batch(), training=True)
+    expected = (terms["image"] + CONFIG.separation_scale * terms["separation"]
+                + CONFIG.sparsity_scale * terms["sparsity"] + terms["vrnn"] + terms["future"]
+                + terms["weight_decay"])
+    assert float(total) == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_a_few_training_steps_reduce_the_loss():
+    model = make_model()
+    data = tf.data.Dataset.from_tensors(batch()).repeat()
+    history = model.fit(data, epochs=4, steps_per_epoch=15, verbose=0).history
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert history["image"][-1] < history["image"][0]
+
+
+def test_train_step_reports_every_loss_term_and_schedule():
+    model = make_model()
+    logs = model.train_step(batch())
+    for name in model_lib.LOSS_TERMS + ("beta", "sample_prob_observed", "sample_prob_predicted"):
+        assert np.isfinite(float(logs[name])), name
+    assert int(model.optimizer.iterations) == 1
+
+
+def test_rollout_shapes_and_seed():
+    model = make_model()
+    frames = batch()["frames"][:2, :CONFIG.observed_steps]
+    outputs = model.rollout(frames, 3, 4, tf.constant([1, 2]))
+    assert outputs["keypoints"].shape == (2, 3, CONFIG.observed_steps + 4, 4, 3)
+    assert outputs["states"].shape == (2, 3, CONFIG.observed_steps + 4, 16)
+    assert outputs["frames"].shape == (2, 3, CONFIG.observed_steps + 4, 16, 16, 3)
+    again = model.rollout(frames, 3, 4, tf.constant([1, 2]))
+    np.testing.assert_array_equal(outputs["keypoints"].numpy(), again["keypoints"].numpy())
+    samples = outputs["keypoints"].numpy()
+    assert not np.allclose(samples[:, 0], samples[:, 1])  # independent samples
+
+
+def test_reconstruct_of_samples_matches_per_sample_reconstruction():
+    model = make_model()
+    frames = batch()["frames"][:2]
+    keypoints = model.detect(frames)
+    stacked = tf.stack([keypoints, keypoints[:, ::-1]], axis=1)  # [batch, 2, time, K, 3]
+    both = model.reconstruct(stacked, frames[:, 0], keypoints[:, 0]).numpy()
+    second = model.reconstruct(keypoints[:, ::-1], frames[:, 0], keypoints[:, 0]).numpy()
+    np.testing.assert_allclose(both[:, 1], second, atol=1e-5)
+
+
+def test_action_conditional_model_uses_actions():
+    model = make_model(action_size=2)
+    data = batch(2)
+    data["actions"] = tf.random.uniform([2, CONFIG.sequence_length, 2])
+    logs = model.train_step(data)
+    assert np.isfinite(float(logs["loss"]))
+    frames = data["frames"][:, :CONFIG.observed_steps]
+    a = model.predict_keypoints(model.detect(frames), 2, 2, tf.constant([0, 1]), data["actions"])
+    b = model.predict_keypoints(model.detect(frames), 2, 2, tf.constant([0, 1]),
+                                data["actions"] * 0 + 5.0)
+    assert not np.allclose(a["states"].numpy(), b["states"].numpy())
+
+
+def test_frames_of_the_wrong_size_are_named():
+    model = make_model()
+    with pytest.raises(ValueError, match=r"frames have shape \[2, 5, 32, 32, 3\]"):
+        model.compute_losses({"frames": tf.zeros([2, 5, 32, 32, 3])}, training=False)

@@ -1,0 +1,73 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from video_structure import config
+from video_structure import vision
+
+CONFIG = config.get_preset("synthetic", num_keypoints=5, encoder_filters=4)
+
+
+def count_convs(layer):
+    return sum(isinstance(l, keras.layers.Conv2D) for l in layer._flatten_layers())  # pylint: disable=protected-access
+
+
+def test_detector_outputs_keypoints_and_positive_maps():
+    frames = tf.random.uniform([2, 3, 32, 32, 3])
+    keypoints, heatmaps = vision.KeypointDetector(CONFIG)(frames)
+    assert keypoints.shape == (2, 3, 5, 3)
+    assert heatmaps.shape == (2, 3, 16, 16, 5)
+    assert np.all(heatmaps.numpy() > 0)  # softplus
+    assert np.all(np.abs(keypoints.numpy()[..., :2]) < 1)
+    np.testing.assert_allclose(keypoints.numpy()[..., 2].max(axis=-1), 1.0, atol=1e-4)
+
+
+def test_detector_treats_frames_independently():
+    detector = vision.KeypointDetector(CONFIG)
+    frames = tf.random.uniform([2, 3, 32, 32, 3])
+    together, _ = detector(frames)
+    alone, _ = detector(frames[1:, 2:])
+    np.testing.assert_allclose(together.numpy()[1, 2], alone.numpy()[0, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("preset,extra", [("dmcs", 1), ("human36m", 2)])
+def test_extra_convolutions_per_scale(preset, extra):
+    cfg = config.PRESETS[preset]
+    encoder = vision.ImageEncoder(cfg, cfg.num_keypoints)
+    encoder(tf.zeros([1, 64, 64, 3]))
+    # Three scales (64, 32, 16), each 1 + extra convolutions, plus the 1x1 output.
+    assert count_convs(encoder) == 3 * (1 + extra) + 1
+    reconstructor = vision.Reconstructor(cfg)
+    keypoints = tf.zeros([1, 2, cfg.num_keypoints, 3])
+    reconstructor(keypoints, keypoints[:, 0], tf.zeros([1, 16, 16, cfg.num_keypoints]),
+                  tf.zeros([1, 64, 64, 3]))
+    # 1x1 input, two upsampled scales of 1 + extra convolutions, 1x1 output.
+    assert count_convs(reconstructor) == 2 * (1 + extra) + 2
+
+
+def test_conv_kernels_carry_weight_decay_and_he_uniform_init():
+    encoder = vision.ImageEncoder(CONFIG, 5)
+    encoder(tf.zeros([1, 32, 32, 3]))
+    convs = [l for l in encoder._flatten_layers() if isinstance(l, keras.layers.Conv2D)]  # pylint: disable=protected-access
+    assert all(isinstance(c.kernel_initializer, keras.initializers.HeUniform) for c in convs)
+    assert len(encoder.losses) == len(convs)
+    kernel = convs[0].kernel.numpy()
+    assert float(encoder.losses[0]) == pytest.approx(1e-4 * np.sum(kernel**2), rel=1e-5)
+
+
+def test_reconstructor_adds_its_output_to_the_first_frame():
+    cfg = CONFIG
+    appearance = vision.AppearanceNet(cfg)
+    reconstructor = vision.Reconstructor(cfg)
+    first = tf.random.uniform([2, 32, 32, 3])
+    keypoints = tf.random.uniform([2, 4, 5, 3], -0.5, 0.5)
+    features = appearance(first)
+    assert features.shape == (2, 16, 16, 5)
+    frames = reconstructor(keypoints, keypoints[:, 0], features, first)
+    assert frames.shape == (2, 4, 32, 32, 3)
+    for layer in [reconstructor.output_conv]:
+        layer.kernel.assign(tf.zeros_like(layer.kernel))
+        layer.bias.assign(tf.zeros_like(layer.bias))
+    frames = reconstructor(keypoints, keypoints[:, 0], features, first)
+    np.testing.assert_allclose(frames.numpy(), np.repeat(first.numpy()[:, None], 4, 1), atol=1e-6)

@@ -1,0 +1,65 @@
+"""The datasets train.py and evaluate.py know, behind one function."""
+
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from video_structure import config as config_lib
+from video_structure.data import synthetic
+
+DATASETS = {
+    "synthetic": "coloured blobs bouncing in a box, generated in memory (no files needed)",
+}
+DEFAULT_PRESETS = {"synthetic": "synthetic"}
+
+
+def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, seed: int = 0,
+         num_sequences: int = 2000) -> Tuple[tf.data.Dataset, tf.data.Dataset, int]:
+    """Training and test pipelines of dataset `name` for `config`.
+
+    Args:
+        name: a key of DATASETS.
+        config: hyperparameters; sets sequence length, batch size and image size.
+        data_dir: directory of file-based datasets.
+        seed: shuffling and generation seed.
+        num_sequences: training sequences of generated datasets.
+
+    Returns:
+        (train dataset, test dataset, action size); both datasets repeat forever
+        and yield dicts as described in video_structure/data/__init__.py.
+
+    Raises:
+        ValueError: for an unknown dataset.
+    """
+    del data_dir  # No file-based dataset is registered yet.
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
+                  image_size=config.image_size, seed=seed)
+    train = synthetic.dataset("train", num_sequences, **common)
+    test = synthetic.dataset("test", max(num_sequences // 4, config.batch_size), **common)
+    return train, test, 0
+
+
+def check_batch(batch, config: config_lib.Config, source: str) -> None:
+    """Raises ValueError if a batch's frames do not fit the model.
+
+    Args:
+        batch: a dict with `frames`.
+        config: the model's hyperparameters.
+        source: names the data in the message.
+    """
+    frames = batch["frames"]
+    expected = (config.sequence_length, config.image_size, config.image_size,
+                config.image_channels)
+    if frames.dtype != tf.float32:
+        raise ValueError(f"Frames of {source} have dtype {frames.dtype.name}; expected float32 "
+                         "in [0, 1].")
+    if tuple(frames.shape[1:]) != expected:
+        raise ValueError(f"Frames of {source} have shape {tuple(frames.shape)}; expected "
+                         f"[batch, {', '.join(map(str, expected))}] (time = observed_steps + "
+                         "predicted_steps, height, width, channels).")
+    low, high = float(np.min(frames)), float(np.max(frames))
+    if low < 0.0 or high > 1.0:
+        raise ValueError(f"Frames of {source} have values in [{low:g}, {high:g}]; expected [0, 1].")
