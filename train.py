@@ -138,6 +138,12 @@ class TrainingGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        # The last update may have produced non-finite weights from a finite loss.
+        finite = all(bool(tf.reduce_all(tf.math.is_finite(v)))
+                     for v in self.model.trainable_weights)
+        if not finite and self.diverged_at is None:
+            self.diverged_at = self._step()
+            self.model.stop_training = True
         if self.diverged_at is None:
             self.manager.save(checkpoint_number=self._step())
 
@@ -145,14 +151,18 @@ class TrainingGuard(keras.callbacks.Callback):
 class ImageSummaries(keras.callbacks.Callback):
     """Writes reconstructions and predictions with keypoints drawn to TensorBoard."""
 
-    def __init__(self, batch, log_dir: str, seed: int, max_sequences: int = 3):
+    def __init__(self, batch, log_dir: str, seed: int, guard: TrainingGuard,
+                 max_sequences: int = 3):
         super().__init__()
+        self.guard = guard
         self.frames = batch["frames"][:max_sequences]
         self.actions = batch["actions"][:max_sequences] if "actions" in batch else None
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
         self.seed = seed
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.guard.diverged_at is not None:
+            return
         model = self.model
         config = model.config
         keypoints = model.detect(self.frames)
@@ -216,7 +226,7 @@ def main(argv):
         log_dir = os.path.join(output_dir, "tensorboard")
         callbacks = [guard,
                      keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
-                     ImageSummaries(sample_batch, log_dir, FLAGS.seed)]
+                     ImageSummaries(sample_batch, log_dir, FLAGS.seed, guard)]
         model.fit(train_data, epochs=math.ceil(config.num_steps / every),
                   initial_epoch=step // every, steps_per_epoch=every, callbacks=callbacks,
                   validation_data=test_data if FLAGS.eval_batches else None,

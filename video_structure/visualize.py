@@ -20,7 +20,8 @@ def palette(num_colors: int) -> np.ndarray:
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """Float frames in [0, 1] (values outside are clipped) -> uint8."""
-    return np.round(np.clip(np.asarray(frames, np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+    frames = np.nan_to_num(np.asarray(frames, np.float32))
+    return np.round(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def draw_keypoints(frames: np.ndarray, keypoints: np.ndarray, scale: int = 4,

@@ -60,6 +60,8 @@ def check_batch(batch, config: config_lib.Config, source: str) -> None:
         raise ValueError(f"Frames of {source} have shape {tuple(frames.shape)}; expected "
                          f"[batch, {', '.join(map(str, expected))}] (time = observed_steps + "
                          "predicted_steps, height, width, channels).")
+    if not np.all(np.isfinite(frames)):
+        raise ValueError(f"Frames of {source} contain NaN or infinite values.")
     low, high = float(np.min(frames)), float(np.max(frames))
     if low < 0.0 or high > 1.0:
         raise ValueError(f"Frames of {source} have values in [{low:g}, {high:g}]; expected [0, 1].")

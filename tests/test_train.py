@@ -1,0 +1,66 @@
+"""End-to-end runs of train.py at toy size (slow: each run starts TensorFlow)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--dataset=synthetic", "--num_sequences=32", "--batch_size=4", "--eval_batches=1",
+        "--num_keypoints=4", "--encoder_filters=4", "--rnn_units=8", "--num_bom_samples=2",
+        "--verbose=0"]
+
+
+def run_train(*flags):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *TINY, *flags],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.mark.slow
+def test_trains_checkpoints_resumes_and_exports(tmp_path):
+    out = str(tmp_path / "run")
+    first = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
+    assert first.returncode == 0, first.stderr
+    assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == [
+        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
+        "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+    assert os.path.exists(os.path.join(out, "export", "saved_model.pb"))
+    assert os.listdir(os.path.join(out, "tensorboard"))
+    resumed = run_train(f"--output_dir={out}", "--steps=6", "--checkpoint_every=2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from step 4" in resumed.stdout
+    assert tf.train.latest_checkpoint(os.path.join(out, "checkpoints")).endswith("ckpt-6")
+    changed = run_train(f"--output_dir={out}", "--steps=6", "--kl_scale=0.5")
+    assert changed.returncode != 0 and "kl_scale" in changed.stderr
+
+
+@pytest.mark.slow
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = str(tmp_path / "run")
+    result = run_train(f"--output_dir={out}", "--steps=20", "--checkpoint_every=1",
+                       "--learning_rate=1e10")
+    assert result.returncode == 1
+    assert "non-finite" in result.stderr
+    latest = tf.train.latest_checkpoint(os.path.join(out, "checkpoints"))
+    assert latest is not None
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+        value = reader.get_tensor(name)
+        if np.issubdtype(np.asarray(value).dtype, np.floating):
+            assert np.all(np.isfinite(value)), name
+    assert not os.path.exists(os.path.join(out, "export"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag,message", [("--preset=nope", "nope"),
+                                          ("--kl_scale=-1", "kl_scale"),
+                                          ("--num_keypoints=0", "num_keypoints"),
+                                          ("--dataset=nope", "dataset")])
+def test_bad_flags_are_named(tmp_path, flag, message):
+    result = run_train(f"--output_dir={tmp_path}", "--steps=1", flag)
+    assert result.returncode != 0
+    assert message in result.stderr
