@@ -54,8 +54,8 @@ def test_regression_masks_missing_objects(fit_on):
       num_seqs=40, num_samples=1, num_steps=6, num_keypoints=3,
       num_objects=2, seed=1)
   corrupted = positions.copy()
-  # Object 1 is missing at some steps; its stored value there would be an
-  # outlier if it were not masked out.
+  # Object 1 is missing at every other step; unmasked NaN would poison the
+  # fit and the error means.
   corrupted[:, ::2, 1] = np.nan
   result = downstream.coordinate_regression(
       keypoints[:30], corrupted[:30], keypoints[30:], corrupted[30:],
