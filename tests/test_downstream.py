@@ -1,7 +1,5 @@
 """Tests for video_structure.downstream."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -231,17 +229,11 @@ def test_action_recognition_well_above_null():
     assert result.ground_truth_accuracy > 0.75
 
 
-def _write_sequence(path, **arrays):
-    np.savez(path, **arrays)
-
-
 def test_load_human36m_sequences(tmp_path):
     image = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
     positions = np.zeros((2, 12, 2), np.float32)
-    _write_sequence(tmp_path / "b.npz", image=image, action_label=np.int32(4))
-    _write_sequence(
-        tmp_path / "a.npz", image=image, action_label=np.int64(14), true_object_pos=positions
-    )
+    np.savez(tmp_path / "b.npz", image=image, action_label=np.int32(4))
+    np.savez(tmp_path / "a.npz", image=image, action_label=np.int64(14), true_object_pos=positions)
     (tmp_path / "notes.txt").write_text("ignored")
     sequences = downstream.load_human36m_sequences(str(tmp_path))
     assert [s.name for s in sequences] == ["a", "b"]
@@ -273,7 +265,7 @@ def test_load_human36m_sequences(tmp_path):
     ],
 )
 def test_load_human36m_sequences_rejects_bad_files(tmp_path, arrays, match):
-    _write_sequence(tmp_path / "seq.npz", **arrays)
+    np.savez(tmp_path / "seq.npz", **arrays)
     with pytest.raises(ValueError, match=match) as error:
         downstream.load_human36m_sequences(str(tmp_path))
     assert "seq.npz" in str(error.value)
