@@ -429,3 +429,16 @@ def _nan_keypoints():
 def test_bad_inputs_raise(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_reward_prediction_is_deterministic_given_seed():
+    hidden, rewards = _reward_task(num_seqs=20, num_steps=4, hidden_size=3, seed=2)
+    domains = np.zeros(20, np.int32)
+    runs = [
+        downstream.reward_prediction(
+            hidden, rewards, domains, epochs=2, batch_size=8, units=8, seed=seed
+        )[0].mse
+        for seed in (1, 1, 2)
+    ]
+    assert runs[0] == runs[1]
+    assert runs[0] != runs[2]
