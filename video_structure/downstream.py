@@ -1,0 +1,1082 @@
+"""Downstream tasks on Struct-VRNN outputs (paper Sections 5.2, 5.5, S2.2, S2.3).
+
+Every function here takes numpy arrays that a trained model produced, never a
+model, so that the analyses can run on stored rollouts and be tested on
+synthetic data:
+
+* Object tracking by coordinate regression (Figure 4):
+  `fit_coordinate_regressor`, `trajectory_errors`, `coordinate_regression`.
+* Reward prediction from the dynamics RNN's hidden states (Figure 9):
+  `reward_prediction`.
+* Action recognition from observed keypoint sequences (Figure 8):
+  `action_recognition`, plus `load_human36m_sequences` for user-supplied
+  Human3.6M data.
+
+Array layouts (see CONVENTIONS.md for the coordinate convention):
+  keypoints: float32 [num_seqs, num_samples, time, K, 3] (x, y, mu); the first
+    `num_observed_steps` steps are observed, the rest predicted.
+  positions: float32 [num_seqs, time, N, 2] ground-truth object coordinates;
+    NaN marks a missing object at that step.
+  hidden_states: float32 [num_seqs, time, H]; rewards: float32 [num_seqs, time];
+  domains: int32 [num_seqs]; action labels: int32 [num_seqs].
+"""
+
+import dataclasses
+import os
+import zipfile
+from typing import Dict, List, Optional, Tuple
+
+import keras
+import numpy as np
+
+SELECT_PER_SEQUENCE = "sequence"
+SELECT_PER_OBJECT = "object"
+_SELECTIONS = (SELECT_PER_SEQUENCE, SELECT_PER_OBJECT)
+
+FIT_ON_ALL_STEPS = "all"
+FIT_ON_OBSERVED_STEPS = "observed"
+_FIT_ON = (FIT_ON_ALL_STEPS, FIT_ON_OBSERVED_STEPS)
+
+HUMAN36M_NUM_ACTIONS = 15
+
+# Bounds the float64 design matrix built at once when fitting or evaluating the
+# regression (Basketball: 13,845 sequences x 50 samples x 16 steps).
+_MAX_ROWS_PER_CHUNK = 1 << 20
+
+
+# ----------------------------------------------------------------------------
+# Input checking.
+# ----------------------------------------------------------------------------
+
+
+def _float_array(name, value, layout, allow_nan=False):
+    """Returns `value` as float32 after checking its rank and finiteness.
+
+    Args:
+        name: Argument name used in error messages.
+        value: Array-like input.
+        layout: Expected layout, e.g. '[num_seqs, time, H]'; its number of
+            comma-separated entries is the required rank.
+        allow_nan: Whether NaN entries are allowed (infinities never are).
+
+    Returns:
+        float32 numpy array.
+
+    Raises:
+        ValueError: On wrong rank, non-numeric dtype, NaN or infinite values.
+    """
+    array = np.asarray(value)
+    ndim = layout.count(",") + 1
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must have shape {layout}, got shape {array.shape}.")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}.")
+    array = array.astype(np.float32, copy=False)
+    if np.any(np.isinf(array)):
+        raise ValueError(f"{name} contains infinite values.")
+    if not allow_nan and np.any(np.isnan(array)):
+        raise ValueError(f"{name} contains NaN values.")
+    return array
+
+
+def _int_array(name, value, length_name, length):
+    """Returns `value` as an int64 vector of the given length."""
+    array = np.asarray(value)
+    if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"{name} must be an integer vector [num_seqs], got shape "
+            f"{array.shape} and dtype {array.dtype}."
+        )
+    if array.shape[0] != length:
+        raise ValueError(
+            f"{name} has {array.shape[0]} entries but {length_name} has {length} sequences."
+        )
+    return array.astype(np.int64)
+
+
+def _require_same(what, a, b):
+    """Raises unless two sizes agree; `a` and `b` are (argument name, shape, size)."""
+    (name_a, shape_a, size_a), (name_b, shape_b, size_b) = a, b
+    if size_a != size_b:
+        raise ValueError(
+            f"{what} differs between {name_a} (shape {shape_a}) and {name_b} "
+            f"(shape {shape_b}): {size_a} vs {size_b}."
+        )
+
+
+def _masked_mean(values, axis):
+    """Mean over `axis` ignoring NaN; NaN where nothing is valid, no warnings."""
+    valid = ~np.isnan(values)
+    total = np.sum(np.where(valid, values, 0.0), axis=axis)
+    count = np.sum(valid, axis=axis)
+    return np.divide(total, count, out=np.full(np.shape(total), np.nan), where=count > 0)
+
+
+# ----------------------------------------------------------------------------
+# Coordinate regression (Section 5.2, Figure 4).
+# ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinateRegressor:
+    """Linear map from one time step's keypoints to all object coordinates.
+
+    Attributes:
+        weights: float64 [K * 3 + 1, N * 2]. Row 3k + c multiplies channel c
+            (x, y, mu) of keypoint k; the last row is the bias. Column 2n + d
+            predicts coordinate d (x, y) of object n.
+    """
+
+    weights: np.ndarray
+
+    @property
+    def num_keypoints(self) -> int:
+        return (self.weights.shape[0] - 1) // 3
+
+    @property
+    def num_objects(self) -> int:
+        return self.weights.shape[1] // 2
+
+    def predict(self, keypoints: np.ndarray) -> np.ndarray:
+        """Predicts object coordinates.
+
+        Args:
+            keypoints: [..., K, 3] keypoints.
+
+        Returns:
+            float32 [..., N, 2] predicted object coordinates.
+
+        Raises:
+            ValueError: If the last two dimensions are not [K, 3].
+        """
+        keypoints = np.asarray(keypoints)
+        if keypoints.shape[-2:] != (self.num_keypoints, 3):
+            raise ValueError(
+                f"keypoints must end in [K, 3] = [{self.num_keypoints}, 3], got "
+                f"shape {keypoints.shape}."
+            )
+        lead = keypoints.shape[:-2]
+        features = keypoints.reshape(-1, self.num_keypoints * 3)
+        prediction = features.astype(np.float64) @ self.weights[:-1] + self.weights[-1]
+        return prediction.astype(np.float32).reshape(lead + (self.num_objects, 2))
+
+
+def _sequence_chunks(num_seqs, rows_per_seq):
+    step = max(1, _MAX_ROWS_PER_CHUNK // max(1, rows_per_seq))
+    for start in range(0, num_seqs, step):
+        yield slice(start, min(num_seqs, start + step))
+
+
+def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positions_name):
+    keypoints = _float_array(keypoints_name, keypoints, "[num_seqs, num_samples, time, K, 3]")
+    positions = _float_array(positions_name, positions, "[num_seqs, time, N, 2]", allow_nan=True)
+    if keypoints.shape[-1] != 3:
+        raise ValueError(
+            f"{keypoints_name} must end in (x, y, mu) = 3 channels, got shape "
+            f"{keypoints.shape}."
+        )
+    if positions.shape[-1] != 2:
+        raise ValueError(
+            f"{positions_name} must end in (x, y) = 2 coordinates, got shape {positions.shape}."
+        )
+    _require_same(
+        "Number of sequences",
+        (keypoints_name, keypoints.shape, keypoints.shape[0]),
+        (positions_name, positions.shape, positions.shape[0]),
+    )
+    _require_same(
+        "Number of time steps",
+        (keypoints_name, keypoints.shape, keypoints.shape[2]),
+        (positions_name, positions.shape, positions.shape[1]),
+    )
+    if keypoints.shape[0] < 1 or keypoints.shape[1] < 1:
+        raise ValueError(
+            f"{keypoints_name} needs at least one sequence and one sample, got "
+            f"shape {keypoints.shape}."
+        )
+    # A half-missing coordinate is a data error, not a missing object.
+    if np.any(np.isnan(positions[..., 0]) != np.isnan(positions[..., 1])):
+        raise ValueError(f"{positions_name} has objects with only one of x, y set to NaN.")
+    return keypoints, positions
+
+
+def fit_coordinate_regressor(
+    keypoints: np.ndarray, positions: np.ndarray, ridge: float = 1e-6
+) -> CoordinateRegressor:
+    """Fits ridge regression from keypoints to object coordinates.
+
+    Every (sequence, sample, time step) is one training example: the keypoints
+    of that step (K x (x, y, mu), flattened) predict the ground-truth
+    coordinates of all objects at that step, which are shared by all samples of
+    a sequence. Objects whose position is NaN are left out of their own
+    outputs' fit only. Per object n the minimised objective is
+      mean over valid examples of ||W_n^T [features, 1] - p_n||^2
+        + ridge * ||W_n without bias||^2,
+    solved in closed form. Dividing by the number of examples makes `ridge`
+    independent of dataset size.
+
+    Args:
+        keypoints: [num_seqs, num_samples, time, K, 3] training keypoints.
+        positions: [num_seqs, time, N, 2] ground-truth coordinates (NaN: missing).
+        ridge: Non-negative L2 penalty on the non-bias weights. Zero is allowed
+            only when the features are not collinear.
+
+    Returns:
+        The fitted `CoordinateRegressor`.
+
+    Raises:
+        ValueError: On mismatched or invalid inputs, negative `ridge`, an object
+            that is never observed, or a singular system.
+    """
+    keypoints, positions = _check_keypoints_and_positions(
+        keypoints, positions, "keypoints", "positions"
+    )
+    if ridge < 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge}.")
+    num_seqs, num_samples, num_steps, num_keypoints, _ = keypoints.shape
+    num_objects = positions.shape[2]
+    dim = num_keypoints * 3 + 1
+    # Gram matrices of all examples, minus per object those where it is missing:
+    # missing objects are rare, so this avoids one full pass per object.
+    gram = np.zeros((dim, dim))
+    missing_gram = np.zeros((num_objects, dim, dim))
+    cross = np.zeros((dim, num_objects * 2))
+    num_valid = np.zeros(num_objects)
+    for chunk in _sequence_chunks(num_seqs, num_samples * num_steps):
+        chunk_keypoints = keypoints[chunk]
+        rows = chunk_keypoints.shape[0] * num_samples * num_steps
+        features = np.concatenate(
+            [chunk_keypoints.reshape(rows, dim - 1).astype(np.float64), np.ones((rows, 1))], axis=1
+        )  # [rows, dim]
+        targets = np.broadcast_to(
+            positions[chunk][:, None],
+            (chunk_keypoints.shape[0], num_samples, num_steps, num_objects, 2),
+        )
+        targets = targets.reshape(rows, num_objects, 2)
+        missing = np.isnan(targets[..., 0])  # [rows, N]
+        gram += features.T @ features
+        cross += features.T @ np.nan_to_num(targets).reshape(rows, -1)
+        num_valid += rows - missing.sum(axis=0)
+        for n in np.flatnonzero(missing.any(axis=0)):
+            missing_features = features[missing[:, n]]
+            missing_gram[n] += missing_features.T @ missing_features
+    penalty = ridge * np.diag(np.r_[np.ones(dim - 1), 0.0])
+    weights = np.zeros((dim, num_objects * 2))
+    for n in range(num_objects):
+        if num_valid[n] == 0:
+            raise ValueError(
+                f"Object {n} is NaN at every step of positions (shape "
+                f"{positions.shape}); it cannot be regressed."
+            )
+        lhs = (gram - missing_gram[n]) / num_valid[n] + penalty
+        rhs = cross[:, 2 * n : 2 * n + 2] / num_valid[n]
+        try:
+            weights[:, 2 * n : 2 * n + 2] = np.linalg.solve(lhs, rhs)
+        except np.linalg.LinAlgError as error:
+            raise ValueError(
+                f"Coordinate regression for object {n} is singular with ridge="
+                f"{ridge}; use a positive ridge."
+            ) from error
+    return CoordinateRegressor(weights=weights)
+
+
+def last_observed_keypoints(keypoints: np.ndarray, num_observed_steps: int) -> np.ndarray:
+    """Repeats the last observed keypoints for all predicted steps (baseline).
+
+    Args:
+        keypoints: [num_seqs, num_samples, time, K, 3].
+        num_observed_steps: Number of observed steps at the start of `time`.
+
+    Returns:
+        Array like `keypoints` where every step t >= num_observed_steps holds the
+        keypoints of step num_observed_steps - 1.
+    """
+    keypoints = np.asarray(keypoints)
+    _check_num_observed(num_observed_steps, keypoints.shape[2], "keypoints", keypoints.shape)
+    baseline = keypoints.copy()
+    baseline[:, :, num_observed_steps:] = keypoints[
+        :, :, num_observed_steps - 1 : num_observed_steps
+    ]
+    return baseline
+
+
+def _check_num_observed(num_observed_steps, num_steps, name, shape):
+    if not 1 <= num_observed_steps < num_steps:
+        raise ValueError(
+            f"num_observed_steps must be in [1, time - 1] = [1, {num_steps - 1}] "
+            f"for {name} of shape {shape}, got {num_observed_steps}."
+        )
+
+
+def select_best_samples(
+    errors: np.ndarray, num_observed_steps: int, selection: str = SELECT_PER_SEQUENCE
+) -> np.ndarray:
+    """Chooses the best of several stochastic samples (paper footnote 3).
+
+    Only predicted steps count. With `SELECT_PER_SEQUENCE` (Human3.6M) the
+    score of a sample is its error averaged over all objects and predicted
+    steps; with `SELECT_PER_OBJECT` (Basketball) each object gets the sample
+    with its lowest error averaged over predicted steps. NaN errors (missing
+    objects) are ignored; if nothing is valid, sample 0 is chosen.
+
+    Args:
+        errors: [num_seqs, num_samples, time, N] distances, NaN where missing.
+        num_observed_steps: Number of observed steps at the start of `time`.
+        selection: `SELECT_PER_SEQUENCE` or `SELECT_PER_OBJECT`.
+
+    Returns:
+        int64 [num_seqs, N] index of the chosen sample for each object (the same
+        for all objects of a sequence with `SELECT_PER_SEQUENCE`).
+
+    Raises:
+        ValueError: On a bad `selection`, `num_observed_steps` or shape.
+    """
+    errors = _float_array("errors", errors, "[num_seqs, num_samples, time, N]", allow_nan=True)
+    if selection not in _SELECTIONS:
+        raise ValueError(f"selection must be one of {_SELECTIONS}, got {selection!r}.")
+    _check_num_observed(num_observed_steps, errors.shape[2], "errors", errors.shape)
+    future = errors[:, :, num_observed_steps:]  # [S, M, T', N]
+    if selection == SELECT_PER_OBJECT:
+        score = _masked_mean(future, axis=2)  # [S, M, N]
+    else:
+        num_seqs, num_samples = future.shape[:2]
+        score = _masked_mean(future.reshape(num_seqs, num_samples, -1), axis=2)
+        score = np.repeat(score[:, :, None], errors.shape[3], axis=2)  # [S, M, N]
+    return np.argmin(np.where(np.isnan(score), np.inf, score), axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoryErrors:
+    """Best-of-samples trajectory errors on held-out sequences.
+
+    Attributes:
+        per_step: [time] mean Euclidean error over sequences and objects.
+        per_object: [time, N] mean Euclidean error over sequences.
+        per_sequence: [num_seqs, time, N] error of the chosen sample (NaN where
+            the object is missing), e.g. for bootstrap confidence intervals.
+        best_sample: int [num_seqs, N] chosen sample per sequence and object.
+        num_observed_steps: Steps before this index were observed.
+    """
+
+    per_step: np.ndarray
+    per_object: np.ndarray
+    per_sequence: np.ndarray
+    best_sample: np.ndarray
+    num_observed_steps: int
+
+    @property
+    def mean_predicted_error(self) -> float:
+        """Mean error over all valid (sequence, predicted step, object) entries."""
+        future = self.per_sequence[:, self.num_observed_steps :]
+        return float(_masked_mean(future.reshape(-1), axis=0))
+
+
+def _sample_errors(regressor, keypoints, positions):
+    """[num_seqs, num_samples, time, N] Euclidean errors, NaN where missing."""
+    num_seqs, num_samples, num_steps = keypoints.shape[:3]
+    errors = np.empty((num_seqs, num_samples, num_steps, positions.shape[2]), np.float32)
+    for chunk in _sequence_chunks(num_seqs, num_samples * num_steps):
+        prediction = regressor.predict(keypoints[chunk])  # [s, M, T, N, 2]
+        errors[chunk] = np.linalg.norm(prediction - positions[chunk][:, None], axis=-1)
+    return errors
+
+
+def trajectory_errors(
+    regressor: CoordinateRegressor,
+    keypoints: np.ndarray,
+    positions: np.ndarray,
+    num_observed_steps: int,
+    selection: str = SELECT_PER_SEQUENCE,
+) -> TrajectoryErrors:
+    """Regresses coordinates from keypoints and scores the best samples.
+
+    Args:
+        regressor: Fitted `CoordinateRegressor`.
+        keypoints: [num_seqs, num_samples, time, K, 3] held-out keypoints.
+        positions: [num_seqs, time, N, 2] held-out ground truth (NaN: missing).
+        num_observed_steps: Number of observed steps at the start of `time`.
+        selection: `SELECT_PER_SEQUENCE` or `SELECT_PER_OBJECT`; see
+            `select_best_samples`.
+
+    Returns:
+        `TrajectoryErrors` for all time steps (observed and predicted) of the
+        chosen samples.
+
+    Raises:
+        ValueError: On mismatched or invalid inputs.
+    """
+    keypoints, positions = _check_keypoints_and_positions(
+        keypoints, positions, "keypoints", "positions"
+    )
+    if (keypoints.shape[3], positions.shape[2]) != (regressor.num_keypoints, regressor.num_objects):
+        raise ValueError(
+            f"The regressor maps K={regressor.num_keypoints} keypoints to "
+            f"N={regressor.num_objects} objects, but keypoints have shape "
+            f"{keypoints.shape} and positions {positions.shape}."
+        )
+    errors = _sample_errors(regressor, keypoints, positions)
+    best = select_best_samples(errors, num_observed_steps, selection)
+    chosen = np.take_along_axis(errors, best[:, None, None, :], axis=1)[:, 0]
+    return TrajectoryErrors(
+        per_step=_masked_mean(chosen.transpose(1, 0, 2).reshape(chosen.shape[1], -1), axis=1),
+        per_object=_masked_mean(chosen, axis=0),
+        per_sequence=chosen,
+        best_sample=best,
+        num_observed_steps=num_observed_steps,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordinateRegressionResult:
+    """Tracking result of a model and of the last-observed baseline.
+
+    Attributes:
+        regressor: The regression fitted on the training sequences.
+        model: Errors of the model's keypoints.
+        last_observed: Errors when the last observed keypoints are repeated for
+            all predicted steps.
+    """
+
+    regressor: CoordinateRegressor
+    model: TrajectoryErrors
+    last_observed: TrajectoryErrors
+
+    def table(self) -> List[Dict[str, float]]:
+        """One row per time step, e.g. for a CSV file or a plot."""
+        return [
+            {
+                "step": t,
+                "observed": t < self.model.num_observed_steps,
+                "model_error": float(self.model.per_step[t]),
+                "last_observed_error": float(self.last_observed.per_step[t]),
+            }
+            for t in range(len(self.model.per_step))
+        ]
+
+
+def coordinate_regression(
+    train_keypoints: np.ndarray,
+    train_positions: np.ndarray,
+    test_keypoints: np.ndarray,
+    test_positions: np.ndarray,
+    num_observed_steps: int,
+    selection: str = SELECT_PER_SEQUENCE,
+    fit_on: str = FIT_ON_ALL_STEPS,
+    ridge: float = 1e-6,
+) -> CoordinateRegressionResult:
+    """Figure 4: trajectory error of coordinates regressed from keypoints.
+
+    The regression is fitted on the training sequences and evaluated on the
+    held-out ones, for the model's keypoints and for the last-observed baseline
+    (same regressor, keypoints of the last observed step repeated).
+
+    Args:
+        train_keypoints: [num_train, num_samples, time, K, 3].
+        train_positions: [num_train, time, N, 2] (NaN: missing object).
+        test_keypoints: [num_test, num_samples', time, K, 3].
+        test_positions: [num_test, time, N, 2] (NaN: missing object).
+        num_observed_steps: Number of observed steps at the start of `time`.
+        selection: `SELECT_PER_SEQUENCE` (Human3.6M) or `SELECT_PER_OBJECT`
+            (Basketball).
+        fit_on: `FIT_ON_ALL_STEPS` (default) fits on observed and predicted steps
+            of all samples, so the map is fitted on the same kind of keypoints it
+            is evaluated on; `FIT_ON_OBSERVED_STEPS` fits only on observed steps,
+            which keeps diverging samples from diluting the fit.
+        ridge: See `fit_coordinate_regressor`.
+
+    Returns:
+        `CoordinateRegressionResult`.
+
+    Raises:
+        ValueError: On mismatched or invalid inputs.
+    """
+    if fit_on not in _FIT_ON:
+        raise ValueError(f"fit_on must be one of {_FIT_ON}, got {fit_on!r}.")
+    train_keypoints, train_positions = _check_keypoints_and_positions(
+        train_keypoints, train_positions, "train_keypoints", "train_positions"
+    )
+    test_keypoints, test_positions = _check_keypoints_and_positions(
+        test_keypoints, test_positions, "test_keypoints", "test_positions"
+    )
+    for what, axis in (("Number of time steps", 2), ("Number of keypoints", 3)):
+        _require_same(
+            what,
+            ("train_keypoints", train_keypoints.shape, train_keypoints.shape[axis]),
+            ("test_keypoints", test_keypoints.shape, test_keypoints.shape[axis]),
+        )
+    _require_same(
+        "Number of objects",
+        ("train_positions", train_positions.shape, train_positions.shape[2]),
+        ("test_positions", test_positions.shape, test_positions.shape[2]),
+    )
+    _check_num_observed(
+        num_observed_steps, test_keypoints.shape[2], "test_keypoints", test_keypoints.shape
+    )
+    if fit_on == FIT_ON_OBSERVED_STEPS:
+        train_keypoints = train_keypoints[:, :, :num_observed_steps]
+        train_positions = train_positions[:, :num_observed_steps]
+    regressor = fit_coordinate_regressor(train_keypoints, train_positions, ridge)
+    return CoordinateRegressionResult(
+        regressor=regressor,
+        model=trajectory_errors(
+            regressor, test_keypoints, test_positions, num_observed_steps, selection
+        ),
+        last_observed=trajectory_errors(
+            regressor,
+            last_observed_keypoints(test_keypoints, num_observed_steps),
+            test_positions,
+            num_observed_steps,
+            selection,
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------
+# Shared Keras training utilities.
+# ----------------------------------------------------------------------------
+
+
+def split_indices(
+    num_items: int, train_fraction: float, seed: int
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Deterministic random train/test split.
+
+    Args:
+        num_items: Number of items to split; at least 2.
+        train_fraction: Fraction in (0, 1) of items for training, rounded to the
+            nearest integer and clipped so that both parts are non-empty.
+        seed: Seed of the permutation.
+
+    Returns:
+        (train_indices, test_indices), each sorted ascending.
+
+    Raises:
+        ValueError: If num_items < 2 or train_fraction is not in (0, 1).
+    """
+    if num_items < 2:
+        raise ValueError(
+            f"Need at least 2 sequences to split into train and test, got {num_items}."
+        )
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}.")
+    num_train = min(num_items - 1, max(1, int(round(train_fraction * num_items))))
+    order = np.random.default_rng(seed).permutation(num_items)
+    return np.sort(order[:num_train]), np.sort(order[num_train:])
+
+
+def _decaying_adam(start_rate, end_rate, num_examples, batch_size, epochs):
+    """Adam whose learning rate decays exponentially from start to end rate.
+
+    The rate is start_rate * (end_rate / start_rate) ** (step / total_steps),
+    so it reaches end_rate at the last optimisation step of training.
+    """
+    steps_per_epoch = -(-num_examples // batch_size)
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        initial_learning_rate=start_rate,
+        decay_steps=max(1, steps_per_epoch * epochs),
+        decay_rate=end_rate / start_rate,
+    )
+    return keras.optimizers.Adam(learning_rate=schedule)
+
+
+def _check_training_args(epochs, batch_size):
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+
+
+# ----------------------------------------------------------------------------
+# Reward prediction (Section S2.3, Figure 9).
+# ----------------------------------------------------------------------------
+
+
+class RewardPredictor(keras.Model):
+    """Dense -> GRU -> GRU -> Dense(1) reward model of Section S2.3.
+
+    "All connected through rectified linear units": a ReLU follows the first
+    dense layer and the output sequence of each GRU (inside the GRUs the usual
+    tanh/sigmoid gates are kept); the final Dense(1) is linear.
+    """
+
+    def __init__(self, units: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dense = keras.layers.Dense(units, activation="relu")
+        self.gru_1 = keras.layers.GRU(units, return_sequences=True)
+        self.gru_2 = keras.layers.GRU(units, return_sequences=True)
+        self.output_dense = keras.layers.Dense(1)
+
+    def call(self, hidden_states):
+        """Maps [batch, time, H] hidden states to [batch, time] rewards."""
+        features = self.input_dense(hidden_states)  # [batch, time, units]
+        features = keras.ops.relu(self.gru_1(features))  # [batch, time, units]
+        features = keras.ops.relu(self.gru_2(features))  # [batch, time, units]
+        return self.output_dense(features)[..., 0]  # [batch, time]
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardPredictionResult:
+    """Held-out reward prediction error of one domain.
+
+    Attributes:
+        domain: Domain id.
+        num_train: Number of training sequences.
+        num_test: Number of held-out sequences.
+        train_mean_reward: Mean training reward, the null model's prediction.
+        mse_per_step: [time] MSE of the reward model on held-out sequences.
+        null_mse_per_step: [time] MSE of the null model.
+        normalized_mse_per_step: [time] mse_per_step / null_mse_per_step.
+        mse: MSE over all held-out steps.
+        null_mse: Null-model MSE over all held-out steps.
+        normalized_mse: mse / null_mse.
+    Normalised values are NaN where the null model is exact (constant rewards).
+    """
+
+    domain: int
+    num_train: int
+    num_test: int
+    train_mean_reward: float
+    mse_per_step: np.ndarray
+    null_mse_per_step: np.ndarray
+    normalized_mse_per_step: np.ndarray
+    mse: float
+    null_mse: float
+    normalized_mse: float
+
+
+def normalized_mse(
+    predictions: np.ndarray, targets: np.ndarray, null_prediction: float
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MSE per time step relative to a constant null prediction (Figure 9).
+
+    Args:
+        predictions: [num_seqs, time] predicted rewards.
+        targets: [num_seqs, time] true rewards.
+        null_prediction: The null model's constant prediction (mean training
+            reward).
+
+    Returns:
+        (mse_per_step [time], null_mse_per_step [time], normalized [time]);
+        normalized is NaN at steps where the null model is exact.
+    """
+    mse = np.mean((predictions - targets) ** 2, axis=0)
+    null_mse = np.mean((null_prediction - targets) ** 2, axis=0)
+    normalized = np.divide(mse, null_mse, out=np.full(mse.shape, np.nan), where=null_mse > 0)
+    return mse, null_mse, normalized
+
+
+def reward_prediction(
+    hidden_states: np.ndarray,
+    rewards: np.ndarray,
+    domains: np.ndarray,
+    epochs: int = 100,
+    batch_size: int = 64,
+    units: int = 128,
+    train_fraction: float = 0.8,
+    seed: int = 0,
+    verbose: int = 0,
+) -> Dict[int, RewardPredictionResult]:
+    """Figure 9: predicts rewards from RNN hidden states, one model per domain.
+
+    Each domain's sequences are split deterministically (by `seed`) into
+    `train_fraction` for training and the rest for evaluation. A fresh
+    `RewardPredictor` is trained with MSE and Adam, the learning rate decaying
+    exponentially from 1e-3 to 1e-4 over all optimisation steps.
+
+    The paper gives neither epochs nor batch size; the defaults (100 epochs,
+    batch 64: 12,500 steps for 8,000 training sequences) are ours.
+
+    Args:
+        hidden_states: [num_seqs, time, H] dynamics-RNN hidden states.
+        rewards: [num_seqs, time] rewards; rewards[:, t] belongs to step t.
+        domains: int [num_seqs] domain id of each sequence.
+        epochs: Training epochs per domain.
+        batch_size: Sequences per batch.
+        units: Width of the dense and GRU layers (128 in the paper).
+        train_fraction: Fraction of each domain's sequences used for training.
+        seed: Seed of the split, initialisation and shuffling (via
+            `keras.utils.set_random_seed`, which also reseeds Python, NumPy and TF
+            global generators).
+        verbose: Keras verbosity for `fit`.
+
+    Returns:
+        Dict from domain id to `RewardPredictionResult`, in ascending order.
+
+    Raises:
+        ValueError: On mismatched shapes, NaN inputs, a domain with fewer than two
+            sequences or bad training arguments.
+    """
+    hidden_states = _float_array("hidden_states", hidden_states, "[num_seqs, time, H]")
+    rewards = _float_array("rewards", rewards, "[num_seqs, time]")
+    _require_same(
+        "Number of sequences",
+        ("hidden_states", hidden_states.shape, hidden_states.shape[0]),
+        ("rewards", rewards.shape, rewards.shape[0]),
+    )
+    _require_same(
+        "Number of time steps",
+        ("hidden_states", hidden_states.shape, hidden_states.shape[1]),
+        ("rewards", rewards.shape, rewards.shape[1]),
+    )
+    domains = _int_array("domains", domains, "hidden_states", hidden_states.shape[0])
+    _check_training_args(epochs, batch_size)
+    if hidden_states.shape[0] < 2 or hidden_states.shape[1] < 1:
+        raise ValueError(
+            f"Reward prediction needs at least 2 sequences of at least 1 step, got "
+            f"hidden_states of shape {hidden_states.shape}."
+        )
+    domain_ids, counts = np.unique(domains, return_counts=True)
+    for domain, count in zip(domain_ids, counts):
+        if count < 2:
+            raise ValueError(
+                f"Domain {domain} has {count} sequence(s); reward prediction needs "
+                f"at least 2 (train and test)."
+            )
+    results = {}
+    for domain in domain_ids:
+        indices = np.flatnonzero(domains == domain)
+        train, test = split_indices(len(indices), train_fraction, seed)
+        train, test = indices[train], indices[test]
+        keras.utils.set_random_seed(seed)
+        model = RewardPredictor(units)
+        model.compile(
+            optimizer=_decaying_adam(1e-3, 1e-4, len(train), batch_size, epochs), loss="mse"
+        )
+        model.fit(
+            hidden_states[train],
+            rewards[train],
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=verbose,
+        )
+        predictions = model.predict(
+            hidden_states[test], batch_size=batch_size, verbose=verbose
+        )  # [num_test, time]
+        train_mean = float(np.mean(rewards[train]))
+        mse, null_mse, normalized = normalized_mse(predictions, rewards[test], train_mean)
+        total_null = float(np.mean(null_mse))
+        results[int(domain)] = RewardPredictionResult(
+            domain=int(domain),
+            num_train=len(train),
+            num_test=len(test),
+            train_mean_reward=train_mean,
+            mse_per_step=mse,
+            null_mse_per_step=null_mse,
+            normalized_mse_per_step=normalized,
+            mse=float(np.mean(mse)),
+            null_mse=total_null,
+            normalized_mse=(float(np.mean(mse)) / total_null if total_null > 0 else float("nan")),
+        )
+    return results
+
+
+# ----------------------------------------------------------------------------
+# Action recognition (Section S2.2, Figure 8).
+# ----------------------------------------------------------------------------
+
+
+class ActionClassifier(keras.Model):
+    """GRU -> Dropout -> GRU -> Dropout -> Dense -> softmax (Section S2.2)."""
+
+    def __init__(self, num_classes: int, units: int = 128, dropout: float = 0.25, **kwargs):
+        super().__init__(**kwargs)
+        self.gru_1 = keras.layers.GRU(units, return_sequences=True)
+        self.dropout_1 = keras.layers.Dropout(dropout)
+        self.gru_2 = keras.layers.GRU(units)
+        self.dropout_2 = keras.layers.Dropout(dropout)
+        self.logits = keras.layers.Dense(num_classes)
+
+    def call(self, features, training=False):
+        """Maps [batch, time, F] features to [batch, num_classes] probabilities."""
+        hidden = self.dropout_1(self.gru_1(features), training=training)
+        hidden = self.dropout_2(self.gru_2(hidden), training=training)
+        return keras.ops.softmax(self.logits(hidden))  # [batch, num_classes]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionRecognitionResult:
+    """Held-out action recognition accuracy (fractions correct).
+
+    Attributes:
+        accuracy: Classifier on the given features (e.g. keypoints).
+        null_accuracy: Always predicting the most frequent training class.
+        null_class: That class.
+        ground_truth_accuracy: Same classifier on ground-truth coordinates, or
+            None when they were not given.
+        num_classes: Number of classes.
+    """
+
+    accuracy: float
+    null_accuracy: float
+    null_class: int
+    ground_truth_accuracy: Optional[float]
+    num_classes: int
+
+
+def _sequence_features(name, value, num_steps):
+    """[num_seqs, time, ...] -> float32 [num_seqs, num_steps, F]."""
+    array = np.asarray(value)
+    if array.ndim < 3:
+        raise ValueError(
+            f"{name} must have shape [num_seqs, time, ...] (e.g. "
+            f"[num_seqs, time, K, 3]), got shape {array.shape}."
+        )
+    if array.shape[1] < num_steps:
+        raise ValueError(
+            f"{name} has {array.shape[1]} time steps (shape {array.shape}) but "
+            f"num_steps={num_steps}."
+        )
+    array = array[:, :num_steps].reshape(array.shape[0], num_steps, -1)
+    return _float_array(name, array, "[num_seqs, num_steps, features]")
+
+
+def _train_classifier(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    num_classes,
+    epochs,
+    batch_size,
+    seed,
+    verbose,
+):
+    keras.utils.set_random_seed(seed)
+    model = ActionClassifier(num_classes)
+    model.compile(
+        optimizer=_decaying_adam(1e-2, 1e-4, len(train_features), batch_size, epochs),
+        loss="sparse_categorical_crossentropy",
+    )
+    model.fit(
+        train_features,
+        train_labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+    )
+    probabilities = model.predict(
+        test_features, batch_size=batch_size, verbose=verbose
+    )  # [num_test, num_classes]
+    return float(np.mean(np.argmax(probabilities, axis=1) == test_labels))
+
+
+def action_recognition(
+    train_keypoints: np.ndarray,
+    train_labels: np.ndarray,
+    test_keypoints: np.ndarray,
+    test_labels: np.ndarray,
+    num_classes: Optional[int] = None,
+    train_positions: Optional[np.ndarray] = None,
+    test_positions: Optional[np.ndarray] = None,
+    num_steps: int = 8,
+    epochs: int = 100,
+    batch_size: int = 32,
+    seed: int = 0,
+    verbose: int = 0,
+) -> ActionRecognitionResult:
+    """Figure 8: classifies actions from sequences of observed keypoints.
+
+    Features of each step are flattened (K * 3 for keypoints, N * 2 for
+    positions) and the first `num_steps` steps are used. The classifier is
+    trained with cross-entropy and Adam, the learning rate decaying
+    exponentially from 1e-2 to 1e-4 over all optimisation steps. Pass model
+    keypoints as keypoints[:, sample] of the [num_seqs, num_samples, ...]
+    layout: only observed steps are used, so any sample serves.
+
+    Args:
+        train_keypoints: [num_train, time, ...] features, e.g. [.., K, 3].
+        train_labels: int [num_train] labels in [0, num_classes).
+        test_keypoints: [num_test, time, ...] features.
+        test_labels: int [num_test] labels in [0, num_classes).
+        num_classes: Number of classes (15 for Human3.6M); default: the largest
+            label + 1.
+        train_positions: Optional [num_train, time, N, 2] ground truth for the
+            reference classifier (no NaN allowed).
+        test_positions: Optional [num_test, time, N, 2], given iff
+            train_positions is.
+        num_steps: Number of leading (observed) steps used (8 in the paper).
+        epochs: Training epochs (100 in the paper).
+        batch_size: Sequences per batch (not given in the paper).
+        seed: Seed of initialisation, dropout and shuffling (via
+            `keras.utils.set_random_seed`).
+        verbose: Keras verbosity.
+
+    Returns:
+        `ActionRecognitionResult`.
+
+    Raises:
+        ValueError: On mismatched shapes, NaN inputs, labels out of range, empty
+            sets or bad training arguments.
+    """
+    _check_training_args(epochs, batch_size)
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}.")
+    train_features = _sequence_features("train_keypoints", train_keypoints, num_steps)
+    test_features = _sequence_features("test_keypoints", test_keypoints, num_steps)
+    _require_same(
+        "Number of features per step",
+        ("train_keypoints", np.shape(train_keypoints), train_features.shape[2]),
+        ("test_keypoints", np.shape(test_keypoints), test_features.shape[2]),
+    )
+    if len(train_features) < 1 or len(test_features) < 1:
+        raise ValueError(
+            f"Need at least one training and one test sequence, got "
+            f"{len(train_features)} and {len(test_features)}."
+        )
+    train_labels = _int_array("train_labels", train_labels, "train_keypoints", len(train_features))
+    test_labels = _int_array("test_labels", test_labels, "test_keypoints", len(test_features))
+    if num_classes is None:
+        num_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    for name, labels in (("train_labels", train_labels), ("test_labels", test_labels)):
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise ValueError(
+                f"{name} must lie in [0, {num_classes}), got values in "
+                f"[{labels.min()}, {labels.max()}]."
+            )
+    if (train_positions is None) != (test_positions is None):
+        raise ValueError("Pass both train_positions and test_positions, or neither.")
+    if train_positions is not None:
+        train_gt = _sequence_features("train_positions", train_positions, num_steps)
+        test_gt = _sequence_features("test_positions", test_positions, num_steps)
+        _require_same(
+            "Number of sequences",
+            ("train_positions", np.shape(train_positions), len(train_gt)),
+            ("train_keypoints", np.shape(train_keypoints), len(train_features)),
+        )
+        _require_same(
+            "Number of sequences",
+            ("test_positions", np.shape(test_positions), len(test_gt)),
+            ("test_keypoints", np.shape(test_keypoints), len(test_features)),
+        )
+        _require_same(
+            "Number of features per step",
+            ("train_positions", np.shape(train_positions), train_gt.shape[2]),
+            ("test_positions", np.shape(test_positions), test_gt.shape[2]),
+        )
+    null_class = int(np.argmax(np.bincount(train_labels, minlength=num_classes)))
+    train_args = (num_classes, epochs, batch_size, seed, verbose)
+    accuracy = _train_classifier(
+        train_features, train_labels, test_features, test_labels, *train_args
+    )
+    ground_truth_accuracy = None
+    if train_positions is not None:
+        ground_truth_accuracy = _train_classifier(
+            train_gt, train_labels, test_gt, test_labels, *train_args
+        )
+    return ActionRecognitionResult(
+        accuracy=accuracy,
+        null_accuracy=float(np.mean(test_labels == null_class)),
+        null_class=null_class,
+        ground_truth_accuracy=ground_truth_accuracy,
+        num_classes=num_classes,
+    )
+
+
+# ----------------------------------------------------------------------------
+# Human3.6M loader for user-supplied data.
+# ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Human36mSequence:
+    """One user-supplied Human3.6M video.
+
+    Attributes:
+        name: File name without the .npz extension.
+        image: uint8 [T, H, W, C] frames.
+        action_label: Action class in [0, 15).
+        positions: float32 [T, N, 2] ground-truth coordinates in keypoint
+            convention, or None.
+    """
+
+    name: str
+    image: np.ndarray
+    action_label: int
+    positions: Optional[np.ndarray]
+
+    def frames(self) -> np.ndarray:
+        """float32 [T, H, W, C] frames in [0, 1] (the `frames` convention)."""
+        return self.image.astype(np.float32) / 255.0
+
+
+def _load_human36m_file(file_path):
+    name = os.path.splitext(os.path.basename(file_path))[0]
+    try:
+        data = np.load(file_path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{file_path} is not a readable .npz file: {error}") from error
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{file_path} holds a single array, not an .npz archive.")
+    with data:
+        contents = {key: data[key] for key in data.files}
+    for key in ("image", "action_label"):
+        if key not in contents:
+            raise ValueError(
+                f"{file_path} lacks the required array {key!r} (has {sorted(contents)})."
+            )
+    image = contents["image"]
+    if image.dtype != np.uint8 or image.ndim != 4 or image.shape[0] < 1:
+        raise ValueError(
+            f"{file_path}: image must be uint8 [T, H, W, C] with T >= 1, got "
+            f"dtype {image.dtype} and shape {image.shape}."
+        )
+    label = contents["action_label"]
+    if (
+        label.size != 1
+        or not np.issubdtype(label.dtype, np.integer)
+        or not 0 <= int(label.reshape(())) < HUMAN36M_NUM_ACTIONS
+    ):
+        raise ValueError(
+            f"{file_path}: action_label must be one integer in "
+            f"[0, {HUMAN36M_NUM_ACTIONS}), got {label!r}."
+        )
+    positions = contents.get("true_object_pos")
+    if positions is not None:
+        if (
+            positions.ndim != 3
+            or positions.shape[0] != image.shape[0]
+            or positions.shape[2] != 2
+            or not np.issubdtype(positions.dtype, np.floating)
+        ):
+            raise ValueError(
+                f"{file_path}: true_object_pos must be float [T, N, 2] with "
+                f"T = {image.shape[0]} (image shape {image.shape}), got dtype "
+                f"{positions.dtype} and shape {positions.shape}."
+            )
+        positions = positions.astype(np.float32)
+    return Human36mSequence(
+        name=name, image=image, action_label=int(label.reshape(())), positions=positions
+    )
+
+
+def load_human36m_sequences(path: str) -> List[Human36mSequence]:
+    """Loads user-supplied Human3.6M sequences (Human3.6M is not bundled).
+
+    `path` is a directory with one .npz file per video (other files are
+    ignored), each holding:
+      image: uint8 [T, H, W, C] frames (64 x 64 in the paper, 6.25 Hz).
+      action_label: integer scalar, the action class in [0, 15) (the 15
+        Human3.6M action categories, numbered by the user consistently).
+      true_object_pos (optional): float [T, N, 2] ground-truth coordinates (x, y)
+        in the keypoint convention of CONVENTIONS.md (x right, y up, [-1, 1]).
+    Keep videos of one subject in one split (train S1, S5, S6, S7, S8; test S9,
+    S11) so that no test sequence comes from a training video.
+
+    Args:
+        path: Directory of .npz files.
+
+    Returns:
+        List of `Human36mSequence`, sorted by file name.
+
+    Raises:
+        FileNotFoundError: If `path` is not a directory or holds no .npz file.
+        ValueError: If a file is unreadable or lacks or misformats an array.
+    """
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"Human3.6M directory {path!r} does not exist.")
+    names = sorted(name for name in os.listdir(path) if name.endswith(".npz"))
+    if not names:
+        raise FileNotFoundError(f"No .npz files in Human3.6M directory {path!r}.")
+    return [_load_human36m_file(os.path.join(path, name)) for name in names]
