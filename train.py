@@ -45,6 +45,9 @@ flags.DEFINE_enum("dataset", "synthetic", registry.DATASETS,
 flags.DEFINE_string("preset", None, "Hyperparameter preset ("
                     + ", ".join(sorted(config_lib.PRESETS)) + "); defaults to the dataset's: "
                     + ", ".join(f"{k}->{v}" for k, v in registry.DEFAULT_PRESETS.items()) + ".")
+flags.DEFINE_enum("variant", "struct_vrnn", list(config_lib.VARIANTS),
+                  "Model variant of Sections 5.1-5.3: " + "; ".join(
+                      f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()))
 flags.DEFINE_string("data_dir", None, "Dataset directory (dmcs, npz, videos); dmcs defaults to "
                     "datasets/data/dmcs.")
 flags.DEFINE_integer("steps", None, "Training steps (overrides the preset's num_steps).",
@@ -73,6 +76,8 @@ for _field in config_lib.fields():
     _help = f"{_field.metadata['help']} Overrides the preset."
     if _field.type is bool:
         flags.DEFINE_bool(_field.name, None, _help)
+    elif _field.type is str:
+        flags.DEFINE_enum(_field.name, None, _field.metadata["choices"], _help)
     elif _field.type is int:
         flags.DEFINE_integer(_field.name, None, _help)
     else:
@@ -87,7 +92,7 @@ def resolve_config() -> config_lib.Config:
         value = getattr(FLAGS, _OWN_FLAGS.get(field.name, field.name))
         if value is not None:
             overrides[field.name] = value
-    return config_lib.get_preset(preset, **overrides)
+    return config_lib.get_preset(preset, FLAGS.variant, **overrides)
 
 
 def _write_json_atomic(data, path: str) -> None:
@@ -166,16 +171,19 @@ class ImageSummaries(keras.callbacks.Callback):
         model = self.model
         config = model.config
         keypoints = model.detect(self.frames)
+        drawn = keypoints if config.representation == "keypoints" else tf.zeros_like(keypoints)
         reconstructed = model.reconstruct(keypoints, self.frames[:, 0], keypoints[:, 0])
         predicted = model.rollout(self.frames[:, :config.observed_steps], 1,
                                   config.predicted_steps, tf.constant([self.seed, epoch]),
                                   self.actions)
         rows = []
         for i in range(self.frames.shape[0]):
-            rows.append(visualize.draw_keypoints(self.frames[i].numpy(), keypoints[i].numpy()))
-            rows.append(visualize.draw_keypoints(reconstructed[i].numpy(), keypoints[i].numpy()))
+            predicted_drawn = predicted["keypoints"][i, 0] * tf.cast(
+                config.representation == "keypoints", tf.float32)
+            rows.append(visualize.draw_keypoints(self.frames[i].numpy(), drawn[i].numpy()))
+            rows.append(visualize.draw_keypoints(reconstructed[i].numpy(), drawn[i].numpy()))
             rows.append(visualize.draw_keypoints(predicted["frames"][i, 0].numpy(),
-                                                 predicted["keypoints"][i, 0].numpy()))
+                                                 predicted_drawn.numpy()))
         colors = ([(0, 200, 0)] * config.observed_steps + [(220, 0, 0)] * config.predicted_steps)
         image = visualize.grid(rows, border_colors=colors)
         with self.writer.as_default():

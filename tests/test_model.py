@@ -58,6 +58,7 @@ def test_total_loss_is_eq9():
     expected = (terms["image"] + CONFIG.separation_scale * terms["separation"]
                 + CONFIG.sparsity_scale * terms["sparsity"] + terms["vrnn"] + terms["future"]
                 + terms["weight_decay"])
+    assert float(terms["supervised"]) == 0.0
     assert float(total) == pytest.approx(float(expected), rel=1e-6)
 
 
@@ -118,3 +119,34 @@ def test_frames_of_the_wrong_size_are_named():
     model = make_model()
     with pytest.raises(ValueError, match=r"frames have shape \[2, 5, 32, 32, 3\]"):
         model.compute_losses({"frames": tf.zeros([2, 5, 32, 32, 3])}, training=False)
+
+
+@pytest.mark.parametrize("variant", list(config.VARIANTS))
+def test_every_variant_trains_and_predicts(variant):
+    cfg = config.get_preset("synthetic", variant, batch_size=2, num_keypoints=4, encoder_filters=4,
+                            rnn_units=8, latent_size=4, num_bom_samples=3, image_size=16,
+                            heatmap_size=8, observed_steps=2, predicted_steps=2)
+    model = make_model(cfg=cfg)
+    frames, positions = synthetic.generate(2, 4, 16, num_blobs=2, blob_radius=1.5)
+    data = {"frames": tf.constant(frames, tf.float32) / 255.0, "positions": tf.constant(positions)}
+    logs = model.train_step(data)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert (float(logs["supervised"]) > 0) == bool(cfg.supervision_scale)
+    outputs = model.rollout(data["frames"][:, :2], 2, 2, tf.constant([0, 0]))
+    assert outputs["frames"].shape == (2, 2, 4, 16, 16, 3)
+
+
+def test_supervised_loss_pulls_keypoints_to_positions():
+    cfg = config.get_preset("synthetic", "struct_vrnn_supervised", batch_size=2,
+                            num_keypoints=4, encoder_filters=4, rnn_units=8, latent_size=4,
+                            num_bom_samples=2, image_size=16, heatmap_size=8,
+                            observed_steps=2, predicted_steps=1)
+    model = make_model(cfg=cfg)
+    frames, positions = synthetic.generate(2, 3, 16, num_blobs=2, blob_radius=1.5)
+    data = {"frames": tf.constant(frames, tf.float32) / 255.0, "positions": tf.constant(positions)}
+    keypoints = model.detect(data["frames"]).numpy()
+    _, terms, _ = model.compute_losses(data, training=False)
+    expected = np.mean(np.sum((keypoints[:, :, :2, :2] - positions) ** 2, axis=(1, 2, 3)))
+    assert float(terms["supervised"]) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="positions"):
+        model.compute_losses({"frames": data["frames"]}, training=False)

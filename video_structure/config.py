@@ -32,6 +32,15 @@ class Config:
     image_size: int = _field(64, "Height and width of the frames (S1.1.1).", 8)
     image_channels: int = _field(3, "Channels of the frames.", 1)
 
+    # Representation (Section 5.1): keypoints (Struct-VRNN) or an unstructured
+    # feature vector of the same size, 3K (CNN-VRNN).
+    representation: str = _field(
+        "keypoints", "Internal representation: keypoints (Struct) or cnn (CNN-VRNN baseline).",
+        choices=("keypoints", "cnn"))
+    supervision_scale: float = _field(
+        0.0, "Scale of the supervised loss pulling the first N keypoints (or the first 2N "
+        "features) to the N ground-truth positions (Section 5.2); 0 is unsupervised.", 0.0)
+
     # Keypoint detector and reconstructor (Table S1, S1.1.1).
     num_keypoints: int = _field(64, "K: number of keypoints.", 1)
     heatmap_size: int = _field(16, "Height and width of the keypoint heatmaps (S1.1.1).", 2)
@@ -117,8 +126,8 @@ def validate(config: Config) -> None:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
             object.__setattr__(config, field.name, value)
-        if expected is bool:
-            ok = isinstance(value, bool)
+        if expected is bool or expected is str:
+            ok = isinstance(value, expected)
         else:
             ok = isinstance(value, expected) and not isinstance(value, bool)
         if not ok:
@@ -126,6 +135,10 @@ def validate(config: Config) -> None:
                 f"Hyperparameter {field.name}={value!r} must be of type {expected.__name__}.")
         if expected is float and not math.isfinite(value):
             raise ValueError(f"Hyperparameter {field.name}={value!r} must be finite.")
+        choices = field.metadata["choices"]
+        if choices is not None and value not in choices:
+            raise ValueError(
+                f"Hyperparameter {field.name}={value!r} must be one of {', '.join(choices)}.")
         low, high = field.metadata["low"], field.metadata["high"]
         if low is not None and value < low:
             raise ValueError(f"Hyperparameter {field.name}={value!r} must be >= {low}.")
@@ -160,15 +173,32 @@ PRESETS: Dict[str, Config] = {
 }
 
 
-def get_preset(name: str, **overrides) -> Config:
-    """Returns the preset `name` with `overrides` applied.
+# The model variants of Sections 5.1-5.3 (Figures 3-5, S3), as changes to a preset.
+VARIANTS: Dict[str, Dict[str, Any]] = {
+    "struct_vrnn": {},
+    "struct_vrnn_no_bom": {"num_bom_samples": 1},
+    "struct_rnn": {"deterministic_belief": True, "num_bom_samples": 1},
+    "cnn_vrnn": {"representation": "cnn", "separation_scale": 0.0, "sparsity_scale": 0.0},
+    "struct_vrnn_supervised": {"supervision_scale": 1.0},
+    "cnn_vrnn_supervised": {"representation": "cnn", "separation_scale": 0.0,
+                            "sparsity_scale": 0.0, "supervision_scale": 1.0},
+    "struct_vrnn_no_sep": {"separation_scale": 0.0},
+    "struct_vrnn_no_sparse": {"sparsity_scale": 0.0},
+}
+
+
+def get_preset(name: str, variant: str = "struct_vrnn", **overrides) -> Config:
+    """Returns the preset `name`, changed for `variant`, with `overrides` applied.
 
     Raises:
-        ValueError: for an unknown preset or hyperparameter, or a value out of range.
+        ValueError: for an unknown preset, variant or hyperparameter, or a value
+            out of range.
     """
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}.")
-    return PRESETS[name].replace(**overrides)
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
+    return PRESETS[name].replace(**{**VARIANTS[variant], **overrides})
 
 
 def fields() -> Tuple[dataclasses.Field, ...]:

@@ -95,3 +95,28 @@ def future_loss(nll: tf.Tensor) -> tf.Tensor:
         Scalar: the per-sequence sum, averaged over the batch.
     """
     return tf.reduce_mean(tf.reduce_sum(nll, axis=1))
+
+
+def supervised_loss(keypoints: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
+    """Pulls the first N keypoints to the N ground-truth positions (Section 5.2).
+
+    The supervised baselines of Figure 4 add this term; for CNN-VRNN the
+    "keypoints" are its features shaped [K, 3], so the first 2N features are
+    pulled. Missing positions (NaN) do not count.
+
+    Args:
+        keypoints: [batch, time, K, 3] keypoints (or features).
+        positions: [batch, time, N, 2] ground-truth positions, N <= K.
+
+    Returns:
+        Scalar: sum over time, objects and coordinates of squared errors,
+        averaged over the batch.
+    """
+    num_objects = positions.shape[2]
+    if num_objects > keypoints.shape[2]:
+        raise ValueError(f"{num_objects} ground-truth objects but only {keypoints.shape[2]} "
+                         "keypoints to supervise.")
+    valid = tf.math.is_finite(positions)
+    error = tf.where(valid, keypoints[:, :, :num_objects, :2] - tf.where(valid, positions, 0.0),
+                     0.0)
+    return tf.reduce_mean(tf.reduce_sum(tf.square(error), axis=[1, 2, 3]))

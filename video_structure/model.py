@@ -29,7 +29,8 @@ from video_structure import losses
 from video_structure import schedules
 from video_structure import vision
 
-LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future", "weight_decay")
+LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future", "supervised",
+              "weight_decay")
 
 
 class StructVRNN(keras.Model):
@@ -39,7 +40,10 @@ class StructVRNN(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.action_size = action_size
-        self.detector = vision.KeypointDetector(config, name="detector")
+        if config.representation == "cnn":
+            self.detector = vision.FeatureDetector(config, name="detector")
+        else:
+            self.detector = vision.KeypointDetector(config, name="detector")
         self.appearance = vision.AppearanceNet(config, name="appearance")
         self.reconstructor = vision.Reconstructor(config, name="reconstructor")
         self.vrnn = dynamics.VRNNCell(config, action_size, name="vrnn")
@@ -58,6 +62,8 @@ class StructVRNN(keras.Model):
         batch = {"frames": frames}
         if self.action_size:
             batch["actions"] = tf.zeros([1, config.sequence_length, self.action_size])
+        if config.supervision_scale:
+            batch["positions"] = tf.zeros([1, config.sequence_length, 1, 2])
         self.compute_losses(batch, training=False)
         self.built = True
 
@@ -193,18 +199,23 @@ class StructVRNN(keras.Model):
         nll = losses.keypoint_nll(targets, rollout.keypoints)  # [batch, time]
         beta = schedules.kl_scale(step, config.kl_scale, config.kl_annealing_steps)
 
+        structured = config.representation == "keypoints"
         terms = {
             "image": losses.image_loss(frames, reconstructed),
-            "separation": losses.separation_loss(keypoints, config.separation_sigma),
-            "sparsity": losses.sparsity_loss(keypoints),
+            # The keypoint priors mean nothing for an unstructured representation.
+            "separation": (losses.separation_loss(keypoints, config.separation_sigma)
+                           if structured else tf.constant(0.0)),
+            "sparsity": losses.sparsity_loss(keypoints) if structured else tf.constant(0.0),
             "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta),
             "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
             "future": losses.future_loss(nll[:, config.observed_steps:]),
+            "supervised": (losses.supervised_loss(keypoints, _positions(batch))
+                           if config.supervision_scale else tf.constant(0.0)),
             "weight_decay": tf.add_n(self.losses) if self.losses else tf.constant(0.0),
         }
         total = (terms["image"] + config.separation_scale * terms["separation"]
                  + config.sparsity_scale * terms["sparsity"] + terms["vrnn"] + terms["future"]
-                 + terms["weight_decay"])
+                 + config.supervision_scale * terms["supervised"] + terms["weight_decay"])
         outputs = {"keypoints": keypoints, "heatmaps": heatmaps, "reconstructed": reconstructed,
                    "decoded_keypoints": rollout.keypoints, "beta": beta,
                    "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted}
@@ -239,6 +250,13 @@ def make_optimizer(config: config_lib.Config) -> keras.optimizers.Optimizer:
             config.learning_rate, config.lr_decay_steps, config.lr_decay_factor),
         beta_1=config.adam_beta1, beta_2=config.adam_beta2,
         clipnorm=config.clipnorm or None)
+
+
+def _positions(batch) -> tf.Tensor:
+    if "positions" not in batch:
+        raise ValueError("supervision_scale > 0 needs ground-truth `positions` in the data; "
+                         "this dataset has none.")
+    return batch["positions"]
 
 
 def _flatten_keypoints(keypoints: tf.Tensor) -> tf.Tensor:

@@ -95,6 +95,35 @@ class KeypointDetector(keras.layers.Layer):
         return _split_time(keypoints, time), _split_time(heatmaps, time)
 
 
+class FeatureDetector(keras.layers.Layer):
+    """The CNN-VRNN baseline's encoder: frames -> an unstructured vector of 3K features.
+
+    The same convolutions as phi_det, then a dense layer to 3K tanh features
+    (as many numbers as K keypoints, Section 5.1), shaped [K, 3] so that the
+    dynamics model is unchanged.
+    """
+
+    def __init__(self, config: config_lib.Config, **kwargs):
+        super().__init__(**kwargs)
+        self.num_keypoints = config.num_keypoints
+        self.encoder = ImageEncoder(config, config.num_keypoints, "leaky_relu", name="encoder")
+        self.features = keras.layers.Dense(3 * config.num_keypoints, activation="tanh",
+                                           name="features")
+
+    def call(self, frames: tf.Tensor):
+        """Encodes [batch, time, H, W, C] frames.
+
+        Returns:
+            features: [batch, time, K, 3].
+            maps: [batch, time, h, w, K] the convolutional feature maps.
+        """
+        time = tf.shape(frames)[1]
+        maps = self.encoder(_merge_time(frames))  # [batch * time, h, w, K]
+        features = self.features(keras.layers.Flatten()(maps))  # [batch * time, 3K]
+        features = tf.reshape(features, [-1, self.num_keypoints, 3])
+        return _split_time(features, time), _split_time(maps, time)
+
+
 class AppearanceNet(keras.layers.Layer):
     """phi_appearance: phi_det's architecture without its final nonlinearity (Eq. S5)."""
 
@@ -119,6 +148,13 @@ class Reconstructor(keras.layers.Layer):
         super().__init__(**kwargs)
         self.sigma = config.keypoint_sigma
         self.heatmap_size = config.heatmap_size
+        self.num_keypoints = config.num_keypoints
+        # CNN-VRNN: a dense layer turns the feature vector into maps of the size
+        # the Gaussian blobs would have.
+        self.features_to_maps = None
+        if config.representation == "cnn":
+            self.features_to_maps = keras.layers.Dense(
+                config.heatmap_size**2 * config.num_keypoints, name="features_to_maps")
         levels = _num_levels(config)
         filters = config.encoder_filters * 2**levels
         self.input_conv = _conv(config, filters, kernel_size=1)
@@ -129,6 +165,13 @@ class Reconstructor(keras.layers.Layer):
             self.scales.append(
                 [_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
         self.output_conv = _conv(config, config.image_channels, kernel_size=1, activation=None)
+
+    def render(self, keypoints: tf.Tensor) -> tf.Tensor:
+        """[batch, K, 3] keypoints (or features) -> [batch, h, w, K] maps R_hat."""
+        if self.features_to_maps is None:
+            return keypoint_ops.keypoints_to_maps(keypoints, self.sigma, self.heatmap_size)
+        maps = self.features_to_maps(tf.reshape(keypoints, [-1, 3 * self.num_keypoints]))
+        return tf.reshape(maps, [-1, self.heatmap_size, self.heatmap_size, self.num_keypoints])
 
     def call(self, keypoints: tf.Tensor, first_keypoints: tf.Tensor,
              appearance: tf.Tensor, first_frame: tf.Tensor) -> tf.Tensor:
@@ -144,9 +187,8 @@ class Reconstructor(keras.layers.Layer):
             [batch, time, H, W, C] frames (not clipped).
         """
         time = tf.shape(keypoints)[1]
-        maps = keypoint_ops.keypoints_to_maps(
-            _merge_time(keypoints), self.sigma, self.heatmap_size)  # [batch * time, h, w, K]
-        first_maps = keypoint_ops.keypoints_to_maps(first_keypoints, self.sigma, self.heatmap_size)
+        maps = self.render(_merge_time(keypoints))  # [batch * time, h, w, K]
+        first_maps = self.render(first_keypoints)
         static = tf.concat([first_maps, appearance], axis=-1)  # [batch, h, w, K + F]
         static = tf.repeat(static, time, axis=0)  # [batch * time, h, w, K + F]
         features = keypoint_ops.add_coord_channels(tf.concat([maps, static], axis=-1))
