@@ -14,20 +14,25 @@ DATASETS = {
 DEFAULT_PRESETS = {"synthetic": "synthetic"}
 
 
-def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, seed: int = 0,
-         num_sequences: int = 2000) -> Tuple[tf.data.Dataset, tf.data.Dataset, int]:
-    """Training and test pipelines of dataset `name` for `config`.
+def load_split(name: str, split: str, config: config_lib.Config, batch_size: int,
+               data_dir: Optional[str] = None, seed: int = 0, num_sequences: int = 2000,
+               shuffle: bool = True, repeat: bool = True) -> Tuple[tf.data.Dataset, int]:
+    """One split of dataset `name`, cut to the config's sequence length.
 
     Args:
         name: a key of DATASETS.
-        config: hyperparameters; sets sequence length, batch size and image size.
+        split: "train" or "test".
+        config: hyperparameters; set sequence length and image size.
+        batch_size: sequences per batch.
         data_dir: directory of file-based datasets.
         seed: shuffling and generation seed.
-        num_sequences: training sequences of generated datasets.
+        num_sequences: sequences of generated datasets.
+        shuffle: shuffle sequences.
+        repeat: repeat forever.
 
     Returns:
-        (train dataset, test dataset, action size); both datasets repeat forever
-        and yield dicts as described in video_structure/data/__init__.py.
+        (dataset of dicts as described in video_structure/data/__init__.py,
+        action size).
 
     Raises:
         ValueError: for an unknown dataset.
@@ -35,11 +40,31 @@ def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, s
     del data_dir  # No file-based dataset is registered yet.
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    common = dict(sequence_length=config.sequence_length, batch_size=config.batch_size,
-                  image_size=config.image_size, seed=seed)
-    train = synthetic.dataset("train", num_sequences, **common)
-    test = synthetic.dataset("test", max(num_sequences // 4, config.batch_size), **common)
-    return train, test, 0
+    data = synthetic.dataset(split, num_sequences, config.sequence_length, batch_size,
+                             config.image_size, seed=seed, shuffle=shuffle, repeat=repeat)
+    return data, 0
+
+
+def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, seed: int = 0,
+         num_sequences: int = 2000) -> Tuple[tf.data.Dataset, tf.data.Dataset, int]:
+    """Shuffled, repeating training and test pipelines of dataset `name`.
+
+    Args:
+        name: a key of DATASETS.
+        config: hyperparameters; set sequence length, batch size and image size.
+        data_dir: directory of file-based datasets.
+        seed: shuffling and generation seed.
+        num_sequences: training sequences of generated datasets (the test split
+            gets a quarter).
+
+    Returns:
+        (train dataset, test dataset, action size).
+    """
+    common = dict(config=config, batch_size=config.batch_size, data_dir=data_dir, seed=seed)
+    train, action_size = load_split(name, "train", num_sequences=num_sequences, **common)
+    test, _ = load_split(name, "test", num_sequences=max(num_sequences // 4, config.batch_size),
+                         **common)
+    return train, test, action_size
 
 
 def check_batch(batch, config: config_lib.Config, source: str) -> None:
