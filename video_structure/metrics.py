@@ -278,7 +278,9 @@ def frechet_distance(activations_a, activations_b):
   unbiased (N - 1) covariances. Tr((S_a S_b)^(1/2)) is computed as
   Tr((A S_b A)^(1/2)) with A = S_a^(1/2), which only needs square roots of
   symmetric matrices (the tensorflow_gan formulation used by the FVD
-  reference).
+  reference). Like the reference, singular values below 1e-10 are not
+  square-rooted, so activations whose variances are below ~1e-5 (e.g. of an
+  untrained network) are not resolved and give a small positive bias.
 
   Args:
     activations_a: float [N_a, D].
