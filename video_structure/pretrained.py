@@ -457,8 +457,7 @@ def _i3d_params_from_tf_checkpoint(path, scopes):
       if len(matches) > 1:
         raise ValueError(f'Ambiguous I3D variables in {path}: {matches}.')
       if matches:
-        entry[key] = reader.get_tensor(matches[0]).reshape(
-            reader.get_variable_to_shape_map()[matches[0]])
+        entry[key] = reader.get_tensor(matches[0])
     if 'kernel' not in entry:
       raise ValueError(f'I3D checkpoint {path} has no variable ending in '
                        f'{scope}/conv_3d/w.')
