@@ -264,6 +264,12 @@ def test_i3d_logits_needs_nine_frames(random_i3d):
     metrics.i3d_logits(np.zeros((2, 8, 16, 16, 3), np.float32), random_i3d)
 
 
+def test_i3d_logits_rejects_values_outside_unit_range(random_i3d):
+  with pytest.raises(ValueError, match=r'values in \[0, 1\]'):
+    metrics.i3d_logits(np.full((2, 9, 16, 16, 3), 255.0, np.float32),
+                       random_i3d)
+
+
 def test_fvd_reports_n_warns_and_uses_i3d_logits(random_i3d):
   videos_a = _frames((2, 9, 16, 16, 3), seed=5)
   videos_b = _frames((2, 9, 16, 16, 3), seed=6)

@@ -210,6 +210,17 @@ def test_i3d_from_tf_checkpoint(random_i3d, tmp_path):
 def test_i3d_weights_must_cover_every_unit(random_i3d):
   with pytest.raises(ValueError, match='missing'):
     pretrained.load_i3d_parameters(random_i3d, {})
+  params = {scope: {'kernel': np.zeros(shapes['kernel'], np.float32)}
+            for scope, shapes in _i3d_param_shapes(random_i3d).items()}
+  with pytest.raises(ValueError, match=r"lack \['beta', 'mean', 'var'\]"):
+    pretrained.load_i3d_parameters(random_i3d, params)
+  params = {scope: {key: np.ones(shape, np.float32)
+                    for key, shape in shapes.items()}
+            for scope, shapes in _i3d_param_shapes(random_i3d).items()}
+  params['Mixed_5c/Branch_0/Conv3d_0a_1x1']['kernel'] = np.ones(
+      (1, 1, 1, 832, 383), np.float32)
+  with pytest.raises(ValueError, match='Shape mismatch'):
+    pretrained.load_i3d_parameters(random_i3d, params)
 
 
 # VGG16.

@@ -243,7 +243,7 @@ def i3d_logits(videos, i3d_model, batch_size=16):
 
   Raises:
     ValueError: if the videos have fewer than 9 frames (I3D's final temporal
-      pooling needs at least 9).
+      pooling needs at least 9) or values outside [0, 1].
   """
   videos = tf.convert_to_tensor(videos, tf.float32)
   if videos.shape.rank != 5:
@@ -253,6 +253,12 @@ def i3d_logits(videos, i3d_model, batch_size=16):
     raise ValueError(
         f'FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames '
         f'(I3D\'s final temporal pooling fails below); got {videos.shape[1]}.')
+  low, high = float(tf.reduce_min(videos)), float(tf.reduce_max(videos))
+  # Same tolerance as the reference's assertion on [-1, 1]-scaled inputs;
+  # catches 0-255 inputs and unclipped predictions.
+  if low < -5e-4 or high > 1.0 + 5e-4:
+    raise ValueError(f'FVD needs video values in [0, 1]; got [{low:.4g}, '
+                     f'{high:.4g}]. Clip predictions to [0, 1] first.')
   logits = []
   for start in range(0, int(videos.shape[0]), batch_size):
     batch = fvd_preprocess(videos[start:start + batch_size])
@@ -336,7 +342,8 @@ def fvd(videos_a, videos_b, i3d_model, batch_size=16):
     An `FvdResult` (value and both set sizes).
 
   Raises:
-    ValueError: on fewer than 9 frames or fewer than 2 videos per set.
+    ValueError: on fewer than 9 frames, values outside [0, 1] or fewer than
+      2 videos per set.
   """
   num_a, num_b = int(np.shape(videos_a)[0]), int(np.shape(videos_b)[0])
   if min(num_a, num_b) < 2:

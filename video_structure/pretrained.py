@@ -235,6 +235,11 @@ class Unit3D(keras.layers.Layer):
 
   def set_parameters(self, params):
     """Sets the weights from a dict with kernel [, bias, beta, mean, var]."""
+    required = ['kernel'] + (['bias'] if self.conv.use_bias else []) + (
+        ['beta', 'mean', 'var'] if self.batch_norm is not None else [])
+    missing = [key for key in required if key not in params]
+    if missing:
+      raise ValueError(f'Weights for I3D unit {self.name} lack {missing}.')
     conv_weights = [params['kernel']]
     if self.conv.use_bias:
       conv_weights.append(params['bias'])
