@@ -219,8 +219,12 @@ def test_i3d_weights_must_cover_every_unit(random_i3d):
             for scope, shapes in _i3d_param_shapes(random_i3d).items()}
   params['Mixed_5c/Branch_0/Conv3d_0a_1x1']['kernel'] = np.ones(
       (1, 1, 1, 832, 383), np.float32)
+  before = random_i3d.units['Conv3d_1a_7x7'].conv.kernel.numpy()
   with pytest.raises(ValueError, match='Shape mismatch'):
     pretrained.load_i3d_parameters(random_i3d, params)
+  # Nothing was assigned before the error.
+  np.testing.assert_array_equal(
+      random_i3d.units['Conv3d_1a_7x7'].conv.kernel.numpy(), before)
 
 
 # VGG16.

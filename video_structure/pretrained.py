@@ -233,8 +233,19 @@ class Unit3D(keras.layers.Layer):
       x = self.batch_norm(x, training=False)
     return self.activation(x)
 
-  def set_parameters(self, params):
-    """Sets the weights from a dict with kernel [, bias, beta, mean, var]."""
+  def weight_assignments(self, params):
+    """Pairs this unit's variables with arrays from a parameter dict.
+
+    Args:
+      params: dict with 'kernel' and, as the unit needs them, 'bias' and the
+        batch-norm 'beta', 'mean' and 'var'.
+
+    Returns:
+      List of (variable, float32 array) pairs, shapes checked.
+
+    Raises:
+      ValueError: on a missing parameter or a shape mismatch.
+    """
     required = ['kernel'] + (['bias'] if self.conv.use_bias else []) + (
         ['beta', 'mean', 'var'] if self.batch_norm is not None else [])
     missing = [key for key in required if key not in params]
@@ -243,23 +254,31 @@ class Unit3D(keras.layers.Layer):
     conv_weights = [params['kernel']]
     if self.conv.use_bias:
       conv_weights.append(params['bias'])
-    _assign(self.conv, conv_weights)
+    pairs = _checked_pairs(self.conv, conv_weights)
     if self.batch_norm is not None:
-      _assign(self.batch_norm,
-              [params['beta'], params['mean'], params['var']])
+      pairs += _checked_pairs(self.batch_norm,
+                              [params['beta'], params['mean'], params['var']])
+    return pairs
 
 
-def _assign(layer, arrays):
-  """Assigns arrays to a built layer's weights, checking every shape."""
+def _checked_pairs(layer, arrays):
+  """Pairs a built layer's weights with arrays, checking every shape."""
   variables = layer.weights
   if len(variables) != len(arrays):
     raise ValueError(f'Layer {layer.path} has {len(variables)} weights, got '
                      f'{len(arrays)} arrays.')
+  pairs = []
   for variable, array in zip(variables, arrays):
     array = np.asarray(array, dtype=np.float32)
     if tuple(variable.shape) != array.shape:
       raise ValueError(f'Shape mismatch for {variable.path}: model has '
                        f'{tuple(variable.shape)}, weights have {array.shape}.')
+    pairs.append((variable, array))
+  return pairs
+
+
+def _assign_all(pairs):
+  for variable, array in pairs:
     variable.assign(array)
 
 
@@ -476,8 +495,12 @@ def _i3d_params_from_tf_checkpoint(path, scopes):
 def load_i3d_parameters(model, params):
   """Loads {scope: {kernel, bias, beta, mean, var}} into an InceptionI3D.
 
+  Every parameter is checked before any is assigned, so a failed load leaves
+  the model unchanged.
+
   Raises:
-    ValueError: if the scopes do not match one to one, or on a shape mismatch.
+    ValueError: if the scopes do not match one to one, on a missing parameter
+      or on a shape mismatch.
   """
   units = model.named_units()
   if set(units) != set(params):
@@ -485,8 +508,10 @@ def load_i3d_parameters(model, params):
         'I3D weights do not match the architecture: missing '
         f'{sorted(set(units) - set(params))}, unexpected '
         f'{sorted(set(params) - set(units))}.')
+  pairs = []
   for scope, unit in units.items():
-    unit.set_parameters(params[scope])
+    pairs += unit.weight_assignments(params[scope])
+  _assign_all(pairs)
 
 
 def build_i3d(weights='kinetics400'):
@@ -611,13 +636,19 @@ def build_vgg16_features(weights='imagenet'):
                        f'file has {len(convs)}.')
     # The flax port stores kernels as [h, w, in, out] (already converted from
     # torch's [out, in, h, w]), which is Keras' Conv2D layout.
+    pairs = []
     for i, name in enumerate(names):
       conv = convs[f'Conv_{i}']
-      _assign(model.get_layer(name), [conv['kernel'], conv['bias']])
+      pairs += _checked_pairs(model.get_layer(name),
+                              [conv['kernel'], conv['bias']])
+    _assign_all(pairs)
     return model
   model = _vgg16_feature_model('caffe')
   reference = keras.applications.VGG16(include_top=False, weights=str(path),
                                        input_shape=(None, None, 3))
+  pairs = []
   for name in vgg16_conv_layer_names():
-    _assign(model.get_layer(name), reference.get_layer(name).get_weights())
+    pairs += _checked_pairs(model.get_layer(name),
+                            reference.get_layer(name).get_weights())
+  _assign_all(pairs)
   return model
