@@ -175,16 +175,19 @@ def test_i3d_from_tf_checkpoint(random_i3d, tmp_path):
   rng = np.random.default_rng(0)
   names, tensors = [], []
   expected = {}
+  suffixes = {'kernel': 'conv_3d/w', 'bias': 'conv_3d/b',
+              'beta': 'batch_norm/beta', 'mean': 'batch_norm/moving_mean',
+              'var': 'batch_norm/moving_variance'}
   for scope, shapes in _i3d_param_shapes(random_i3d).items():
-    suffixes = {'kernel': 'conv_3d/w', 'bias': 'conv_3d/b',
-                'beta': 'batch_norm/beta', 'mean': 'batch_norm/moving_mean',
-                'var': 'batch_norm/moving_variance'}
     for key, shape in shapes.items():
       value = rng.normal(size=shape).astype(np.float32)
       if key == 'var':
         value = np.abs(value)
       expected[(scope, key)] = value
-      stored = value.reshape(1, 1, 1, 1, -1) if key in ('mean', 'var') else value
+      if key in ('mean', 'var'):
+        stored = value.reshape(1, 1, 1, 1, -1)
+      else:
+        stored = value
       names.append(f'RGB/inception_i3d/{scope}/{suffixes[key]}')
       tensors.append(tf.constant(stored))
   module_dir = tmp_path / 'i3d-kinetics-400_1'

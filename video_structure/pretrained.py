@@ -24,7 +24,6 @@ import importlib.metadata
 import os
 import pathlib
 import pickle
-from typing import Dict, Mapping, Optional, Tuple, Union
 
 import keras
 import numpy as np
