@@ -132,6 +132,7 @@ def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
     import matplotlib  # pylint: disable=g-import-not-at-top
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.ticker  # pylint: disable=g-import-not-at-top
 
     steps = np.arange(observed_steps + 1, observed_steps + predicted_steps + 1)
     figure, axes = plt.subplots(1, len(FRAME_METRICS), figsize=(4.2 * len(FRAME_METRICS), 3.4))
@@ -145,6 +146,7 @@ def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
             mean, ci = np.array(summary["mean"]), np.array(summary["ci95"])
             axis.plot(steps, mean, style, label=label)
             axis.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         axis.set_xlabel("time step")
         axis.set_title(names[metric])
         axis.grid(alpha=0.3)
@@ -277,13 +279,12 @@ def main(argv):
 
     _write_atomic(os.path.join(output_dir, "metrics.json"), write_json)
     plot(results, predicted, observed, os.path.join(output_dir, "metrics.png"))
-    rows = [visualize.to_uint8(row) for row in strip]
+    # Nearest-neighbour upscaling keeps 64x64 frames visible.
+    rows = [np.repeat(np.repeat(visualize.to_uint8(row), 4, axis=1), 4, axis=2) for row in strip]
     colors = [(0, 200, 0)] * observed + [(220, 0, 0)] * predicted
-    visualize.save_png(visualize.grid(rows, border_colors=colors),
+    visualize.save_png(visualize.grid(rows, border=2, border_colors=colors),
                        os.path.join(output_dir, "samples.png"))
-    side_by_side = np.concatenate(rows, axis=2)  # [time, H, 3 W, C]
-    visualize.save_gif(np.stack([np.kron(frame, np.ones((4, 4, 1), np.uint8))
-                                 for frame in side_by_side]),
+    visualize.save_gif(np.concatenate(rows, axis=2),  # [time, H, 3 W, C]
                        os.path.join(output_dir, "samples.gif"))
     print(json.dumps({k: {m: v for m, v in r.items() if m == "fvd"} for k, r in results.items()}))
     for m in FRAME_METRICS:
