@@ -490,8 +490,19 @@ def load_manifest(data_dir):
             raise ValueError(f'format_version {manifest["format_version"]} '
                              f'is not {FORMAT_VERSION}')
         manifest['dtype'] = _dtype_from_json(manifest['record_dtype'])
-        for key in ('domains', 'shards', 'action_sizes', 'body_names'):
-            manifest[key]  # pylint: disable=pointless-statement
+        expected = record_dtype(
+            manifest['episode_length'], manifest['image_size'],
+            max(manifest['action_sizes'].values()),
+            max(len(names) for names in manifest['body_names'].values()))
+        if manifest['dtype'] != expected:
+            raise ValueError(f'record_dtype {manifest["dtype"]} does not match '
+                             f'the manifest\'s sizes ({expected})')
+        if sorted(manifest['action_sizes']) != sorted(manifest['domains']):
+            raise ValueError('action_sizes and domains list different domains')
+        unknown = {s['domain'] for s in manifest['shards']} - set(
+            manifest['domains'])
+        if unknown:
+            raise ValueError(f'shards of unlisted domains {sorted(unknown)}')
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f'Malformed DMCS manifest {path}: {e!r}') from e
     return manifest
