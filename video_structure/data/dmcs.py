@@ -216,6 +216,24 @@ def domain_info(domain):
     }
 
 
+def reset_episode(env, seed_sequence):
+    """Resets env for one episode.
+
+    Args:
+        env: a dm_control control.Environment from `load_env`.
+        seed_sequence: the episode's SeedSequence (see `episode_seed`).
+
+    Returns:
+        The numpy Generator for the episode's random actions.
+    """
+    env_seed, action_seed = seed_sequence.generate_state(2)
+    # Reseeding the task's RandomState in place makes reset() a function of the
+    # episode seed alone, so one environment serves all episodes of a worker.
+    env.task.random.seed(int(env_seed))
+    env.reset()
+    return np.random.default_rng(int(action_seed))
+
+
 def generate_episode(env, seed_sequence, episode_length, image_size,
                      action_repeat, record):
     """Fills one record with a random-action episode.
@@ -229,21 +247,19 @@ def generate_episode(env, seed_sequence, episode_length, image_size,
         record: a numpy record of `record_dtype` to fill in place; its padding
             (action columns and bodies beyond this domain's) is set here too.
     """
-    env_seed, action_seed = seed_sequence.generate_state(2)
-    # Reseeding the task's RandomState in place makes reset() a function of the
-    # episode seed alone, so one environment serves all episodes of a worker.
-    env.task.random.seed(int(env_seed))
-    rng = np.random.default_rng(int(action_seed))
+    rng = reset_episode(env, seed_sequence)
     spec = env.action_spec()
     num_actions = spec.shape[0]
     num_bodies = env.physics.model.nbody - 1
     record['actions'] = 0.0
     record['rewards'] = 0.0
     record['positions'] = np.nan
-    env.reset()
     for t in range(episode_length):
         if t > 0:
-            action = rng.uniform(spec.minimum, spec.maximum, size=spec.shape)
+            # float32 as stored, so that stored actions replay the episode
+            # exactly.
+            action = rng.uniform(spec.minimum, spec.maximum,
+                                 size=spec.shape).astype(np.float32)
             reward = 0.0
             for _ in range(action_repeat):
                 reward += env.step(action).reward or 0.0
