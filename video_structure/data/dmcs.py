@@ -384,7 +384,7 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
         progress: whether to show a tqdm progress bar (in episodes).
 
     Returns:
-        The manifest dict, also written to output_dir/manifest.json.
+        The manifest, as returned by `load_manifest`.
 
     Raises:
         ValueError: bad arguments, or output_dir holds a dataset generated with
@@ -465,7 +465,7 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
         body_names={d: infos[d]['body_names'] for d in domains},
         record_dtype=_dtype_to_json(dtype), shards=shards)
     _write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
-    return manifest
+    return load_manifest(output_dir)
 
 
 def _dtype_to_json(dtype):
