@@ -251,8 +251,7 @@ def test_killed_generation_resumes_byte_identical(tmp_path):
         process.wait()
     num_shards = len(dmcs.plan_shards(kwargs['domains'],
                                       {'train': 4, 'test': 2}, 1))
-    finished = [n for n in os.listdir(resumed)
-                if n.endswith('.npy') and dmcs._TMP_MARKER not in n]  # pylint: disable=protected-access
+    finished = [n for n in os.listdir(resumed) if n.endswith('.npy')]
     assert not os.path.exists(os.path.join(resumed, dmcs.MANIFEST_NAME))
     assert 1 <= len(finished) < num_shards
 
