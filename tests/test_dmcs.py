@@ -45,6 +45,34 @@ def test_module_does_not_import_tensorflow():
     assert result.returncode == 0, result.stderr
 
 
+_SCRIPT_IMPORTED_BY_WORKERS = """
+import os
+import sys
+from video_structure.data import dmcs
+
+if __name__ == '__main__':
+    dmcs.generate(sys.argv[1], domains=['reacher/easy'], train_episodes=1,
+                  test_episodes=0, episode_length=2, num_workers=1,
+                  progress=False)
+else:
+    # Only a spawn worker re-importing this script gets here; a script that
+    # imports TensorFlow would load it into the worker the same way.
+    open(sys.argv[1] + '.reimported', 'w').close()
+"""
+
+
+def test_workers_do_not_reimport_the_main_script(tmp_path):
+    script = tmp_path / 'script.py'
+    script.write_text(_SCRIPT_IMPORTED_BY_WORKERS)
+    output = tmp_path / 'out'
+    result = subprocess.run(
+        [sys.executable, str(script), str(output)], capture_output=True,
+        text=True, timeout=600, env=dict(os.environ, PYTHONPATH=_REPO_ROOT))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.exists(output / dmcs.MANIFEST_NAME)
+    assert not os.path.exists(str(output) + '.reimported')
+
+
 @pytest.mark.parametrize('uv, expected', [
     ((0, 0), (-1 + 1 / 64, 1 - 1 / 64)),
     ((63, 63), (1 - 1 / 64, -1 + 1 / 64)),

@@ -64,6 +64,7 @@ Storage format
     parameters fail instead of mixing two datasets.
 """
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -71,6 +72,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import types
 
 import numpy as np
 import tqdm
@@ -307,11 +309,38 @@ def _init_worker(gl_backend):
     os.environ['MUJOCO_GL'] = gl_backend
 
 
+def _check_worker_is_tf_free():
+    if 'tensorflow' in sys.modules:
+        raise RuntimeError(
+            'A DMCS rendering worker has imported TensorFlow, which crashes '
+            'MuJoCo rendering; generate from a process whose startup does '
+            'not import it (e.g. datasets/generate_dmcs.py).')
+
+
+@contextlib.contextmanager
+def _workers_skip_main_module():
+    """Keeps spawn workers from re-importing the caller's __main__ module.
+
+    A spawn worker normally re-imports the script that started it, so a
+    training script that imports TensorFlow would load it into every rendering
+    worker. Worker functions live in this module, so the workers do not need
+    __main__; while the pool starts, a bare stand-in (no __file__, no
+    __spec__) hides the real one from multiprocessing.
+    """
+    main = sys.modules['__main__']
+    sys.modules['__main__'] = types.ModuleType('__main__')
+    try:
+        yield
+    finally:
+        sys.modules['__main__'] = main
+
+
 _worker_envs = {}
 
 
 def _generate_shard(task):
     """Renders one shard in a worker and writes it atomically."""
+    _check_worker_is_tf_free()
     env = _worker_envs.get(task['domain'])
     if env is None:
         env = _worker_envs[task['domain']] = load_env(task['domain'])
@@ -434,8 +463,10 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
 
     gl_backend = select_gl_backend()
     context = multiprocessing.get_context('spawn')
-    with context.Pool(num_workers, initializer=_init_worker,
-                      initargs=(gl_backend,)) as pool:
+    with _workers_skip_main_module():
+        pool = context.Pool(num_workers, initializer=_init_worker,
+                            initargs=(gl_backend,))
+    with pool:
         infos = dict(zip(domains, pool.map(domain_info, domains)))
         action_size = max(info['action_size'] for info in infos.values())
         num_bodies = max(len(info['body_names']) for info in infos.values())
