@@ -1,0 +1,597 @@
+"""DeepMind Control Suite random-action datasets (paper Section 5.5, S2.3).
+
+This module generates the datasets and reads their shards with numpy. It must
+never import TensorFlow: MuJoCo rendering and TensorFlow in one process
+segfault, so rendering happens in `multiprocessing` "spawn" workers that import
+only this module, numpy and dm-control. dm-control is imported lazily inside
+the workers, after the GL backend has been chosen (dm-control reads MUJOCO_GL
+when it is first imported).
+
+Episodes
+    Each episode starts from `env.reset()` of a domain/task whose task-level
+    randomness is seeded per episode, followed by `episode_length - 1` control
+    steps with actions drawn uniformly from the action spec (each action is held
+    for `action_repeat` physics control steps and the rewards of those steps are
+    summed). Frames are `image_size` x `image_size` RGB uint8 renders of
+    camera 0 with the suite's default look (shadows, skybox, floor). Following
+    CONVENTIONS.md, `actions[t]` and `rewards[t]` belong to the transition that
+    produced frame t, so both are zero for frame 0. Per-episode seeds come from
+    `numpy.random.SeedSequence(seed, spawn_key=(split, domain, episode))` where
+    split and domain are indices into `SPLITS` and `DOMAINS` (fixed tuples, so a
+    domain's episodes do not change when other domains are added or removed), so
+    train and test never share a seed and the content of an episode does not
+    depend on sharding or worker scheduling. Time limits are disabled, so any
+    episode length works.
+
+Several domains in one dataset
+    One model is trained on all domains together, so all records share one
+    shape: `actions` are zero-padded to the largest action size over the chosen
+    domains, and `positions` are NaN-padded to the largest number of bodies.
+    The manifest stores the true `action_sizes`, `body_names` (whose length is
+    the true number of bodies) per domain, and each record carries `domain`, its
+    index into the manifest's `domains` list.
+
+Ground-truth positions
+    `positions[t, i]` is the world position (`physics.data.xpos`, the body frame
+    origin) of body i + 1 (body 0, the world, is excluded) projected through
+    camera 0 at frame t, as (x, y) in the keypoint convention of CONVENTIONS.md
+    (x right, y up, pixel centres at -1 + (2u + 1) / W and 1 - (2v + 1) / H).
+    Body origins sit at joints (e.g. the hip for a thigh), which may be hidden
+    behind another body.
+
+Storage format
+    Each shard is one `.npy` file holding a 1-D structured array with one record
+    per episode and the fields `frames` uint8 [T, H, W, 3], `actions` float32
+    [T, A], `rewards` float32 [T], `positions` float32 [T, N, 2] and `domain`
+    int32. Reasons: (1) the generator must not import TensorFlow, and `.npy` is
+    written by numpy alone, so the rendering workers write their shards
+    themselves and the parent never touches pixel data; (2) `np.load(...,
+    mmap_mode='r')` memory-maps a shard, so the tf.data reader cuts random
+    windows by slicing without decoding or reading whole episodes (TFRecord
+    would have to parse every serialized episode to cut a window, and could only
+    be written by a TensorFlow process); (3) frames are stored raw (12 KiB per
+    64x64 frame): random-action renders compress poorly with fast codecs and
+    raw bytes keep the input pipeline cheap. A shard holds `episodes_per_shard`
+    episodes of one (split, domain).
+
+    `manifest.json` lists the parameters, seeds, package versions, the record
+    dtype and every shard with its size and SHA-256. Every file is written to a
+    temporary file in the same directory and moved into place with os.replace,
+    so an interrupted run never leaves a shard that looks complete. A rerun with
+    the same parameters deletes stale temporary files, skips finished shards and
+    writes the manifest last; its output is byte-identical to an uninterrupted
+    run. `generation_spec.json` (written first) makes a rerun with different
+    parameters fail instead of mixing two datasets.
+"""
+
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import types
+
+import numpy as np
+import tqdm
+
+DOMAINS = ('acrobot/swingup', 'cartpole/balance', 'cheetah/run',
+           'reacher/easy', 'walker/stand', 'walker/walk')
+SPLITS = ('train', 'test')
+MANIFEST_NAME = 'manifest.json'
+SPEC_NAME = 'generation_spec.json'
+FORMAT_VERSION = 1
+CAMERA_ID = 0
+GL_BACKENDS = ('egl', 'osmesa')
+_TMP_MARKER = '.tmp-'
+_GL_PACKAGES = ('MUJOCO_GL=egl needs the Debian packages libegl1 libegl-mesa0 '
+                'libgl1-mesa-dri; MUJOCO_GL=osmesa needs libosmesa6')
+_PROBE_SCRIPT = """
+from dm_control import suite
+env = suite.load('cartpole', 'balance', task_kwargs={'random': 0})
+env.reset()
+assert env.physics.render(16, 16, camera_id=0).shape == (16, 16, 3)
+"""
+
+
+def _probe_gl(backend):
+    """Returns the stderr tail of a failed render with `backend`, or None."""
+    env = dict(os.environ, MUJOCO_GL=backend)
+    env.pop('PYOPENGL_PLATFORM', None)
+    try:
+        result = subprocess.run([sys.executable, '-c', _PROBE_SCRIPT], env=env,
+                                capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return 'timed out'
+    if result.returncode == 0:
+        return None
+    return result.stderr.strip()[-300:] or f'exit status {result.returncode}'
+
+
+def select_gl_backend():
+    """Chooses the MuJoCo GL backend for headless rendering.
+
+    Respects MUJOCO_GL when it is set. Otherwise renders a tiny frame in a
+    subprocess with each of `GL_BACKENDS` and returns the first that works.
+
+    Returns:
+        The value for MUJOCO_GL, e.g. 'egl'.
+
+    Raises:
+        RuntimeError: no backend can render; the message names the Debian
+            packages each backend needs.
+    """
+    if os.environ.get('MUJOCO_GL'):
+        return os.environ['MUJOCO_GL']
+    failures = []
+    for backend in GL_BACKENDS:
+        error = _probe_gl(backend)
+        if error is None:
+            return backend
+        failures.append(f'MUJOCO_GL={backend}: {error}')
+    raise RuntimeError(
+        'MuJoCo cannot render headless with any of %s. %s. Errors:\n%s' %
+        (GL_BACKENDS, _GL_PACKAGES, '\n'.join(failures)))
+
+
+def episode_seed(seed, split, domain, episode):
+    """Returns the SeedSequence of one episode.
+
+    Args:
+        seed: base seed of the dataset.
+        split: one of `SPLITS`.
+        domain: one of `DOMAINS`.
+        episode: episode index within (split, domain).
+    """
+    return np.random.SeedSequence(
+        seed, spawn_key=(SPLITS.index(split), DOMAINS.index(domain), episode))
+
+
+def record_dtype(episode_length, image_size, action_size, num_bodies):
+    """Returns the structured dtype of one episode record in a shard."""
+    return np.dtype([
+        ('frames', np.uint8, (episode_length, image_size, image_size, 3)),
+        ('actions', np.float32, (episode_length, action_size)),
+        ('rewards', np.float32, (episode_length,)),
+        ('positions', np.float32, (episode_length, num_bodies, 2)),
+        ('domain', np.int32),
+    ])
+
+
+def pixels_to_keypoints(uv, width, height):
+    """Converts pixel coordinates to the keypoint convention of CONVENTIONS.md.
+
+    Args:
+        uv: [..., 2] (column, row) in pixels; integers are pixel centres and
+            row 0 is the top row.
+        width: image width in pixels.
+        height: image height in pixels.
+
+    Returns:
+        [..., 2] (x, y) with x right and y up, both in [-1, 1] inside the image.
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    x = -1.0 + (2.0 * uv[..., 0] + 1.0) / width
+    y = 1.0 - (2.0 * uv[..., 1] + 1.0) / height
+    return np.stack([x, y], axis=-1)
+
+
+def project_bodies(physics, image_size, camera_id=CAMERA_ID):
+    """Projects the body frame origins (world body excluded) into the image.
+
+    Args:
+        physics: a dm_control mujoco Physics.
+        image_size: rendered image height and width in pixels.
+        camera_id: the rendering camera.
+
+    Returns:
+        float32 [num_bodies - 1, 2] positions in the keypoint convention.
+    """
+    from dm_control import mujoco  # pylint: disable=g-import-not-at-top
+    matrix = mujoco.Camera(physics, image_size, image_size, camera_id).matrix
+    xpos = physics.data.xpos[1:]  # [N, 3]
+    homogeneous = np.concatenate([xpos, np.ones((len(xpos), 1))], axis=1)
+    projected = homogeneous @ matrix.T  # [N, 3]
+    uv = projected[:, :2] / projected[:, 2:]
+    return pixels_to_keypoints(uv, image_size, image_size).astype(np.float32)
+
+
+def load_env(domain):
+    """Loads a suite environment without a time limit (in a GL worker)."""
+    from dm_control import suite  # pylint: disable=g-import-not-at-top
+    if domain not in DOMAINS:
+        raise ValueError(f'Unknown domain {domain!r}; known: {DOMAINS}')
+    domain_name, task_name = domain.split('/')
+    return suite.load(domain_name, task_name, task_kwargs={
+        'random': np.random.RandomState(0), 'time_limit': float('inf')})
+
+
+def domain_info(domain):
+    """Returns {'action_size': int, 'body_names': [str]} of a domain."""
+    env = load_env(domain)
+    model = env.physics.model
+    return {
+        'action_size': int(env.action_spec().shape[0]),
+        'body_names': [model.id2name(i, 'body') for i in range(1, model.nbody)],
+    }
+
+
+def reset_episode(env, seed_sequence):
+    """Resets env for one episode.
+
+    Args:
+        env: a dm_control control.Environment from `load_env`.
+        seed_sequence: the episode's SeedSequence (see `episode_seed`).
+
+    Returns:
+        The numpy Generator for the episode's random actions.
+    """
+    env_seed, action_seed = seed_sequence.generate_state(2)
+    # Reseeding the task's RandomState in place makes reset() a function of the
+    # episode seed alone, so one environment serves all episodes of a worker.
+    env.task.random.seed(int(env_seed))
+    env.reset()
+    return np.random.default_rng(int(action_seed))
+
+
+def generate_episode(env, seed_sequence, episode_length, image_size,
+                     action_repeat, record):
+    """Fills one record with a random-action episode.
+
+    Args:
+        env: a dm_control control.Environment from `load_env`.
+        seed_sequence: the episode's SeedSequence (see `episode_seed`).
+        episode_length: number of frames, including the one after reset.
+        image_size: frame height and width in pixels.
+        action_repeat: control steps per recorded frame.
+        record: a numpy record of `record_dtype` to fill in place; its padding
+            (action columns and bodies beyond this domain's) is set here too.
+    """
+    rng = reset_episode(env, seed_sequence)
+    spec = env.action_spec()
+    num_actions = spec.shape[0]
+    num_bodies = env.physics.model.nbody - 1
+    record['actions'] = 0.0
+    record['rewards'] = 0.0
+    record['positions'] = np.nan
+    for t in range(episode_length):
+        if t > 0:
+            # float32 as stored, so that stored actions replay the episode
+            # exactly.
+            action = rng.uniform(spec.minimum, spec.maximum,
+                                 size=spec.shape).astype(np.float32)
+            reward = 0.0
+            for _ in range(action_repeat):
+                reward += env.step(action).reward or 0.0
+            record['actions'][t, :num_actions] = action
+            record['rewards'][t] = reward
+        record['frames'][t] = env.physics.render(image_size, image_size,
+                                                 camera_id=CAMERA_ID)
+        record['positions'][t, :num_bodies] = project_bodies(env.physics,
+                                                             image_size)
+
+
+def _atomic_write(path, write_fn):
+    """Calls write_fn(file) on a temp file in path's directory, then renames."""
+    directory, name = os.path.split(path)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=name + _TMP_MARKER)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write_fn(f)
+            f.flush()
+            # mkstemp creates 0600 files; datasets are meant to be shared.
+            os.fchmod(f.fileno(), 0o644)
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def _write_json(path, obj):
+    _atomic_write(path, lambda f: f.write(
+        (json.dumps(obj, indent=2, sort_keys=True) + '\n').encode()))
+
+
+def file_sha256(path):
+    """Returns the hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 22), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _init_worker(gl_backend):
+    os.environ['MUJOCO_GL'] = gl_backend
+
+
+def _check_worker_is_tf_free():
+    if 'tensorflow' in sys.modules:
+        raise RuntimeError(
+            'A DMCS rendering worker has imported TensorFlow, which crashes '
+            'MuJoCo rendering; generate from a process whose startup does '
+            'not import it (e.g. datasets/generate_dmcs.py).')
+
+
+@contextlib.contextmanager
+def _workers_skip_main_module():
+    """Keeps spawn workers from re-importing the caller's __main__ module.
+
+    A spawn worker normally re-imports the script that started it, so a
+    training script that imports TensorFlow would load it into every rendering
+    worker. Worker functions live in this module, so the workers do not need
+    __main__; while the pool starts, a bare stand-in (no __file__, no
+    __spec__) hides the real one from multiprocessing.
+    """
+    main = sys.modules['__main__']
+    sys.modules['__main__'] = types.ModuleType('__main__')
+    try:
+        yield
+    finally:
+        sys.modules['__main__'] = main
+
+
+_worker_envs = {}
+
+
+def _generate_shard(task):
+    """Renders one shard in a worker and writes it atomically."""
+    _check_worker_is_tf_free()
+    env = _worker_envs.get(task['domain'])
+    if env is None:
+        env = _worker_envs[task['domain']] = load_env(task['domain'])
+    records = np.zeros(task['num_episodes'], dtype=np.dtype(task['dtype']))
+    for i, record in enumerate(records):
+        seed_sequence = episode_seed(task['seed'], task['split'],
+                                     task['domain'], task['first_episode'] + i)
+        generate_episode(env, seed_sequence, task['episode_length'],
+                         task['image_size'], task['action_repeat'], record)
+        record['domain'] = task['domain_index']
+    _atomic_write(task['path'], lambda f: np.save(f, records))
+    return task['num_episodes']
+
+
+def _shard_name(split, domain, index, count):
+    return '%s-%s-%05d-of-%05d.npy' % (split, domain.replace('/', '_'), index,
+                                       count)
+
+
+def plan_shards(domains, episodes, episodes_per_shard):
+    """Lists the shards of a dataset.
+
+    Args:
+        domains: the dataset's domain names.
+        episodes: {split: episodes per domain}.
+        episodes_per_shard: maximum episodes per shard.
+
+    Returns:
+        A list of {'file', 'split', 'domain', 'first_episode', 'num_episodes'}.
+    """
+    shards = []
+    for split in SPLITS:
+        num_shards = -(-episodes[split] // episodes_per_shard)
+        for domain in domains:
+            for index in range(num_shards):
+                first = index * episodes_per_shard
+                shards.append({
+                    'file': _shard_name(split, domain, index, num_shards),
+                    'split': split, 'domain': domain, 'first_episode': first,
+                    'num_episodes': min(episodes_per_shard,
+                                        episodes[split] - first)})
+    return shards
+
+
+def _package_versions():
+    from importlib import metadata  # pylint: disable=g-import-not-at-top
+    return {name: metadata.version(name)
+            for name in ('dm-control', 'mujoco', 'numpy')}
+
+
+def generate(output_dir, domains=DOMAINS, train_episodes=100,
+             test_episodes=20, episode_length=100, episodes_per_shard=10,
+             image_size=64, action_repeat=1, seed=0, num_workers=None,
+             progress=True):
+    """Generates (or resumes generating) a random-action DMCS dataset.
+
+    Args:
+        output_dir: directory for shards and manifest; created if missing.
+        domains: 'domain/task' names, a subset of `DOMAINS`; their order defines
+            the domain indices.
+        train_episodes: episodes per domain in the train split.
+        test_episodes: episodes per domain in the test split.
+        episode_length: frames per episode (the reset frame plus
+            episode_length - 1 random actions).
+        episodes_per_shard: episodes per shard file.
+        image_size: frame height and width in pixels.
+        action_repeat: control steps per recorded frame.
+        seed: base seed; see `episode_seed`.
+        num_workers: spawn worker processes; defaults to os.cpu_count().
+        progress: whether to show a tqdm progress bar (in episodes).
+
+    Returns:
+        The manifest, as returned by `load_manifest`.
+
+    Raises:
+        ValueError: bad arguments, or output_dir holds a dataset generated with
+            different parameters.
+        RuntimeError: no GL backend can render (see `select_gl_backend`).
+    """
+    domains = list(domains)
+    unknown = [d for d in domains if d not in DOMAINS]
+    if unknown or not domains or len(set(domains)) != len(domains):
+        raise ValueError(f'domains must be distinct names from {DOMAINS}, got '
+                         f'{domains}')
+    for name, value, minimum in [('train_episodes', train_episodes, 0),
+                                 ('test_episodes', test_episodes, 0),
+                                 ('episode_length', episode_length, 1),
+                                 ('episodes_per_shard', episodes_per_shard, 1),
+                                 ('image_size', image_size, 1),
+                                 ('action_repeat', action_repeat, 1),
+                                 ('seed', seed, 0)]:
+        if not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(
+                f'{name} must be an integer >= {minimum}, got {value!r}')
+    num_workers = num_workers or os.cpu_count() or 1
+    episodes = {'train': int(train_episodes), 'test': int(test_episodes)}
+    spec = {
+        'format_version': FORMAT_VERSION, 'domains': domains,
+        'episodes': episodes, 'episode_length': int(episode_length),
+        'episodes_per_shard': int(episodes_per_shard),
+        'image_size': int(image_size), 'action_repeat': int(action_repeat),
+        'camera_id': CAMERA_ID, 'seed': int(seed),
+        'versions': _package_versions(),
+    }
+    os.makedirs(output_dir, exist_ok=True)
+    spec_path = os.path.join(output_dir, SPEC_NAME)
+    if os.path.exists(spec_path):
+        with open(spec_path) as f:
+            previous = json.load(f)
+        if previous != spec:
+            raise ValueError(
+                f'{output_dir} holds a dataset generated with other '
+                f'parameters ({spec_path}: {previous}); use an empty directory '
+                f'or the same parameters as before (requested: {spec})')
+    else:
+        _write_json(spec_path, spec)
+    for name in os.listdir(output_dir):
+        if _TMP_MARKER in name:
+            os.remove(os.path.join(output_dir, name))
+
+    gl_backend = select_gl_backend()
+    context = multiprocessing.get_context('spawn')
+    with _workers_skip_main_module():
+        pool = context.Pool(num_workers, initializer=_init_worker,
+                            initargs=(gl_backend,))
+    with pool:
+        infos = dict(zip(domains, pool.map(domain_info, domains)))
+        action_size = max(info['action_size'] for info in infos.values())
+        num_bodies = max(len(info['body_names']) for info in infos.values())
+        dtype = record_dtype(episode_length, image_size, action_size,
+                             num_bodies)
+        shards = plan_shards(domains, episodes, episodes_per_shard)
+        tasks = [
+            dict(shard, path=os.path.join(output_dir, shard['file']),
+                 domain_index=domains.index(shard['domain']), seed=int(seed),
+                 dtype=dtype.descr, episode_length=int(episode_length),
+                 image_size=int(image_size), action_repeat=int(action_repeat))
+            for shard in shards
+            if not os.path.exists(os.path.join(output_dir, shard['file']))]
+        with tqdm.tqdm(total=sum(t['num_episodes'] for t in tasks),
+                       unit='episode', disable=not progress,
+                       desc=f'DMCS ({gl_backend})') as bar:
+            for done in pool.imap_unordered(_generate_shard, tasks):
+                bar.update(done)
+
+    for shard in shards:
+        path = os.path.join(output_dir, shard['file'])
+        shard['bytes'] = os.path.getsize(path)
+        shard['sha256'] = file_sha256(path)
+    manifest = dict(
+        spec, gl_backend=gl_backend,
+        action_sizes={d: infos[d]['action_size'] for d in domains},
+        body_names={d: infos[d]['body_names'] for d in domains},
+        record_dtype=_dtype_to_json(dtype), shards=shards)
+    _write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
+    return load_manifest(output_dir)
+
+
+def _dtype_to_json(dtype):
+    return [[name, dtype[name].base.str, list(dtype[name].shape)]
+            for name in dtype.names]
+
+
+def _dtype_from_json(fields):
+    return np.dtype([(name, np.dtype(base), tuple(shape))
+                     for name, base, shape in fields])
+
+
+def load_manifest(data_dir):
+    """Reads and checks data_dir/manifest.json.
+
+    Args:
+        data_dir: a directory written by `generate`.
+
+    Returns:
+        The manifest dict with an added 'dtype' (numpy dtype of a record).
+
+    Raises:
+        FileNotFoundError: data_dir or its manifest is missing.
+        ValueError: the manifest is malformed.
+    """
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(
+            f'DMCS data directory {data_dir} does not exist')
+    path = os.path.join(data_dir, MANIFEST_NAME)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f'{path} not found: {data_dir} is empty or its generation did not '
+            'finish (rerun datasets/generate_dmcs.py with the same flags)')
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+        if manifest['format_version'] != FORMAT_VERSION:
+            raise ValueError(f'format_version {manifest["format_version"]} '
+                             f'is not {FORMAT_VERSION}')
+        manifest['dtype'] = _dtype_from_json(manifest['record_dtype'])
+        expected = record_dtype(
+            manifest['episode_length'], manifest['image_size'],
+            max(manifest['action_sizes'].values()),
+            max(len(names) for names in manifest['body_names'].values()))
+        if manifest['dtype'] != expected:
+            raise ValueError(f'record_dtype {manifest["dtype"]} does not match '
+                             f'the manifest\'s sizes ({expected})')
+        if sorted(manifest['action_sizes']) != sorted(manifest['domains']):
+            raise ValueError('action_sizes and domains list different domains')
+        unknown = {s['domain'] for s in manifest['shards']} - set(
+            manifest['domains'])
+        if unknown:
+            raise ValueError(f'shards of unlisted domains {sorted(unknown)}')
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'Malformed DMCS manifest {path}: {e!r}') from e
+    return manifest
+
+
+def open_shard(data_dir, manifest, shard, verify_checksum=True):
+    """Memory-maps one shard after checking it against the manifest.
+
+    Args:
+        data_dir: the dataset directory.
+        manifest: the dict from `load_manifest`.
+        shard: one entry of manifest['shards'].
+        verify_checksum: also compare the file's SHA-256 (reads the whole file).
+
+    Returns:
+        A read-only memory-mapped record array of shape [num_episodes].
+
+    Raises:
+        FileNotFoundError: the shard is missing.
+        ValueError: the shard is truncated, corrupt or does not match the
+            manifest.
+    """
+    path = os.path.join(data_dir, shard['file'])
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f'Shard {path} listed in the manifest is missing')
+    size = os.path.getsize(path)
+    if size != shard['bytes']:
+        raise ValueError(f'Shard {path} has {size} bytes but the manifest says '
+                         f'{shard["bytes"]}: truncated or from another run')
+    if verify_checksum and file_sha256(path) != shard['sha256']:
+        raise ValueError(f'Shard {path} is corrupt: its SHA-256 does not match '
+                         'the manifest')
+    try:
+        records = np.load(path, mmap_mode='r')
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(
+            f'Shard {path} is not a readable .npy file: {e}') from e
+    if records.dtype != manifest['dtype'] or records.shape != (
+        shard['num_episodes'],):
+        raise ValueError(
+            f'Shard {path} holds {records.shape} records of {records.dtype}, '
+            f'but the manifest expects ({shard["num_episodes"]},) of '
+            f'{manifest["dtype"]}')
+    return records
