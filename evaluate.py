@@ -55,7 +55,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("export", None, "SavedModel directory written by train.py.")
 flags.DEFINE_enum("dataset", "synthetic", list(registry.DATASETS),
                   "Dataset to evaluate on (must match the export's frames).")
-flags.DEFINE_string("data_dir", None, "Dataset directory (file-based datasets).")
+flags.DEFINE_string("data_dir", None, "Dataset directory (file-based datasets; dmcs defaults "
+                    "to datasets/data/dmcs).")
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split.")
 flags.DEFINE_integer("num_sequences", 16, "Sequences to evaluate (CPU-sized default; the paper "
                      "uses the whole test set).", lower_bound=2)
@@ -176,9 +177,12 @@ def main(argv):
         os.path.dirname(os.path.abspath(FLAGS.export)), "eval")
     os.makedirs(output_dir, exist_ok=True)
 
+    data_dir = FLAGS.data_dir or (os.path.join("datasets", "data", "dmcs")
+                                  if FLAGS.dataset == "dmcs" else None)
+    # Shuffling with a fixed seed mixes domains and episodes deterministically.
     data, data_action_size = registry.load_split(
-        FLAGS.dataset, FLAGS.split, config, FLAGS.batch_size, data_dir=FLAGS.data_dir,
-        seed=FLAGS.seed, num_sequences=FLAGS.num_sequences, shuffle=False, repeat=False)
+        FLAGS.dataset, FLAGS.split, config, FLAGS.batch_size, data_dir=data_dir,
+        seed=FLAGS.seed, num_sequences=FLAGS.num_sequences, shuffle=True, repeat=False)
     if data_action_size != action_size:
         raise app.UsageError(f"The export takes actions of size {action_size}, the "
                              f"{FLAGS.dataset} dataset has {data_action_size}.")

@@ -36,9 +36,11 @@ from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import model as model_lib
 from video_structure import visualize
+from video_structure.data import dmcs
 from video_structure.data import registry
 
 FLAGS = flags.FLAGS
+DMCS_DEFAULT_DIR = os.path.join("datasets", "data", "dmcs")
 
 flags.DEFINE_enum("dataset", "synthetic", registry.DATASETS,
                   "Training data: " + "; ".join(f"{k}: {v}" for k, v in registry.DATASETS.items()))
@@ -49,7 +51,14 @@ flags.DEFINE_enum("variant", "struct_vrnn", list(config_lib.VARIANTS),
                   "Model variant of Sections 5.1-5.3: " + "; ".join(
                       f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()))
 flags.DEFINE_string("data_dir", None, "Dataset directory (dmcs, npz, videos); dmcs defaults to "
-                    "datasets/data/dmcs.")
+                    f"{DMCS_DEFAULT_DIR}.")
+flags.DEFINE_integer("dmcs_train_episodes", 20, "Train episodes per domain when the dmcs dataset "
+                     "is generated on first use (CPU-sized; see datasets/generate_dmcs.py for "
+                     "the paper's scale).", lower_bound=1)
+flags.DEFINE_integer("dmcs_test_episodes", 5, "Test episodes per domain when generating dmcs.",
+                     lower_bound=1)
+flags.DEFINE_integer("dmcs_episode_length", 100, "Frames per episode when generating dmcs.",
+                     lower_bound=2)
 flags.DEFINE_integer("steps", None, "Training steps (overrides the preset's num_steps).",
                      lower_bound=1)
 flags.DEFINE_integer("batch_size", None, "Sequences per batch (overrides the preset).",
@@ -208,9 +217,22 @@ def main(argv):
     os.makedirs(output_dir, exist_ok=True)
     check_resumed_config(config, output_dir)
 
-    train_data, test_data, action_size = registry.load(
-        FLAGS.dataset, config, data_dir=FLAGS.data_dir, seed=FLAGS.seed,
-        num_sequences=FLAGS.num_sequences)
+    data_dir = FLAGS.data_dir
+    if FLAGS.dataset == "dmcs":
+        data_dir = data_dir or DMCS_DEFAULT_DIR
+        if not os.path.exists(os.path.join(data_dir, dmcs.MANIFEST_NAME)):
+            print(f"Generating the DMCS dataset in {data_dir} (resumable; "
+                  "datasets/generate_dmcs.py makes larger ones).", flush=True)
+            dmcs.generate(data_dir, train_episodes=FLAGS.dmcs_train_episodes,
+                          test_episodes=FLAGS.dmcs_test_episodes,
+                          episode_length=FLAGS.dmcs_episode_length,
+                          image_size=config.image_size, seed=FLAGS.seed)
+    try:
+        train_data, test_data, action_size = registry.load(
+            FLAGS.dataset, config, data_dir=data_dir, seed=FLAGS.seed,
+            num_sequences=FLAGS.num_sequences)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(str(error)) from error
     sample_batch = next(iter(test_data))
     registry.check_batch(sample_batch, config, f"the {FLAGS.dataset} test split")
 

@@ -32,3 +32,31 @@ def test_unknown_dataset_is_named():
 def test_bad_frames_are_named(frames, message):
     with pytest.raises(ValueError, match=message):
         registry.check_batch({"frames": tf.constant(frames)}, CONFIG, "my data")
+
+
+def write_npz_split(directory, num_files=2, length=6, size=32, with_actions=True):
+    directory.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(num_files):
+        arrays = {"image": rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)}
+        if with_actions:
+            arrays["action"] = rng.uniform(size=(length, 2)).astype(np.float32)
+        np.savez(directory / f"seq{i}.npz", **arrays)
+
+
+def test_npz_dataset_reads_split_folders_and_finds_the_action_size(tmp_path):
+    write_npz_split(tmp_path / "train")
+    write_npz_split(tmp_path / "test")
+    data, action_size = registry.load_split("npz", "test", CONFIG, 2, data_dir=str(tmp_path),
+                                            repeat=False)
+    batch = next(iter(data))
+    registry.check_batch(batch, CONFIG, "npz")
+    assert action_size == 2 and batch["actions"].shape == (2, 3, 2)
+
+
+@pytest.mark.parametrize("name", ["npz", "videos"])
+def test_file_datasets_name_what_is_missing(tmp_path, name):
+    with pytest.raises(ValueError, match="--data_dir"):
+        registry.load_split(name, "train", CONFIG, 2)
+    with pytest.raises(FileNotFoundError, match="train"):
+        registry.load_split(name, "train", CONFIG, 2, data_dir=str(tmp_path))

@@ -1,17 +1,26 @@
 """The datasets train.py and evaluate.py know, behind one function."""
 
+import os
 from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from video_structure import config as config_lib
+from video_structure.data import sequences
 from video_structure.data import synthetic
 
 DATASETS = {
     "synthetic": "coloured blobs bouncing in a box, generated in memory (no files needed)",
+    "dmcs": "DeepMind Control Suite random-action episodes of six domains with actions, "
+            "rewards and body positions (train.py generates them on first use)",
+    "npz": "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "
+           "true_object_pos, action, reward) in <data_dir>/train and <data_dir>/test",
+    "videos": "your videos: sub-folders of frames (.png/.jpg, in name order) and animated "
+              "GIFs in <data_dir>/train and <data_dir>/test",
 }
-DEFAULT_PRESETS = {"synthetic": "synthetic"}
+DEFAULT_PRESETS = {"synthetic": "synthetic", "dmcs": "dmcs", "npz": "basketball",
+                   "videos": "basketball"}
 
 
 def load_split(name: str, split: str, config: config_lib.Config, batch_size: int,
@@ -37,12 +46,29 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
     Raises:
         ValueError: for an unknown dataset.
     """
-    del data_dir  # No file-based dataset is registered yet.
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    data = synthetic.dataset(split, num_sequences, config.sequence_length, batch_size,
-                             config.image_size, seed=seed, shuffle=shuffle, repeat=repeat)
-    return data, 0
+    if name == "synthetic":
+        data = synthetic.dataset(split, num_sequences, config.sequence_length, batch_size,
+                                 config.image_size, seed=seed, shuffle=shuffle, repeat=repeat)
+        return data, 0
+    if not data_dir:
+        raise ValueError(f"The {name} dataset needs --data_dir.")
+    # Test windows do not overlap, so that every evaluated sequence is new.
+    common = dict(seq_len=config.sequence_length, batch_size=batch_size, shuffle=shuffle,
+                  repeat=repeat, seed=seed, image_size=config.image_size,
+                  window_stride=config.sequence_length if split == "test" else 1)
+    if name == "dmcs":
+        data = sequences.dmcs_dataset(data_dir, split, **common)
+    else:
+        split_dir = os.path.join(data_dir, split)
+        if not os.path.isdir(split_dir):
+            raise FileNotFoundError(f"The {name} dataset expects the {split} split in "
+                                    f"{split_dir}, which does not exist.")
+        reader = sequences.npz_dataset if name == "npz" else sequences.video_dataset
+        data = reader(split_dir, **common)
+    actions = data.element_spec.get("actions")
+    return data, int(actions.shape[-1]) if actions is not None else 0
 
 
 def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, seed: int = 0,
