@@ -80,8 +80,8 @@ def _window_dataset(lengths, read_window, specs, seq_len, batch_size, shuffle,
         starts = (window_ids - offsets[sequences]) * window_stride
         windows = [read_window(int(i), int(start), seq_len)
                    for i, start in zip(sequences, starts)]
-        return [np.stack([w[key] for w in windows]).astype(specs[key][0])
-                for key in keys]
+        return [np.stack([w[key] for w in windows]).astype(
+                    specs[key][0], copy=False) for key in keys]
 
     def to_batch(*arrays):
         batch = {}
