@@ -12,7 +12,7 @@ synthetic data:
   `action_recognition`, plus `load_human36m_sequences` for user-supplied
   Human3.6M data.
 
-Array layouts (see CONVENTIONS.md for the coordinate convention):
+Array layouts (see video_structure.keypoint_ops for the coordinate convention):
   keypoints: float32 [num_seqs, num_samples, time, K, 3] (x, y, mu); the first
     `num_observed_steps` steps are observed, the rest predicted.
   positions: float32 [num_seqs, time, N, 2] ground-truth object coordinates;
@@ -1060,7 +1060,7 @@ def load_human36m_sequences(path: str) -> List[Human36mSequence]:
       action_label: integer scalar, the action class in [0, 15) (the 15
         Human3.6M action categories, numbered by the user consistently).
       true_object_pos (optional): float [T, N, 2] ground-truth coordinates (x, y)
-        in the keypoint convention of CONVENTIONS.md (x right, y up, [-1, 1]).
+        in the keypoint convention of video_structure.keypoint_ops (x right, y up, [-1, 1]).
     Keep videos of one subject in one split (train S1, S5, S6, S7, S8; test S9,
     S11) so that no test sequence comes from a training video.
 

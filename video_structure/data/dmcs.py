@@ -14,7 +14,7 @@ Episodes
     for `action_repeat` physics control steps and the rewards of those steps are
     summed). Frames are `image_size` x `image_size` RGB uint8 renders of
     camera 0 with the suite's default look (shadows, skybox, floor). Following
-    CONVENTIONS.md, `actions[t]` and `rewards[t]` belong to the transition that
+    video_structure/data/__init__.py, `actions[t]` and `rewards[t]` belong to the transition that
     produced frame t, so both are zero for frame 0. Per-episode seeds come from
     `numpy.random.SeedSequence(seed, spawn_key=(split, domain, episode))` where
     split and domain are indices into `SPLITS` and `DOMAINS` (fixed tuples, so a
@@ -32,12 +32,12 @@ Several domains in one dataset
     index into the manifest's `domains` list.
 
 Ground-truth positions
-    `positions[t, i]` is the world position (`physics.data.xpos`, the body frame
-    origin) of body i + 1 (body 0, the world, is excluded) projected through
-    camera 0 at frame t, as (x, y) in the keypoint convention of CONVENTIONS.md
-    (x right, y up, pixel centres at -1 + (2u + 1) / W and 1 - (2v + 1) / H).
-    Body origins sit at joints (e.g. the hip for a thigh), which may be hidden
-    behind another body.
+    `positions[t, i]` is the centre of mass (`physics.data.xipos`) of body i + 1
+    (body 0, the world, is excluded) projected through camera 0 at frame t, as
+    (x, y) in the keypoint convention of `video_structure.keypoint_ops` (x right,
+    y up, pixel centres at -1 + (2u + 1) / W and 1 - (2v + 1) / H). Centres of
+    mass rather than body frame origins: origins sit at joints, so a cart and
+    its pole, or a walker's two thighs, would share a point.
 
 Storage format
     Each shard is one `.npy` file holding a 1-D structured array with one record
@@ -161,7 +161,7 @@ def record_dtype(episode_length, image_size, action_size, num_bodies):
 
 
 def pixels_to_keypoints(uv, width, height):
-    """Converts pixel coordinates to the keypoint convention of CONVENTIONS.md.
+    """Converts pixel coordinates to the keypoint convention of video_structure.keypoint_ops.
 
     Args:
         uv: [..., 2] (column, row) in pixels; integers are pixel centres and
@@ -191,7 +191,7 @@ def project_bodies(physics, image_size, camera_id=CAMERA_ID):
     """
     from dm_control import mujoco  # pylint: disable=g-import-not-at-top
     matrix = mujoco.Camera(physics, image_size, image_size, camera_id).matrix
-    xpos = physics.data.xpos[1:]  # [N, 3]
+    xpos = physics.data.xipos[1:]  # [N, 3] centres of mass
     homogeneous = np.concatenate([xpos, np.ones((len(xpos), 1))], axis=1)
     projected = homogeneous @ matrix.T  # [N, 3]
     uv = projected[:, :2] / projected[:, 2:]

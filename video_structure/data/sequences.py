@@ -1,6 +1,6 @@
 """tf.data pipelines that yield batches of fixed-length video windows.
 
-All readers yield the batch dict of CONVENTIONS.md: `frames` float32
+All readers yield the batch dict of video_structure/data/__init__.py: `frames` float32
 [batch, time, H, W, C] in [0, 1] and, where the source has them, `actions`
 float32 [batch, time, A], `rewards` float32 [batch, time], `positions` float32
 [batch, time, N, 2] and `domain` int32 [batch].
@@ -219,7 +219,7 @@ def npz_dataset(data_dir, seq_len, batch_size, shuffle=True, repeat=True,
     `true_object_pos` [T, N, 2], `action` [T, A] and `reward` [T]. The
     coordinate convention of the authors' `true_object_pos` is not documented,
     so it is passed through unchanged as `positions` (it is NOT converted to
-    the keypoint convention of CONVENTIONS.md). Each window reads its file
+    the keypoint convention of video_structure.keypoint_ops). Each window reads its file
     again, so the data need not fit in memory.
 
     Args:
