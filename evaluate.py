@@ -30,7 +30,6 @@ and samples.gif (ground truth, closest and furthest sample by VGG cosine).
 
 import json
 import os
-import tempfile
 import time
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -45,6 +44,7 @@ import tqdm
 
 from video_structure import config as config_lib
 from video_structure import export as export_lib
+from video_structure import files
 from video_structure import metrics
 from video_structure import pretrained
 from video_structure import visualize
@@ -108,18 +108,6 @@ class FrameMetrics:
                 "psnr": metrics.psnr(broadcast, samples).numpy()}
 
 
-def _write_atomic(path: str, write) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temp_path = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        write(temp_path)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-
-
 def _summary(values: np.ndarray):
     """Mean and 95% confidence half-width over sequences, per time step."""
     values = np.asarray(values, np.float64)
@@ -153,7 +141,7 @@ def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     figure.tight_layout()
-    _write_atomic(path, lambda p: figure.savefig(p, dpi=120, format="png"))
+    files.atomic_write(path, lambda f: figure.savefig(f, dpi=120, format="png"))
     plt.close(figure)
 
 
@@ -277,11 +265,7 @@ def main(argv):
         "wall_time_s": time.time() - started,
     }
 
-    def write_json(path):
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
-
-    _write_atomic(os.path.join(output_dir, "metrics.json"), write_json)
+    files.write_json(os.path.join(output_dir, "metrics.json"), report)
     plot(results, predicted, observed, os.path.join(output_dir, "metrics.png"))
     # Nearest-neighbour upscaling keeps 64x64 frames visible.
     rows = [np.repeat(np.repeat(visualize.to_uint8(row), 4, axis=1), 4, axis=2) for row in strip]

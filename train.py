@@ -16,7 +16,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 
 # oneDNN made training 1.5-1.7x faster on the AMD CPUs we measured; it is off
 # there by default and must be switched on before TensorFlow is imported.
@@ -34,6 +33,7 @@ import tensorflow as tf
 
 from video_structure import config as config_lib
 from video_structure import export as export_lib
+from video_structure import files
 from video_structure import model as model_lib
 from video_structure import visualize
 from video_structure.data import dmcs
@@ -104,13 +104,6 @@ def resolve_config() -> config_lib.Config:
     return config_lib.get_preset(preset, FLAGS.variant, **overrides)
 
 
-def _write_json_atomic(data, path: str) -> None:
-    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".json")
-    with os.fdopen(handle, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(temp_path, path)
-
-
 def check_resumed_config(config: config_lib.Config, output_dir: str) -> None:
     """Saves the config, or checks that a resumed run keeps the saved one."""
     path = os.path.join(output_dir, "config.json")
@@ -124,7 +117,7 @@ def check_resumed_config(config: config_lib.Config, output_dir: str) -> None:
             raise app.UsageError(
                 f"{output_dir} holds a run with other hyperparameters ({details}); use another "
                 "--output_dir or the same flags.")
-    _write_json_atomic(config.to_dict(), path)
+    files.write_json(path, config.to_dict())
 
 
 class TrainingGuard(keras.callbacks.Callback):

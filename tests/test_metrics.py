@@ -10,22 +10,14 @@ from video_structure import metrics
 from video_structure import pretrained
 
 
-def _installed(spec):
-    try:
-        pretrained.locate_packaged_weights(spec)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 requires_vgg_weights = pytest.mark.skipif(
-    not _installed(pretrained.VGG16_IMAGENET),
+    not pretrained.is_installed(pretrained.VGG16_IMAGENET),
     reason=("VGG16 weights not installed: " f"{pretrained.VGG16_IMAGENET.install_command}"),
 )
 
 
 requires_i3d_weights = pytest.mark.skipif(
-    not _installed(pretrained.I3D_KINETICS400),
+    not pretrained.is_installed(pretrained.I3D_KINETICS400),
     reason=("I3D weights not installed: " f"{pretrained.I3D_KINETICS400.install_command}"),
 )
 

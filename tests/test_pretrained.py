@@ -10,23 +10,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from video_structure import files
 from video_structure import pretrained
 
 
-def _installed(spec):
-    try:
-        pretrained.locate_packaged_weights(spec)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 requires_i3d_weights = pytest.mark.skipif(
-    not _installed(pretrained.I3D_KINETICS400),
+    not pretrained.is_installed(pretrained.I3D_KINETICS400),
     reason=("I3D weights not installed: " f"{pretrained.I3D_KINETICS400.install_command}"),
 )
 requires_vgg_weights = pytest.mark.skipif(
-    not _installed(pretrained.VGG16_IMAGENET),
+    not pretrained.is_installed(pretrained.VGG16_IMAGENET),
     reason=("VGG16 weights not installed: " f"{pretrained.VGG16_IMAGENET.install_command}"),
 )
 
@@ -105,10 +98,10 @@ def test_unpickler_refuses_non_numpy_globals(tmp_path):
 
 @pytest.mark.parametrize("spec", [pretrained.I3D_KINETICS400, pretrained.VGG16_IMAGENET])
 def test_installed_weight_files_match_pinned_digests(spec):
-    if not _installed(spec):
+    if not pretrained.is_installed(spec):
         pytest.skip(f"{spec.distribution} not installed: {spec.install_command}")
     path = pretrained.locate_packaged_weights(spec)
-    assert pretrained.sha256_of_file(path) == spec.sha256
+    assert files.sha256_of_file(path) == spec.sha256
 
 
 def test_weight_path_from_environment_must_exist(monkeypatch, tmp_path):

@@ -18,7 +18,6 @@ unpickled, and unpickling only admits numpy arrays and builtin containers.
 """
 
 import dataclasses
-import hashlib
 import importlib
 import importlib.metadata
 import os
@@ -28,6 +27,8 @@ import pickle
 import keras
 import numpy as np
 import tensorflow as tf
+
+from video_structure import files
 
 I3D_PATH_ENV = "VIDEO_STRUCTURE_I3D_PATH"
 VGG16_PATH_ENV = "VIDEO_STRUCTURE_VGG16_PATH"
@@ -96,6 +97,15 @@ VGG16_IMAGENET = PackagedWeights(
 )
 
 
+def is_installed(spec) -> bool:
+    """Whether the package holding `spec`'s weight file is installed."""
+    try:
+        locate_packaged_weights(spec)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def locate_packaged_weights(spec):
     """Finds a packaged weight file without importing its package.
 
@@ -132,18 +142,9 @@ def locate_packaged_weights(spec):
     return path
 
 
-def sha256_of_file(path):
-    """Returns the hex SHA-256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_sha256(path, expected_sha256):
     """Raises ValueError if the file's SHA-256 digest is not the expected one."""
-    actual = sha256_of_file(path)
+    actual = files.sha256_of_file(path)
     if actual != expected_sha256:
         raise ValueError(
             f"Checksum mismatch for weight file {path}: expected SHA-256 "

@@ -1,13 +1,12 @@
 """Pictures of keypoints: frames with keypoints drawn on them, strips and GIFs (numpy + Pillow)."""
 
 import colorsys
-import os
-import tempfile
 from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from video_structure import files
 from video_structure import keypoint_ops
 
 
@@ -93,26 +92,14 @@ def grid(rows: Sequence[np.ndarray], border: int = 1,
     return np.concatenate(tiles, axis=0)
 
 
-def _atomic_save(image_or_frames, path: str, **save_kwargs) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        image_or_frames.save(temp_path, **save_kwargs)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-
-
 def save_png(image: np.ndarray, path: str) -> None:
     """Writes a uint8 [H, W, 3] image atomically."""
-    _atomic_save(Image.fromarray(image), path)
+    files.atomic_write(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
 
 
 def save_gif(frames: np.ndarray, path: str, fps: float = 4.0) -> None:
     """Writes uint8 [time, H, W, 3] frames as a looping GIF, atomically."""
     images = [Image.fromarray(frame) for frame in frames]
-    _atomic_save(images[0], path, save_all=True, append_images=images[1:],
-                 duration=int(1000 / fps), loop=0)
+    files.atomic_write(path, lambda f: images[0].save(
+        f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
+        loop=0))

@@ -65,17 +65,17 @@ Storage format
 """
 
 import contextlib
-import hashlib
 import json
 import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import types
 
 import numpy as np
 import tqdm
+
+from video_structure import files
 
 DOMAINS = ('acrobot/swingup', 'cartpole/balance', 'cheetah/run',
            'reacher/easy', 'walker/stand', 'walker/walk')
@@ -85,7 +85,6 @@ SPEC_NAME = 'generation_spec.json'
 FORMAT_VERSION = 1
 CAMERA_ID = 0
 GL_BACKENDS = ('egl', 'osmesa')
-_TMP_MARKER = '.tmp-'
 _GL_PACKAGES = ('MUJOCO_GL=egl needs the Debian packages libegl1 libegl-mesa0 '
                 'libgl1-mesa-dri; MUJOCO_GL=osmesa needs libosmesa6')
 _PROBE_SCRIPT = """
@@ -273,38 +272,6 @@ def generate_episode(env, seed_sequence, episode_length, image_size,
                                                              image_size)
 
 
-def _atomic_write(path, write_fn):
-    """Calls write_fn(file) on a temp file in path's directory, then renames."""
-    directory, name = os.path.split(path)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=name + _TMP_MARKER)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write_fn(f)
-            f.flush()
-            # mkstemp creates 0600 files; datasets are meant to be shared.
-            os.fchmod(f.fileno(), 0o644)
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-
-
-def _write_json(path, obj):
-    _atomic_write(path, lambda f: f.write(
-        (json.dumps(obj, indent=2, sort_keys=True) + '\n').encode()))
-
-
-def file_sha256(path):
-    """Returns the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 22), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _init_worker(gl_backend):
     os.environ['MUJOCO_GL'] = gl_backend
 
@@ -351,7 +318,7 @@ def _generate_shard(task):
         generate_episode(env, seed_sequence, task['episode_length'],
                          task['image_size'], task['action_repeat'], record)
         record['domain'] = task['domain_index']
-    _atomic_write(task['path'], lambda f: np.save(f, records))
+    files.atomic_write(task['path'], lambda f: np.save(f, records))
     return task['num_episodes']
 
 
@@ -456,9 +423,9 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
                 f'parameters ({spec_path}: {previous}); use an empty directory '
                 f'or the same parameters as before (requested: {spec})')
     else:
-        _write_json(spec_path, spec)
+        files.write_json(spec_path, spec)
     for name in os.listdir(output_dir):
-        if _TMP_MARKER in name:
+        if files.TMP_MARKER in name:
             os.remove(os.path.join(output_dir, name))
 
     gl_backend = select_gl_backend()
@@ -489,13 +456,13 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
     for shard in shards:
         path = os.path.join(output_dir, shard['file'])
         shard['bytes'] = os.path.getsize(path)
-        shard['sha256'] = file_sha256(path)
+        shard['sha256'] = files.sha256_of_file(path)
     manifest = dict(
         spec, gl_backend=gl_backend,
         action_sizes={d: infos[d]['action_size'] for d in domains},
         body_names={d: infos[d]['body_names'] for d in domains},
         record_dtype=_dtype_to_json(dtype), shards=shards)
-    _write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
+    files.write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
     return load_manifest(output_dir)
 
 
@@ -580,7 +547,7 @@ def open_shard(data_dir, manifest, shard, verify_checksum=True):
     if size != shard['bytes']:
         raise ValueError(f'Shard {path} has {size} bytes but the manifest says '
                          f'{shard["bytes"]}: truncated or from another run')
-    if verify_checksum and file_sha256(path) != shard['sha256']:
+    if verify_checksum and files.sha256_of_file(path) != shard['sha256']:
         raise ValueError(f'Shard {path} is corrupt: its SHA-256 does not match '
                          'the manifest')
     try:
