@@ -16,52 +16,70 @@ from absl import flags
 from video_structure.data import dmcs
 
 _OUTPUT_DIR = flags.DEFINE_string(
-    'output_dir', 'datasets/data/dmcs',
-    'Directory for the shards and manifest.json; rerunning with the same '
-    'flags resumes an interrupted run there.')
+    "output_dir",
+    "datasets/data/dmcs",
+    "Directory for the shards and manifest.json; rerunning with the same "
+    "flags resumes an interrupted run there.",
+)
 _DOMAINS = flags.DEFINE_list(
-    'domains', list(dmcs.DOMAINS),
-    'Comma-separated domain/task names; their order defines the domain '
-    f'indices. Known: {",".join(dmcs.DOMAINS)}.')
+    "domains",
+    list(dmcs.DOMAINS),
+    "Comma-separated domain/task names; their order defines the domain "
+    f'indices. Known: {",".join(dmcs.DOMAINS)}.',
+)
 _TRAIN_EPISODES = flags.DEFINE_integer(
-    'train_episodes', 100, 'Episodes per domain in the train split.',
-    lower_bound=0)
+    "train_episodes", 100, "Episodes per domain in the train split.", lower_bound=0
+)
 _TEST_EPISODES = flags.DEFINE_integer(
-    'test_episodes', 20, 'Episodes per domain in the test split.',
-    lower_bound=0)
+    "test_episodes", 20, "Episodes per domain in the test split.", lower_bound=0
+)
 _EPISODE_LENGTH = flags.DEFINE_integer(
-    'episode_length', 100,
-    'Frames per episode: the frame after reset plus episode_length - 1 '
-    'random actions.', lower_bound=1)
+    "episode_length",
+    100,
+    "Frames per episode: the frame after reset plus episode_length - 1 " "random actions.",
+    lower_bound=1,
+)
 _EPISODES_PER_SHARD = flags.DEFINE_integer(
-    'episodes_per_shard', 10, 'Episodes per shard file.', lower_bound=1)
+    "episodes_per_shard", 10, "Episodes per shard file.", lower_bound=1
+)
 _IMAGE_SIZE = flags.DEFINE_integer(
-    'image_size', 64, 'Frame height and width in pixels.', lower_bound=1)
+    "image_size", 64, "Frame height and width in pixels.", lower_bound=1
+)
 _ACTION_REPEAT = flags.DEFINE_integer(
-    'action_repeat', 1,
-    'Control steps each random action is held for per recorded frame '
-    '(rewards are summed over them).', lower_bound=1)
+    "action_repeat",
+    1,
+    "Control steps each random action is held for per recorded frame "
+    "(rewards are summed over them).",
+    lower_bound=1,
+)
 _WORKERS = flags.DEFINE_integer(
-    'workers', None,
-    'Rendering worker processes (default: number of CPUs).', lower_bound=1)
+    "workers", None, "Rendering worker processes (default: number of CPUs).", lower_bound=1
+)
 _SEED = flags.DEFINE_integer(
-    'seed', 0, 'Base seed; train and test episodes get disjoint seeds '
-    'derived from it.', lower_bound=0)
+    "seed",
+    0,
+    "Base seed; train and test episodes get disjoint seeds " "derived from it.",
+    lower_bound=0,
+)
 
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     manifest = dmcs.generate(
-        _OUTPUT_DIR.value, domains=_DOMAINS.value,
+        _OUTPUT_DIR.value,
+        domains=_DOMAINS.value,
         train_episodes=_TRAIN_EPISODES.value,
         test_episodes=_TEST_EPISODES.value,
         episode_length=_EPISODE_LENGTH.value,
         episodes_per_shard=_EPISODES_PER_SHARD.value,
-        image_size=_IMAGE_SIZE.value, action_repeat=_ACTION_REPEAT.value,
-        seed=_SEED.value, num_workers=_WORKERS.value)
+        image_size=_IMAGE_SIZE.value,
+        action_repeat=_ACTION_REPEAT.value,
+        seed=_SEED.value,
+        num_workers=_WORKERS.value,
+    )
     print(f'Wrote {len(manifest["shards"])} shards to {_OUTPUT_DIR.value}')
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     app.run(main)

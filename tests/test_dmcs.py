@@ -15,22 +15,33 @@ import pytest
 from video_structure.data import dmcs
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_TINY = dict(domains=['cartpole/balance', 'walker/walk'], train_episodes=2,
-             test_episodes=2, episode_length=5, episodes_per_shard=1,
-             seed=3, progress=False)
+_TINY = dict(
+    domains=["cartpole/balance", "walker/walk"],
+    train_episodes=2,
+    test_episodes=2,
+    episode_length=5,
+    episodes_per_shard=1,
+    seed=3,
+    progress=False,
+)
 
 
 def _run_python(code, **kwargs):
     env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
-    env.update(kwargs.pop('env', {}))
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          env=env, capture_output=True, text=True,
-                          timeout=600, **kwargs)
+    env.update(kwargs.pop("env", {}))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp('dmcs'))
+    path = str(tmp_path_factory.mktemp("dmcs"))
     manifest = dmcs.generate(path, num_workers=2, **_TINY)
     return path, manifest
 
@@ -62,144 +73,165 @@ else:
 
 
 def test_workers_do_not_reimport_the_main_script(tmp_path):
-    script = tmp_path / 'script.py'
+    script = tmp_path / "script.py"
     script.write_text(_SCRIPT_IMPORTED_BY_WORKERS)
-    output = tmp_path / 'out'
+    output = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, str(script), str(output)], capture_output=True,
-        text=True, timeout=600, env=dict(os.environ, PYTHONPATH=_REPO_ROOT))
+        [sys.executable, str(script), str(output)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONPATH=_REPO_ROOT),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.exists(output / dmcs.MANIFEST_NAME)
-    assert not os.path.exists(str(output) + '.reimported')
+    assert not os.path.exists(str(output) + ".reimported")
 
 
-@pytest.mark.parametrize('uv, expected', [
-    ((0, 0), (-1 + 1 / 64, 1 - 1 / 64)),
-    ((63, 63), (1 - 1 / 64, -1 + 1 / 64)),
-    ((31.5, 31.5), (0.0, 0.0)),
-    ((-0.5, 63.5), (-1.0, -1.0)),
-])
+@pytest.mark.parametrize(
+    "uv, expected",
+    [
+        ((0, 0), (-1 + 1 / 64, 1 - 1 / 64)),
+        ((63, 63), (1 - 1 / 64, -1 + 1 / 64)),
+        ((31.5, 31.5), (0.0, 0.0)),
+        ((-0.5, 63.5), (-1.0, -1.0)),
+    ],
+)
 def test_pixels_to_keypoints(uv, expected):
-    np.testing.assert_allclose(dmcs.pixels_to_keypoints(uv, 64, 64), expected,
-                               atol=1e-12)
+    np.testing.assert_allclose(dmcs.pixels_to_keypoints(uv, 64, 64), expected, atol=1e-12)
 
 
 def test_episode_seeds_differ_across_split_domain_and_episode():
     states = {
         (split, domain, episode): tuple(
-            dmcs.episode_seed(0, split, domain, episode).generate_state(4))
-        for split in dmcs.SPLITS for domain in dmcs.DOMAINS
-        for episode in range(3)}
+            dmcs.episode_seed(0, split, domain, episode).generate_state(4)
+        )
+        for split in dmcs.SPLITS
+        for domain in dmcs.DOMAINS
+        for episode in range(3)
+    }
     assert len(set(states.values())) == len(states)
-    assert states[('train', 'walker/walk', 1)] == tuple(
-        dmcs.episode_seed(0, 'train', 'walker/walk', 1).generate_state(4))
+    assert states[("train", "walker/walk", 1)] == tuple(
+        dmcs.episode_seed(0, "train", "walker/walk", 1).generate_state(4)
+    )
 
 
 def test_plan_shards_covers_every_episode_once():
-    shards = dmcs.plan_shards(['reacher/easy', 'cheetah/run'],
-                              {'train': 7, 'test': 0}, 3)
-    assert [(s['domain'], s['first_episode'], s['num_episodes'])
-            for s in shards] == [
-                ('reacher/easy', 0, 3), ('reacher/easy', 3, 3),
-                ('reacher/easy', 6, 1), ('cheetah/run', 0, 3),
-                ('cheetah/run', 3, 3), ('cheetah/run', 6, 1)]
-    assert shards[0]['file'] == 'train-reacher_easy-00000-of-00003.npy'
+    shards = dmcs.plan_shards(["reacher/easy", "cheetah/run"], {"train": 7, "test": 0}, 3)
+    assert [(s["domain"], s["first_episode"], s["num_episodes"]) for s in shards] == [
+        ("reacher/easy", 0, 3),
+        ("reacher/easy", 3, 3),
+        ("reacher/easy", 6, 1),
+        ("cheetah/run", 0, 3),
+        ("cheetah/run", 3, 3),
+        ("cheetah/run", 6, 1),
+    ]
+    assert shards[0]["file"] == "train-reacher_easy-00000-of-00003.npy"
 
 
 def test_tiny_generation(tiny_dataset):
     path, manifest = tiny_dataset
-    assert manifest['dtype'] == dmcs.record_dtype(5, 64, 6, 7)
-    assert manifest['action_sizes'] == {'cartpole/balance': 1,
-                                        'walker/walk': 6}
-    assert [len(manifest['body_names'][d]) for d in _TINY['domains']] == [2, 7]
-    assert manifest['body_names']['cartpole/balance'] == ['cart', 'pole_1']
-    assert set(manifest['versions']) == {'dm-control', 'mujoco', 'numpy'}
-    assert len(manifest['shards']) == 8
+    assert manifest["dtype"] == dmcs.record_dtype(5, 64, 6, 7)
+    assert manifest["action_sizes"] == {"cartpole/balance": 1, "walker/walk": 6}
+    assert [len(manifest["body_names"][d]) for d in _TINY["domains"]] == [2, 7]
+    assert manifest["body_names"]["cartpole/balance"] == ["cart", "pole_1"]
+    assert set(manifest["versions"]) == {"dm-control", "mujoco", "numpy"}
+    assert len(manifest["shards"]) == 8
     assert sorted(os.listdir(path)) == sorted(
-        [s['file'] for s in manifest['shards']] +
-        [dmcs.MANIFEST_NAME, dmcs.SPEC_NAME])
+        [s["file"] for s in manifest["shards"]] + [dmcs.MANIFEST_NAME, dmcs.SPEC_NAME]
+    )
     first_frames = {}
-    for shard in manifest['shards']:
+    for shard in manifest["shards"]:
         records = dmcs.open_shard(path, manifest, shard)
-        domain_index = _TINY['domains'].index(shard['domain'])
-        num_actions = manifest['action_sizes'][shard['domain']]
-        num_bodies = len(manifest['body_names'][shard['domain']])
+        domain_index = _TINY["domains"].index(shard["domain"])
+        num_actions = manifest["action_sizes"][shard["domain"]]
+        num_bodies = len(manifest["body_names"][shard["domain"]])
         assert records.shape == (1,)
-        assert records['domain'][0] == domain_index
-        assert records['frames'].shape == (1, 5, 64, 64, 3)
-        assert records['frames'].std() > 10  # A rendered scene, not blank.
-        actions = records['actions'][0]  # [T, 6]
+        assert records["domain"][0] == domain_index
+        assert records["frames"].shape == (1, 5, 64, 64, 3)
+        assert records["frames"].std() > 10  # A rendered scene, not blank.
+        actions = records["actions"][0]  # [T, 6]
         assert np.all(actions[0] == 0) and np.all(actions[:, num_actions:] == 0)
         assert np.all(np.abs(actions[1:, :num_actions]) <= 1)
         assert np.all(actions[1:, :num_actions] != 0)
-        rewards = records['rewards'][0]
+        rewards = records["rewards"][0]
         assert rewards[0] == 0 and np.all((rewards >= 0) & (rewards <= 1))
-        positions = records['positions'][0]  # [T, 7, 2]
+        positions = records["positions"][0]  # [T, 7, 2]
         assert np.all(np.isnan(positions[:, num_bodies:]))
         assert np.all(np.abs(positions[:, :num_bodies]) < 1)
-        first_frames[(shard['split'], shard['domain'],
-                      shard['first_episode'])] = records['frames'][0, 0]
+        first_frames[(shard["split"], shard["domain"], shard["first_episode"])] = records["frames"][
+            0, 0
+        ]
     # Disjoint seeds: no two episodes start in the same state.
     frames = list(first_frames.values())
-    assert all(not np.array_equal(a, b) for i, a in enumerate(frames)
-               for b in frames[i + 1:])
+    assert all(not np.array_equal(a, b) for i, a in enumerate(frames) for b in frames[i + 1 :])
 
 
 def test_content_depends_only_on_seed(tiny_dataset, tmp_path):
     path, manifest = tiny_dataset
-    other = dmcs.generate(str(tmp_path), num_workers=1,
-                          **dict(_TINY, episodes_per_shard=2))
+    other = dmcs.generate(str(tmp_path), num_workers=1, **dict(_TINY, episodes_per_shard=2))
     for split in dmcs.SPLITS:
         records = [
-            np.concatenate([dmcs.open_shard(directory, m, s)
-                            for s in m['shards'] if s['split'] == split])
-            for directory, m in ((path, manifest), (str(tmp_path), other))]
+            np.concatenate(
+                [dmcs.open_shard(directory, m, s) for s in m["shards"] if s["split"] == split]
+            )
+            for directory, m in ((path, manifest), (str(tmp_path), other))
+        ]
         assert records[0].tobytes() == records[1].tobytes()
 
 
 def test_rerun_skips_finished_shards(tiny_dataset):
     path, manifest = tiny_dataset
-    mtimes = {n: os.stat(os.path.join(path, n)).st_mtime_ns
-              for n in os.listdir(path) if n.endswith('.npy')}
+    mtimes = {
+        n: os.stat(os.path.join(path, n)).st_mtime_ns
+        for n in os.listdir(path)
+        if n.endswith(".npy")
+    }
     assert dmcs.generate(path, num_workers=1, **_TINY) == manifest
-    assert mtimes == {n: os.stat(os.path.join(path, n)).st_mtime_ns
-                      for n in os.listdir(path) if n.endswith('.npy')}
+    assert mtimes == {
+        n: os.stat(os.path.join(path, n)).st_mtime_ns
+        for n in os.listdir(path)
+        if n.endswith(".npy")
+    }
 
 
 def test_rerun_with_other_parameters_fails(tiny_dataset):
     path, _ = tiny_dataset
-    with pytest.raises(ValueError, match='other parameters'):
+    with pytest.raises(ValueError, match="other parameters"):
         dmcs.generate(path, num_workers=1, **dict(_TINY, seed=4))
 
 
-@pytest.mark.parametrize('kwargs, match', [
-    ({'domains': ['walker/run']}, 'walker/run'),
-    ({'domains': []}, 'domains'),
-    ({'episode_length': 0}, 'episode_length'),
-    ({'episodes_per_shard': 0}, 'episodes_per_shard'),
-    ({'seed': -1}, 'seed'),
-    ({'action_repeat': 1.5}, 'action_repeat'),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"domains": ["walker/run"]}, "walker/run"),
+        ({"domains": []}, "domains"),
+        ({"episode_length": 0}, "episode_length"),
+        ({"episodes_per_shard": 0}, "episodes_per_shard"),
+        ({"seed": -1}, "seed"),
+        ({"action_repeat": 1.5}, "action_repeat"),
+    ],
+)
 def test_generate_rejects_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        dmcs.generate(str(tmp_path / 'out'), **dict(_TINY, **kwargs))
-    assert not os.path.exists(tmp_path / 'out')
+        dmcs.generate(str(tmp_path / "out"), **dict(_TINY, **kwargs))
+    assert not os.path.exists(tmp_path / "out")
 
 
 def test_missing_gl_backend_names_debian_packages(monkeypatch):
-    monkeypatch.delenv('MUJOCO_GL', raising=False)
-    monkeypatch.setattr(dmcs, 'GL_BACKENDS', ('no_such_backend',))
-    with pytest.raises(RuntimeError, match='libosmesa6'):
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    monkeypatch.setattr(dmcs, "GL_BACKENDS", ("no_such_backend",))
+    with pytest.raises(RuntimeError, match="libosmesa6"):
         dmcs.select_gl_backend()
 
 
 def test_manifest_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match='does not exist'):
-        dmcs.load_manifest(str(tmp_path / 'missing'))
-    with pytest.raises(FileNotFoundError, match='manifest.json not found'):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        dmcs.load_manifest(str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="manifest.json not found"):
         dmcs.load_manifest(str(tmp_path))
     (tmp_path / dmcs.MANIFEST_NAME).write_text('{"format_version": 1}')
-    with pytest.raises(ValueError, match='Malformed'):
+    with pytest.raises(ValueError, match="Malformed"):
         dmcs.load_manifest(str(tmp_path))
 
 
@@ -257,10 +289,9 @@ print('checked', checked)
 
 
 def test_positions_land_on_bodies():
-    result = _run_python(_POSITIONS_ON_BODIES,
-                         env={'MUJOCO_GL': dmcs.select_gl_backend()})
+    result = _run_python(_POSITIONS_ON_BODIES, env={"MUJOCO_GL": dmcs.select_gl_backend()})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'checked 32' in result.stdout
+    assert "checked 32" in result.stdout
 
 
 def _read_tree(path):
@@ -270,28 +301,31 @@ def _read_tree(path):
 @pytest.mark.slow
 def test_killed_generation_resumes_byte_identical(tmp_path):
     kwargs = dict(_TINY, train_episodes=4, test_episodes=2, episode_length=8)
-    resumed, fresh = str(tmp_path / 'resumed'), str(tmp_path / 'fresh')
-    code = (f'from video_structure.data import dmcs\n'
-            f'dmcs.generate({resumed!r}, num_workers=1, **{kwargs!r})\n')
+    resumed, fresh = str(tmp_path / "resumed"), str(tmp_path / "fresh")
+    code = (
+        f"from video_structure.data import dmcs\n"
+        f"dmcs.generate({resumed!r}, num_workers=1, **{kwargs!r})\n"
+    )
     env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
     # A new session, so that SIGKILL reaches the spawn workers as well.
-    process = subprocess.Popen([sys.executable, '-c', code], env=env,
-                               start_new_session=True,
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 300
-        while not (os.path.isdir(resumed) and any(
-                n.endswith('.npy') for n in os.listdir(resumed))):
-            assert process.poll() is None, 'generation ended early'
-            assert time.monotonic() < deadline, 'no shard appeared'
+        while not (os.path.isdir(resumed) and any(n.endswith(".npy") for n in os.listdir(resumed))):
+            assert process.poll() is None, "generation ended early"
+            assert time.monotonic() < deadline, "no shard appeared"
             time.sleep(0.02)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    num_shards = len(dmcs.plan_shards(kwargs['domains'],
-                                      {'train': 4, 'test': 2}, 1))
-    finished = [n for n in os.listdir(resumed) if n.endswith('.npy')]
+    num_shards = len(dmcs.plan_shards(kwargs["domains"], {"train": 4, "test": 2}, 1))
+    finished = [n for n in os.listdir(resumed) if n.endswith(".npy")]
     assert not os.path.exists(os.path.join(resumed, dmcs.MANIFEST_NAME))
     assert 1 <= len(finished) < num_shards
 
@@ -300,8 +334,7 @@ def test_killed_generation_resumes_byte_identical(tmp_path):
     names = _read_tree(fresh)
     assert names == _read_tree(resumed)
     assert len(names) == num_shards + 2
-    _, mismatch, errors = filecmp.cmpfiles(resumed, fresh, names,
-                                           shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(resumed, fresh, names, shallow=False)
     assert not mismatch and not errors
     with open(os.path.join(fresh, dmcs.MANIFEST_NAME)) as f:
-        assert json.load(f)['seed'] == _TINY['seed']
+        assert json.load(f)["seed"] == _TINY["seed"]

@@ -13,24 +13,32 @@ import tensorflow as tf
 from video_structure.data import dmcs
 from video_structure.data import sequences
 
-_DOMAINS = ['cartpole/balance', 'walker/walk']
+_DOMAINS = ["cartpole/balance", "walker/walk"]
 _LENGTH = 6
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope="module")
 def dmcs_dir(tmp_path_factory):
     # Generation only spawns TF-free processes, so it is safe from this
     # process even though it has imported TensorFlow.
-    path = str(tmp_path_factory.mktemp('dmcs'))
-    dmcs.generate(path, domains=_DOMAINS, train_episodes=2, test_episodes=2,
-                  episode_length=_LENGTH, episodes_per_shard=1, seed=5,
-                  num_workers=2, progress=False)
+    path = str(tmp_path_factory.mktemp("dmcs"))
+    dmcs.generate(
+        path,
+        domains=_DOMAINS,
+        train_episodes=2,
+        test_episodes=2,
+        episode_length=_LENGTH,
+        episodes_per_shard=1,
+        seed=5,
+        num_workers=2,
+        progress=False,
+    )
     return path
 
 
 @pytest.fixture
 def dmcs_copy(dmcs_dir, tmp_path):
-    path = str(tmp_path / 'copy')
+    path = str(tmp_path / "copy")
     shutil.copytree(dmcs_dir, path)
     return path
 
@@ -38,9 +46,9 @@ def dmcs_copy(dmcs_dir, tmp_path):
 def _episodes(data_dir, split):
     """Returns {field: [episodes, ...]} read with numpy, in manifest order."""
     manifest = dmcs.load_manifest(data_dir)
-    records = np.concatenate([
-        dmcs.open_shard(data_dir, manifest, s) for s in manifest['shards']
-        if s['split'] == split])
+    records = np.concatenate(
+        [dmcs.open_shard(data_dir, manifest, s) for s in manifest["shards"] if s["split"] == split]
+    )
     return {name: records[name] for name in records.dtype.names}
 
 
@@ -49,84 +57,89 @@ def _find_window(batch_frames, episodes_frames):
     length = len(batch_frames)
     for episode, frames in enumerate(episodes_frames):
         for start in range(len(frames) - length + 1):
-            if np.array_equal(frames[start:start + length], batch_frames):
+            if np.array_equal(frames[start : start + length], batch_frames):
                 return episode, start
     return None
 
 
 def test_dmcs_dataset_yields_every_window_once(dmcs_dir):
-    dataset = sequences.dmcs_dataset(dmcs_dir, 'test', seq_len=4,
-                                     batch_size=2, shuffle=False,
-                                     repeat=False)
-    episodes = _episodes(dmcs_dir, 'test')
+    dataset = sequences.dmcs_dataset(
+        dmcs_dir, "test", seq_len=4, batch_size=2, shuffle=False, repeat=False
+    )
+    episodes = _episodes(dmcs_dir, "test")
     windows = []
     for batch in dataset:
-        assert batch['frames'].shape == (2, 4, 64, 64, 3)
-        assert batch['frames'].dtype == tf.float32
-        assert batch['actions'].shape == (2, 4, 6)
-        assert batch['rewards'].shape == (2, 4)
-        assert batch['positions'].shape == (2, 4, 7, 2)
-        assert batch['domain'].dtype == tf.int32
-        frames = batch['frames'].numpy()
+        assert batch["frames"].shape == (2, 4, 64, 64, 3)
+        assert batch["frames"].dtype == tf.float32
+        assert batch["actions"].shape == (2, 4, 6)
+        assert batch["rewards"].shape == (2, 4)
+        assert batch["positions"].shape == (2, 4, 7, 2)
+        assert batch["domain"].dtype == tf.int32
+        frames = batch["frames"].numpy()
         assert frames.min() >= 0 and frames.max() <= 1
         for i in range(2):
             uint8 = np.round(frames[i] * 255).astype(np.uint8)
-            found = _find_window(uint8, episodes['frames'])
-            assert found is not None, 'window crosses an episode boundary'
+            found = _find_window(uint8, episodes["frames"])
+            assert found is not None, "window crosses an episode boundary"
             episode, start = found
             window = slice(start, start + 4)
-            for key in ('actions', 'rewards', 'positions'):
-                np.testing.assert_array_equal(batch[key][i],
-                                              episodes[key][episode, window])
-            assert batch['domain'][i] == episodes['domain'][episode]
+            for key in ("actions", "rewards", "positions"):
+                np.testing.assert_array_equal(batch[key][i], episodes[key][episode, window])
+            assert batch["domain"][i] == episodes["domain"][episode]
             windows.append(found)
     # 4 episodes x 3 windows of 4 frames in 6; batch 2 divides 12.
     assert sorted(windows) == [(e, s) for e in range(4) for s in range(3)]
-    domain = episodes['domain']
+    domain = episodes["domain"]
     assert sorted(domain.tolist()) == [0, 0, 1, 1]
     walker = np.flatnonzero(domain == 1)[0]
     cartpole = np.flatnonzero(domain == 0)[0]
-    assert np.all(np.isnan(episodes['positions'][cartpole, :, 2:]))
-    assert not np.any(np.isnan(episodes['positions'][walker]))
-    assert np.all(episodes['actions'][cartpole, :, 1:] == 0)
+    assert np.all(np.isnan(episodes["positions"][cartpole, :, 2:]))
+    assert not np.any(np.isnan(episodes["positions"][walker]))
+    assert np.all(episodes["actions"][cartpole, :, 1:] == 0)
 
 
 def test_dmcs_dataset_shuffle_is_seeded(dmcs_dir):
     def first_rewards(seed, shuffle=True):
-        dataset = sequences.dmcs_dataset(dmcs_dir, 'train', seq_len=2,
-                                         batch_size=4, shuffle=shuffle,
-                                         repeat=True, seed=seed)
-        return np.concatenate([b['rewards'].numpy()
-                               for b in dataset.take(5)])
+        dataset = sequences.dmcs_dataset(
+            dmcs_dir, "train", seq_len=2, batch_size=4, shuffle=shuffle, repeat=True, seed=seed
+        )
+        return np.concatenate([b["rewards"].numpy() for b in dataset.take(5)])
 
     np.testing.assert_array_equal(first_rewards(1), first_rewards(1))
     assert not np.array_equal(first_rewards(1), first_rewards(None, False))
 
 
-@pytest.mark.parametrize('domains, expected', [
-    (['walker/walk'], {1}), (['cartpole/balance'], {0}), (None, {0, 1})])
+@pytest.mark.parametrize(
+    "domains, expected", [(["walker/walk"], {1}), (["cartpole/balance"], {0}), (None, {0, 1})]
+)
 def test_dmcs_dataset_domain_selection(dmcs_dir, domains, expected):
-    dataset = sequences.dmcs_dataset(dmcs_dir, 'train', seq_len=_LENGTH,
-                                     batch_size=1, shuffle=False,
-                                     repeat=False, domains=domains)
-    assert {int(b['domain'][0]) for b in dataset} == expected
+    dataset = sequences.dmcs_dataset(
+        dmcs_dir,
+        "train",
+        seq_len=_LENGTH,
+        batch_size=1,
+        shuffle=False,
+        repeat=False,
+        domains=domains,
+    )
+    assert {int(b["domain"][0]) for b in dataset} == expected
 
 
 def test_dmcs_dataset_window_stride(dmcs_dir):
-    dataset = sequences.dmcs_dataset(dmcs_dir, 'train', seq_len=2,
-                                     batch_size=1, shuffle=False,
-                                     repeat=False, window_stride=2)
+    dataset = sequences.dmcs_dataset(
+        dmcs_dir, "train", seq_len=2, batch_size=1, shuffle=False, repeat=False, window_stride=2
+    )
     # 4 episodes x starts {0, 2, 4}.
     assert sum(1 for _ in dataset) == 12
 
 
 def _truncate(path, name):
-    with open(os.path.join(path, name), 'r+b') as f:
+    with open(os.path.join(path, name), "r+b") as f:
         f.truncate(os.path.getsize(os.path.join(path, name)) - 100)
 
 
 def _flip_last_byte(path, name):
-    with open(os.path.join(path, name), 'r+b') as f:
+    with open(os.path.join(path, name), "r+b") as f:
         f.seek(-1, os.SEEK_END)
         byte = f.read(1)
         f.seek(-1, os.SEEK_END)
@@ -138,94 +151,103 @@ def _edit_manifest(path, edit):
     with open(manifest_path) as f:
         manifest = json.load(f)
     edit(manifest)
-    with open(manifest_path, 'w') as f:
+    with open(manifest_path, "w") as f:
         json.dump(manifest, f)
 
 
 def _shard_name(path):
-    return dmcs.load_manifest(path)['shards'][0]['file']
+    return dmcs.load_manifest(path)["shards"][0]["file"]
 
 
 def _more_episodes(manifest):
-    manifest['shards'][0]['num_episodes'] = 2
+    manifest["shards"][0]["num_episodes"] = 2
 
 
 def _longer_episodes(manifest):
-    manifest['episode_length'] += 1
-    for _, _, shape in manifest['record_dtype']:
+    manifest["episode_length"] += 1
+    for _, _, shape in manifest["record_dtype"]:
         if shape:
             shape[0] += 1
 
 
 def _damage_shard_header(path, name):
-    with open(os.path.join(path, name), 'r+b') as f:
-        f.write(b'garbage!')
+    with open(os.path.join(path, name), "r+b") as f:
+        f.write(b"garbage!")
 
 
-@pytest.mark.parametrize('damage, error, match', [
-    (lambda p: _truncate(p, _shard_name(p)), ValueError, 'truncated'),
-    (lambda p: _flip_last_byte(p, _shard_name(p)), ValueError, 'corrupt'),
-    (lambda p: os.remove(os.path.join(p, _shard_name(p))), FileNotFoundError,
-     'missing'),
-    (lambda p: _edit_manifest(p, _more_episodes), ValueError,
-     'manifest expects'),
-    (lambda p: _edit_manifest(p, _longer_episodes), ValueError,
-     'manifest expects'),
-    (lambda p: _edit_manifest(p, lambda m: m['record_dtype'].pop()),
-     ValueError, 'Malformed DMCS manifest'),
-    (lambda p: os.remove(os.path.join(p, dmcs.MANIFEST_NAME)),
-     FileNotFoundError, 'manifest.json not found'),
-])
+@pytest.mark.parametrize(
+    "damage, error, match",
+    [
+        (lambda p: _truncate(p, _shard_name(p)), ValueError, "truncated"),
+        (lambda p: _flip_last_byte(p, _shard_name(p)), ValueError, "corrupt"),
+        (lambda p: os.remove(os.path.join(p, _shard_name(p))), FileNotFoundError, "missing"),
+        (lambda p: _edit_manifest(p, _more_episodes), ValueError, "manifest expects"),
+        (lambda p: _edit_manifest(p, _longer_episodes), ValueError, "manifest expects"),
+        (
+            lambda p: _edit_manifest(p, lambda m: m["record_dtype"].pop()),
+            ValueError,
+            "Malformed DMCS manifest",
+        ),
+        (
+            lambda p: os.remove(os.path.join(p, dmcs.MANIFEST_NAME)),
+            FileNotFoundError,
+            "manifest.json not found",
+        ),
+    ],
+)
 def test_dmcs_dataset_rejects_damaged_data(dmcs_copy, damage, error, match):
     name = _shard_name(dmcs_copy)
     damage(dmcs_copy)
     with pytest.raises(error, match=match) as info:
-        sequences.dmcs_dataset(dmcs_copy, 'train', 2, 1)
-    if 'manifest' not in match:
+        sequences.dmcs_dataset(dmcs_copy, "train", 2, 1)
+    if "manifest" not in match:
         assert name in str(info.value)
 
 
 def test_dmcs_dataset_rejects_bad_header_without_checksums(dmcs_copy):
     name = _shard_name(dmcs_copy)
     _damage_shard_header(dmcs_copy, name)
-    with pytest.raises(ValueError,
-                       match=re.escape(f'{name} is not a readable')):
-        sequences.dmcs_dataset(dmcs_copy, 'train', 2, 1,
-                               verify_checksums=False)
+    with pytest.raises(ValueError, match=re.escape(f"{name} is not a readable")):
+        sequences.dmcs_dataset(dmcs_copy, "train", 2, 1, verify_checksums=False)
 
 
-@pytest.mark.parametrize('kwargs, error, match', [
-    ({'split': 'valid'}, ValueError, 'split'),
-    ({'domains': ['cheetah/run']}, ValueError, 'cheetah/run'),
-    ({'image_size': 32}, ValueError, 'expected 32x32'),
-    ({'seq_len': _LENGTH + 1}, ValueError, 'seq_len=7'),
-    ({'seq_len': 0}, ValueError, 'seq_len'),
-    ({'batch_size': 100, 'repeat': False}, ValueError, 'batch_size=100'),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"split": "valid"}, ValueError, "split"),
+        ({"domains": ["cheetah/run"]}, ValueError, "cheetah/run"),
+        ({"image_size": 32}, ValueError, "expected 32x32"),
+        ({"seq_len": _LENGTH + 1}, ValueError, "seq_len=7"),
+        ({"seq_len": 0}, ValueError, "seq_len"),
+        ({"batch_size": 100, "repeat": False}, ValueError, "batch_size=100"),
+    ],
+)
 def test_dmcs_dataset_rejects_bad_arguments(dmcs_dir, kwargs, error, match):
-    args = dict(split='train', seq_len=2, batch_size=1)
+    args = dict(split="train", seq_len=2, batch_size=1)
     args.update(kwargs)
     with pytest.raises(error, match=match):
         sequences.dmcs_dataset(dmcs_dir, **args)
 
 
-@pytest.mark.parametrize('reader', [
-    sequences.dmcs_dataset, sequences.npz_dataset, sequences.video_dataset])
+@pytest.mark.parametrize(
+    "reader", [sequences.dmcs_dataset, sequences.npz_dataset, sequences.video_dataset]
+)
 def test_empty_or_missing_directory(tmp_path, reader):
-    args = ('train',) if reader is sequences.dmcs_dataset else ()
-    for path in (tmp_path, tmp_path / 'missing'):
+    args = ("train",) if reader is sequences.dmcs_dataset else ()
+    for path in (tmp_path, tmp_path / "missing"):
         with pytest.raises(FileNotFoundError, match=re.escape(str(path))):
             reader(str(path), *args, 2, 1)
 
 
-def _write_npz(path, length, size=64, keys=('image', 'true_object_pos',
-                                             'action', 'reward'), seed=0):
+def _write_npz(
+    path, length, size=64, keys=("image", "true_object_pos", "action", "reward"), seed=0
+):
     rng = np.random.default_rng(seed)
     arrays = {
-        'image': rng.integers(0, 256, (length, size, size, 3), np.uint8),
-        'true_object_pos': rng.uniform(0, 1, (length, 3, 2)),
-        'action': rng.normal(size=(length, 2)).astype(np.float32),
-        'reward': rng.normal(size=length),
+        "image": rng.integers(0, 256, (length, size, size, 3), np.uint8),
+        "true_object_pos": rng.uniform(0, 1, (length, 3, 2)),
+        "action": rng.normal(size=(length, 2)).astype(np.float32),
+        "reward": rng.normal(size=length),
     }
     arrays = {k: v for k, v in arrays.items() if k in keys}
     np.savez(path, **arrays)
@@ -233,90 +255,87 @@ def _write_npz(path, length, size=64, keys=('image', 'true_object_pos',
 
 
 def test_npz_dataset_passes_authors_arrays_through(tmp_path):
-    written = [_write_npz(tmp_path / f'{i:03d}.npz', 5, seed=i)
-               for i in range(2)]
-    dataset = sequences.npz_dataset(str(tmp_path), seq_len=5, batch_size=2,
-                                    shuffle=False, repeat=False)
+    written = [_write_npz(tmp_path / f"{i:03d}.npz", 5, seed=i) for i in range(2)]
+    dataset = sequences.npz_dataset(
+        str(tmp_path), seq_len=5, batch_size=2, shuffle=False, repeat=False
+    )
     (batch,) = list(dataset)
-    assert sorted(batch) == ['actions', 'frames', 'positions', 'rewards']
-    assert batch['positions'].dtype == tf.float32
+    assert sorted(batch) == ["actions", "frames", "positions", "rewards"]
+    assert batch["positions"].dtype == tf.float32
     for i, arrays in enumerate(written):
-        np.testing.assert_allclose(batch['frames'][i],
-                                   arrays['image'] / 255, atol=1e-7)
-        np.testing.assert_allclose(batch['positions'][i],
-                                   arrays['true_object_pos'], atol=1e-7)
-        np.testing.assert_array_equal(batch['actions'][i], arrays['action'])
-        np.testing.assert_allclose(batch['rewards'][i], arrays['reward'],
-                                   atol=1e-6)
+        np.testing.assert_allclose(batch["frames"][i], arrays["image"] / 255, atol=1e-7)
+        np.testing.assert_allclose(batch["positions"][i], arrays["true_object_pos"], atol=1e-7)
+        np.testing.assert_array_equal(batch["actions"][i], arrays["action"])
+        np.testing.assert_allclose(batch["rewards"][i], arrays["reward"], atol=1e-6)
 
 
 def test_npz_dataset_windows(tmp_path):
-    arrays = _write_npz(tmp_path / 'a.npz', 7, keys=('image',))
-    dataset = sequences.npz_dataset(str(tmp_path), seq_len=3, batch_size=5,
-                                    shuffle=False, repeat=False)
+    arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
+    dataset = sequences.npz_dataset(
+        str(tmp_path), seq_len=3, batch_size=5, shuffle=False, repeat=False
+    )
     (batch,) = list(dataset)
-    assert sorted(batch) == ['frames']
+    assert sorted(batch) == ["frames"]
     for start in range(5):
-        np.testing.assert_allclose(batch['frames'][start],
-                                   arrays['image'][start:start + 3] / 255,
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            batch["frames"][start], arrays["image"][start : start + 3] / 255, atol=1e-7
+        )
 
 
 def test_npz_dataset_rejects_bad_files(tmp_path):
-    _write_npz(tmp_path / 'a.npz', 4)
-    bad = tmp_path / 'b.npz'
-    _write_npz(bad, 4, keys=('action', 'reward'))
-    with pytest.raises(ValueError, match=re.escape(f'{bad} has no `image`')):
+    _write_npz(tmp_path / "a.npz", 4)
+    bad = tmp_path / "b.npz"
+    _write_npz(bad, 4, keys=("action", "reward"))
+    with pytest.raises(ValueError, match=re.escape(f"{bad} has no `image`")):
         sequences.npz_dataset(str(tmp_path), 2, 1)
     _write_npz(bad, 4, size=32)
-    with pytest.raises(ValueError,
-                       match=re.escape(f'{bad}: `image` has shape')):
+    with pytest.raises(ValueError, match=re.escape(f"{bad}: `image` has shape")):
         sequences.npz_dataset(str(tmp_path), 2, 1)
-    _write_npz(bad, 4, keys=('image',))
-    with pytest.raises(ValueError, match=re.escape(f'{bad} has arrays')):
+    _write_npz(bad, 4, keys=("image",))
+    with pytest.raises(ValueError, match=re.escape(f"{bad} has arrays")):
         sequences.npz_dataset(str(tmp_path), 2, 1)
-    bad.write_bytes(b'not a zip file')
-    with pytest.raises(ValueError, match=re.escape(f'{bad} is not a readable')):
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=re.escape(f"{bad} is not a readable")):
         sequences.npz_dataset(str(tmp_path), 2, 1)
 
 
 def _frames(length, size=64):
     # Few distinct colours, so GIF palettes reproduce them exactly.
-    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]],
-                       np.uint8)
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], np.uint8)
     frames = np.zeros((length, size, size, 3), np.uint8)
     for t in range(length):
         frames[t] = colours[t % 4]
-        frames[t, t:t + 8, 10:20] = colours[(t + 1) % 4]
+        frames[t, t : t + 8, 10:20] = colours[(t + 1) % 4]
     return frames
 
 
 def test_video_dataset_reads_folders_and_gifs(tmp_path):
     folder_frames, gif_frames = _frames(4), _frames(5)[::-1]
-    os.mkdir(tmp_path / 'clip')
+    os.mkdir(tmp_path / "clip")
     for t, frame in enumerate(folder_frames):
-        Image.fromarray(frame).save(tmp_path / 'clip' / f'frame_{t:02d}.png')
+        Image.fromarray(frame).save(tmp_path / "clip" / f"frame_{t:02d}.png")
     images = [Image.fromarray(f) for f in gif_frames]
-    images[0].save(tmp_path / 'other.gif', save_all=True,
-                   append_images=images[1:], duration=40, loop=0)
-    dataset = sequences.video_dataset(str(tmp_path), seq_len=4, batch_size=3,
-                                      shuffle=False, repeat=False)
+    images[0].save(
+        tmp_path / "other.gif", save_all=True, append_images=images[1:], duration=40, loop=0
+    )
+    dataset = sequences.video_dataset(
+        str(tmp_path), seq_len=4, batch_size=3, shuffle=False, repeat=False
+    )
     (batch,) = list(dataset)
-    assert sorted(batch) == ['frames']
-    frames = np.round(batch['frames'].numpy() * 255).astype(np.uint8)
+    assert sorted(batch) == ["frames"]
+    frames = np.round(batch["frames"].numpy() * 255).astype(np.uint8)
     np.testing.assert_array_equal(frames[0], folder_frames)
     np.testing.assert_array_equal(frames[1], gif_frames[:4])
     np.testing.assert_array_equal(frames[2], gif_frames[1:])
 
 
 def test_video_dataset_rejects_bad_frames(tmp_path):
-    os.mkdir(tmp_path / 'clip')
-    Image.fromarray(_frames(1)[0]).save(tmp_path / 'clip' / '0.png')
-    bad = tmp_path / 'clip' / '1.png'
+    os.mkdir(tmp_path / "clip")
+    Image.fromarray(_frames(1)[0]).save(tmp_path / "clip" / "0.png")
+    bad = tmp_path / "clip" / "1.png"
     Image.fromarray(_frames(1, size=48)[0]).save(bad)
-    with pytest.raises(ValueError, match=re.escape(f'{bad} is 48x48 pixels')):
+    with pytest.raises(ValueError, match=re.escape(f"{bad} is 48x48 pixels")):
         sequences.video_dataset(str(tmp_path), 1, 1)
-    bad.write_bytes(b'not an image')
-    with pytest.raises(ValueError,
-                       match=re.escape(f'{bad} is not a readable image')):
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=re.escape(f"{bad} is not a readable image")):
         sequences.video_dataset(str(tmp_path), 1, 1)

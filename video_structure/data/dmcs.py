@@ -77,16 +77,24 @@ import tqdm
 
 from video_structure import files
 
-DOMAINS = ('acrobot/swingup', 'cartpole/balance', 'cheetah/run',
-           'reacher/easy', 'walker/stand', 'walker/walk')
-SPLITS = ('train', 'test')
-MANIFEST_NAME = 'manifest.json'
-SPEC_NAME = 'generation_spec.json'
+DOMAINS = (
+    "acrobot/swingup",
+    "cartpole/balance",
+    "cheetah/run",
+    "reacher/easy",
+    "walker/stand",
+    "walker/walk",
+)
+SPLITS = ("train", "test")
+MANIFEST_NAME = "manifest.json"
+SPEC_NAME = "generation_spec.json"
 FORMAT_VERSION = 1
 CAMERA_ID = 0
-GL_BACKENDS = ('egl', 'osmesa')
-_GL_PACKAGES = ('MUJOCO_GL=egl needs the Debian packages libegl1 libegl-mesa0 '
-                'libgl1-mesa-dri; MUJOCO_GL=osmesa needs libosmesa6')
+GL_BACKENDS = ("egl", "osmesa")
+_GL_PACKAGES = (
+    "MUJOCO_GL=egl needs the Debian packages libegl1 libegl-mesa0 "
+    "libgl1-mesa-dri; MUJOCO_GL=osmesa needs libosmesa6"
+)
 _PROBE_SCRIPT = """
 from dm_control import suite
 env = suite.load('cartpole', 'balance', task_kwargs={'random': 0})
@@ -98,15 +106,20 @@ assert env.physics.render(16, 16, camera_id=0).shape == (16, 16, 3)
 def _probe_gl(backend):
     """Returns the stderr tail of a failed render with `backend`, or None."""
     env = dict(os.environ, MUJOCO_GL=backend)
-    env.pop('PYOPENGL_PLATFORM', None)
+    env.pop("PYOPENGL_PLATFORM", None)
     try:
-        result = subprocess.run([sys.executable, '-c', _PROBE_SCRIPT], env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except subprocess.TimeoutExpired:
-        return 'timed out'
+        return "timed out"
     if result.returncode == 0:
         return None
-    return result.stderr.strip()[-300:] or f'exit status {result.returncode}'
+    return result.stderr.strip()[-300:] or f"exit status {result.returncode}"
 
 
 def select_gl_backend():
@@ -122,17 +135,18 @@ def select_gl_backend():
         RuntimeError: no backend can render; the message names the Debian
             packages each backend needs.
     """
-    if os.environ.get('MUJOCO_GL'):
-        return os.environ['MUJOCO_GL']
+    if os.environ.get("MUJOCO_GL"):
+        return os.environ["MUJOCO_GL"]
     failures = []
     for backend in GL_BACKENDS:
         error = _probe_gl(backend)
         if error is None:
             return backend
-        failures.append(f'MUJOCO_GL={backend}: {error}')
+        failures.append(f"MUJOCO_GL={backend}: {error}")
     raise RuntimeError(
-        'MuJoCo cannot render headless with any of %s. %s. Errors:\n%s' %
-        (GL_BACKENDS, _GL_PACKAGES, '\n'.join(failures)))
+        "MuJoCo cannot render headless with any of %s. %s. Errors:\n%s"
+        % (GL_BACKENDS, _GL_PACKAGES, "\n".join(failures))
+    )
 
 
 def episode_seed(seed, split, domain, episode):
@@ -145,18 +159,21 @@ def episode_seed(seed, split, domain, episode):
         episode: episode index within (split, domain).
     """
     return np.random.SeedSequence(
-        seed, spawn_key=(SPLITS.index(split), DOMAINS.index(domain), episode))
+        seed, spawn_key=(SPLITS.index(split), DOMAINS.index(domain), episode)
+    )
 
 
 def record_dtype(episode_length, image_size, action_size, num_bodies):
     """Returns the structured dtype of one episode record in a shard."""
-    return np.dtype([
-        ('frames', np.uint8, (episode_length, image_size, image_size, 3)),
-        ('actions', np.float32, (episode_length, action_size)),
-        ('rewards', np.float32, (episode_length,)),
-        ('positions', np.float32, (episode_length, num_bodies, 2)),
-        ('domain', np.int32),
-    ])
+    return np.dtype(
+        [
+            ("frames", np.uint8, (episode_length, image_size, image_size, 3)),
+            ("actions", np.float32, (episode_length, action_size)),
+            ("rewards", np.float32, (episode_length,)),
+            ("positions", np.float32, (episode_length, num_bodies, 2)),
+            ("domain", np.int32),
+        ]
+    )
 
 
 def pixels_to_keypoints(uv, width, height):
@@ -189,6 +206,7 @@ def project_bodies(physics, image_size, camera_id=CAMERA_ID):
         float32 [num_bodies - 1, 2] positions in the keypoint convention.
     """
     from dm_control import mujoco  # pylint: disable=g-import-not-at-top
+
     matrix = mujoco.Camera(physics, image_size, image_size, camera_id).matrix
     xpos = physics.data.xipos[1:]  # [N, 3] centres of mass
     homogeneous = np.concatenate([xpos, np.ones((len(xpos), 1))], axis=1)
@@ -200,11 +218,15 @@ def project_bodies(physics, image_size, camera_id=CAMERA_ID):
 def load_env(domain):
     """Loads a suite environment without a time limit (in a GL worker)."""
     from dm_control import suite  # pylint: disable=g-import-not-at-top
+
     if domain not in DOMAINS:
-        raise ValueError(f'Unknown domain {domain!r}; known: {DOMAINS}')
-    domain_name, task_name = domain.split('/')
-    return suite.load(domain_name, task_name, task_kwargs={
-        'random': np.random.RandomState(0), 'time_limit': float('inf')})
+        raise ValueError(f"Unknown domain {domain!r}; known: {DOMAINS}")
+    domain_name, task_name = domain.split("/")
+    return suite.load(
+        domain_name,
+        task_name,
+        task_kwargs={"random": np.random.RandomState(0), "time_limit": float("inf")},
+    )
 
 
 def domain_info(domain):
@@ -212,8 +234,8 @@ def domain_info(domain):
     env = load_env(domain)
     model = env.physics.model
     return {
-        'action_size': int(env.action_spec().shape[0]),
-        'body_names': [model.id2name(i, 'body') for i in range(1, model.nbody)],
+        "action_size": int(env.action_spec().shape[0]),
+        "body_names": [model.id2name(i, "body") for i in range(1, model.nbody)],
     }
 
 
@@ -235,8 +257,7 @@ def reset_episode(env, seed_sequence):
     return np.random.default_rng(int(action_seed))
 
 
-def generate_episode(env, seed_sequence, episode_length, image_size,
-                     action_repeat, record):
+def generate_episode(env, seed_sequence, episode_length, image_size, action_repeat, record):
     """Fills one record with a random-action episode.
 
     Args:
@@ -252,36 +273,34 @@ def generate_episode(env, seed_sequence, episode_length, image_size,
     spec = env.action_spec()
     num_actions = spec.shape[0]
     num_bodies = env.physics.model.nbody - 1
-    record['actions'] = 0.0
-    record['rewards'] = 0.0
-    record['positions'] = np.nan
+    record["actions"] = 0.0
+    record["rewards"] = 0.0
+    record["positions"] = np.nan
     for t in range(episode_length):
         if t > 0:
             # float32 as stored, so that stored actions replay the episode
             # exactly.
-            action = rng.uniform(spec.minimum, spec.maximum,
-                                 size=spec.shape).astype(np.float32)
+            action = rng.uniform(spec.minimum, spec.maximum, size=spec.shape).astype(np.float32)
             reward = 0.0
             for _ in range(action_repeat):
                 reward += env.step(action).reward or 0.0
-            record['actions'][t, :num_actions] = action
-            record['rewards'][t] = reward
-        record['frames'][t] = env.physics.render(image_size, image_size,
-                                                 camera_id=CAMERA_ID)
-        record['positions'][t, :num_bodies] = project_bodies(env.physics,
-                                                             image_size)
+            record["actions"][t, :num_actions] = action
+            record["rewards"][t] = reward
+        record["frames"][t] = env.physics.render(image_size, image_size, camera_id=CAMERA_ID)
+        record["positions"][t, :num_bodies] = project_bodies(env.physics, image_size)
 
 
 def _init_worker(gl_backend):
-    os.environ['MUJOCO_GL'] = gl_backend
+    os.environ["MUJOCO_GL"] = gl_backend
 
 
 def _check_worker_is_tf_free():
-    if 'tensorflow' in sys.modules:
+    if "tensorflow" in sys.modules:
         raise RuntimeError(
-            'A DMCS rendering worker has imported TensorFlow, which crashes '
-            'MuJoCo rendering; generate from a process whose startup does '
-            'not import it (e.g. datasets/generate_dmcs.py).')
+            "A DMCS rendering worker has imported TensorFlow, which crashes "
+            "MuJoCo rendering; generate from a process whose startup does "
+            "not import it (e.g. datasets/generate_dmcs.py)."
+        )
 
 
 @contextlib.contextmanager
@@ -294,12 +313,12 @@ def _workers_skip_main_module():
     __main__; while the pool starts, a bare stand-in (no __file__, no
     __spec__) hides the real one from multiprocessing.
     """
-    main = sys.modules['__main__']
-    sys.modules['__main__'] = types.ModuleType('__main__')
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
     try:
         yield
     finally:
-        sys.modules['__main__'] = main
+        sys.modules["__main__"] = main
 
 
 _worker_envs = {}
@@ -308,23 +327,29 @@ _worker_envs = {}
 def _generate_shard(task):
     """Renders one shard in a worker and writes it atomically."""
     _check_worker_is_tf_free()
-    env = _worker_envs.get(task['domain'])
+    env = _worker_envs.get(task["domain"])
     if env is None:
-        env = _worker_envs[task['domain']] = load_env(task['domain'])
-    records = np.zeros(task['num_episodes'], dtype=np.dtype(task['dtype']))
+        env = _worker_envs[task["domain"]] = load_env(task["domain"])
+    records = np.zeros(task["num_episodes"], dtype=np.dtype(task["dtype"]))
     for i, record in enumerate(records):
-        seed_sequence = episode_seed(task['seed'], task['split'],
-                                     task['domain'], task['first_episode'] + i)
-        generate_episode(env, seed_sequence, task['episode_length'],
-                         task['image_size'], task['action_repeat'], record)
-        record['domain'] = task['domain_index']
-    files.atomic_write(task['path'], lambda f: np.save(f, records))
-    return task['num_episodes']
+        seed_sequence = episode_seed(
+            task["seed"], task["split"], task["domain"], task["first_episode"] + i
+        )
+        generate_episode(
+            env,
+            seed_sequence,
+            task["episode_length"],
+            task["image_size"],
+            task["action_repeat"],
+            record,
+        )
+        record["domain"] = task["domain_index"]
+    files.atomic_write(task["path"], lambda f: np.save(f, records))
+    return task["num_episodes"]
 
 
 def _shard_name(split, domain, index, count):
-    return '%s-%s-%05d-of-%05d.npy' % (split, domain.replace('/', '_'), index,
-                                       count)
+    return "%s-%s-%05d-of-%05d.npy" % (split, domain.replace("/", "_"), index, count)
 
 
 def plan_shards(domains, episodes, episodes_per_shard):
@@ -344,24 +369,37 @@ def plan_shards(domains, episodes, episodes_per_shard):
         for domain in domains:
             for index in range(num_shards):
                 first = index * episodes_per_shard
-                shards.append({
-                    'file': _shard_name(split, domain, index, num_shards),
-                    'split': split, 'domain': domain, 'first_episode': first,
-                    'num_episodes': min(episodes_per_shard,
-                                        episodes[split] - first)})
+                shards.append(
+                    {
+                        "file": _shard_name(split, domain, index, num_shards),
+                        "split": split,
+                        "domain": domain,
+                        "first_episode": first,
+                        "num_episodes": min(episodes_per_shard, episodes[split] - first),
+                    }
+                )
     return shards
 
 
 def _package_versions():
     from importlib import metadata  # pylint: disable=g-import-not-at-top
-    return {name: metadata.version(name)
-            for name in ('dm-control', 'mujoco', 'numpy')}
+
+    return {name: metadata.version(name) for name in ("dm-control", "mujoco", "numpy")}
 
 
-def generate(output_dir, domains=DOMAINS, train_episodes=100,
-             test_episodes=20, episode_length=100, episodes_per_shard=10,
-             image_size=64, action_repeat=1, seed=0, num_workers=None,
-             progress=True):
+def generate(
+    output_dir,
+    domains=DOMAINS,
+    train_episodes=100,
+    test_episodes=20,
+    episode_length=100,
+    episodes_per_shard=10,
+    image_size=64,
+    action_repeat=1,
+    seed=0,
+    num_workers=None,
+    progress=True,
+):
     """Generates (or resumes generating) a random-action DMCS dataset.
 
     Args:
@@ -390,27 +428,31 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
     domains = list(domains)
     unknown = [d for d in domains if d not in DOMAINS]
     if unknown or not domains or len(set(domains)) != len(domains):
-        raise ValueError(f'domains must be distinct names from {DOMAINS}, got '
-                         f'{domains}')
-    for name, value, minimum in [('train_episodes', train_episodes, 0),
-                                 ('test_episodes', test_episodes, 0),
-                                 ('episode_length', episode_length, 1),
-                                 ('episodes_per_shard', episodes_per_shard, 1),
-                                 ('image_size', image_size, 1),
-                                 ('action_repeat', action_repeat, 1),
-                                 ('seed', seed, 0)]:
+        raise ValueError(f"domains must be distinct names from {DOMAINS}, got " f"{domains}")
+    for name, value, minimum in [
+        ("train_episodes", train_episodes, 0),
+        ("test_episodes", test_episodes, 0),
+        ("episode_length", episode_length, 1),
+        ("episodes_per_shard", episodes_per_shard, 1),
+        ("image_size", image_size, 1),
+        ("action_repeat", action_repeat, 1),
+        ("seed", seed, 0),
+    ]:
         if not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(
-                f'{name} must be an integer >= {minimum}, got {value!r}')
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     num_workers = num_workers or os.cpu_count() or 1
-    episodes = {'train': int(train_episodes), 'test': int(test_episodes)}
+    episodes = {"train": int(train_episodes), "test": int(test_episodes)}
     spec = {
-        'format_version': FORMAT_VERSION, 'domains': domains,
-        'episodes': episodes, 'episode_length': int(episode_length),
-        'episodes_per_shard': int(episodes_per_shard),
-        'image_size': int(image_size), 'action_repeat': int(action_repeat),
-        'camera_id': CAMERA_ID, 'seed': int(seed),
-        'versions': _package_versions(),
+        "format_version": FORMAT_VERSION,
+        "domains": domains,
+        "episodes": episodes,
+        "episode_length": int(episode_length),
+        "episodes_per_shard": int(episodes_per_shard),
+        "image_size": int(image_size),
+        "action_repeat": int(action_repeat),
+        "camera_id": CAMERA_ID,
+        "seed": int(seed),
+        "versions": _package_versions(),
     }
     os.makedirs(output_dir, exist_ok=True)
     spec_path = os.path.join(output_dir, SPEC_NAME)
@@ -419,9 +461,10 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
             previous = json.load(f)
         if previous != spec:
             raise ValueError(
-                f'{output_dir} holds a dataset generated with other '
-                f'parameters ({spec_path}: {previous}); use an empty directory '
-                f'or the same parameters as before (requested: {spec})')
+                f"{output_dir} holds a dataset generated with other "
+                f"parameters ({spec_path}: {previous}); use an empty directory "
+                f"or the same parameters as before (requested: {spec})"
+            )
     else:
         files.write_json(spec_path, spec)
     for name in os.listdir(output_dir):
@@ -429,51 +472,60 @@ def generate(output_dir, domains=DOMAINS, train_episodes=100,
             os.remove(os.path.join(output_dir, name))
 
     gl_backend = select_gl_backend()
-    context = multiprocessing.get_context('spawn')
+    context = multiprocessing.get_context("spawn")
     with _workers_skip_main_module():
-        pool = context.Pool(num_workers, initializer=_init_worker,
-                            initargs=(gl_backend,))
+        pool = context.Pool(num_workers, initializer=_init_worker, initargs=(gl_backend,))
     with pool:
         infos = dict(zip(domains, pool.map(domain_info, domains)))
-        action_size = max(info['action_size'] for info in infos.values())
-        num_bodies = max(len(info['body_names']) for info in infos.values())
-        dtype = record_dtype(episode_length, image_size, action_size,
-                             num_bodies)
+        action_size = max(info["action_size"] for info in infos.values())
+        num_bodies = max(len(info["body_names"]) for info in infos.values())
+        dtype = record_dtype(episode_length, image_size, action_size, num_bodies)
         shards = plan_shards(domains, episodes, episodes_per_shard)
         tasks = [
-            dict(shard, path=os.path.join(output_dir, shard['file']),
-                 domain_index=domains.index(shard['domain']), seed=int(seed),
-                 dtype=dtype.descr, episode_length=int(episode_length),
-                 image_size=int(image_size), action_repeat=int(action_repeat))
+            dict(
+                shard,
+                path=os.path.join(output_dir, shard["file"]),
+                domain_index=domains.index(shard["domain"]),
+                seed=int(seed),
+                dtype=dtype.descr,
+                episode_length=int(episode_length),
+                image_size=int(image_size),
+                action_repeat=int(action_repeat),
+            )
             for shard in shards
-            if not os.path.exists(os.path.join(output_dir, shard['file']))]
-        with tqdm.tqdm(total=sum(t['num_episodes'] for t in tasks),
-                       unit='episode', disable=not progress,
-                       desc=f'DMCS ({gl_backend})') as bar:
+            if not os.path.exists(os.path.join(output_dir, shard["file"]))
+        ]
+        with tqdm.tqdm(
+            total=sum(t["num_episodes"] for t in tasks),
+            unit="episode",
+            disable=not progress,
+            desc=f"DMCS ({gl_backend})",
+        ) as bar:
             for done in pool.imap_unordered(_generate_shard, tasks):
                 bar.update(done)
 
     for shard in shards:
-        path = os.path.join(output_dir, shard['file'])
-        shard['bytes'] = os.path.getsize(path)
-        shard['sha256'] = files.sha256_of_file(path)
+        path = os.path.join(output_dir, shard["file"])
+        shard["bytes"] = os.path.getsize(path)
+        shard["sha256"] = files.sha256_of_file(path)
     manifest = dict(
-        spec, gl_backend=gl_backend,
-        action_sizes={d: infos[d]['action_size'] for d in domains},
-        body_names={d: infos[d]['body_names'] for d in domains},
-        record_dtype=_dtype_to_json(dtype), shards=shards)
+        spec,
+        gl_backend=gl_backend,
+        action_sizes={d: infos[d]["action_size"] for d in domains},
+        body_names={d: infos[d]["body_names"] for d in domains},
+        record_dtype=_dtype_to_json(dtype),
+        shards=shards,
+    )
     files.write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
     return load_manifest(output_dir)
 
 
 def _dtype_to_json(dtype):
-    return [[name, dtype[name].base.str, list(dtype[name].shape)]
-            for name in dtype.names]
+    return [[name, dtype[name].base.str, list(dtype[name].shape)] for name in dtype.names]
 
 
 def _dtype_from_json(fields):
-    return np.dtype([(name, np.dtype(base), tuple(shape))
-                     for name, base, shape in fields])
+    return np.dtype([(name, np.dtype(base), tuple(shape)) for name, base, shape in fields])
 
 
 def load_manifest(data_dir):
@@ -490,35 +542,39 @@ def load_manifest(data_dir):
         ValueError: the manifest is malformed.
     """
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError(
-            f'DMCS data directory {data_dir} does not exist')
+        raise FileNotFoundError(f"DMCS data directory {data_dir} does not exist")
     path = os.path.join(data_dir, MANIFEST_NAME)
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f'{path} not found: {data_dir} is empty or its generation did not '
-            'finish (rerun datasets/generate_dmcs.py with the same flags)')
+            f"{path} not found: {data_dir} is empty or its generation did not "
+            "finish (rerun datasets/generate_dmcs.py with the same flags)"
+        )
     try:
         with open(path) as f:
             manifest = json.load(f)
-        if manifest['format_version'] != FORMAT_VERSION:
-            raise ValueError(f'format_version {manifest["format_version"]} '
-                             f'is not {FORMAT_VERSION}')
-        manifest['dtype'] = _dtype_from_json(manifest['record_dtype'])
+        if manifest["format_version"] != FORMAT_VERSION:
+            raise ValueError(
+                f'format_version {manifest["format_version"]} ' f"is not {FORMAT_VERSION}"
+            )
+        manifest["dtype"] = _dtype_from_json(manifest["record_dtype"])
         expected = record_dtype(
-            manifest['episode_length'], manifest['image_size'],
-            max(manifest['action_sizes'].values()),
-            max(len(names) for names in manifest['body_names'].values()))
-        if manifest['dtype'] != expected:
-            raise ValueError(f'record_dtype {manifest["dtype"]} does not match '
-                             f'the manifest\'s sizes ({expected})')
-        if sorted(manifest['action_sizes']) != sorted(manifest['domains']):
-            raise ValueError('action_sizes and domains list different domains')
-        unknown = {s['domain'] for s in manifest['shards']} - set(
-            manifest['domains'])
+            manifest["episode_length"],
+            manifest["image_size"],
+            max(manifest["action_sizes"].values()),
+            max(len(names) for names in manifest["body_names"].values()),
+        )
+        if manifest["dtype"] != expected:
+            raise ValueError(
+                f'record_dtype {manifest["dtype"]} does not match '
+                f"the manifest's sizes ({expected})"
+            )
+        if sorted(manifest["action_sizes"]) != sorted(manifest["domains"]):
+            raise ValueError("action_sizes and domains list different domains")
+        unknown = {s["domain"] for s in manifest["shards"]} - set(manifest["domains"])
         if unknown:
-            raise ValueError(f'shards of unlisted domains {sorted(unknown)}')
+            raise ValueError(f"shards of unlisted domains {sorted(unknown)}")
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f'Malformed DMCS manifest {path}: {e!r}') from e
+        raise ValueError(f"Malformed DMCS manifest {path}: {e!r}") from e
     return manifest
 
 
@@ -539,26 +595,25 @@ def open_shard(data_dir, manifest, shard, verify_checksum=True):
         ValueError: the shard is truncated, corrupt or does not match the
             manifest.
     """
-    path = os.path.join(data_dir, shard['file'])
+    path = os.path.join(data_dir, shard["file"])
     if not os.path.exists(path):
-        raise FileNotFoundError(
-            f'Shard {path} listed in the manifest is missing')
+        raise FileNotFoundError(f"Shard {path} listed in the manifest is missing")
     size = os.path.getsize(path)
-    if size != shard['bytes']:
-        raise ValueError(f'Shard {path} has {size} bytes but the manifest says '
-                         f'{shard["bytes"]}: truncated or from another run')
-    if verify_checksum and files.sha256_of_file(path) != shard['sha256']:
-        raise ValueError(f'Shard {path} is corrupt: its SHA-256 does not match '
-                         'the manifest')
+    if size != shard["bytes"]:
+        raise ValueError(
+            f"Shard {path} has {size} bytes but the manifest says "
+            f'{shard["bytes"]}: truncated or from another run'
+        )
+    if verify_checksum and files.sha256_of_file(path) != shard["sha256"]:
+        raise ValueError(f"Shard {path} is corrupt: its SHA-256 does not match " "the manifest")
     try:
-        records = np.load(path, mmap_mode='r')
+        records = np.load(path, mmap_mode="r")
     except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"Shard {path} is not a readable .npy file: {e}") from e
+    if records.dtype != manifest["dtype"] or records.shape != (shard["num_episodes"],):
         raise ValueError(
-            f'Shard {path} is not a readable .npy file: {e}') from e
-    if records.dtype != manifest['dtype'] or records.shape != (
-        shard['num_episodes'],):
-        raise ValueError(
-            f'Shard {path} holds {records.shape} records of {records.dtype}, '
+            f"Shard {path} holds {records.shape} records of {records.dtype}, "
             f'but the manifest expects ({shard["num_episodes"]},) of '
-            f'{manifest["dtype"]}')
+            f'{manifest["dtype"]}'
+        )
     return records

@@ -24,17 +24,18 @@ import tensorflow as tf
 
 from video_structure.data import dmcs
 
-_IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg')
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _NPZ_KEYS = {  # Author's npz key -> (batch key, dtype).
-    'image': ('frames', np.uint8),
-    'true_object_pos': ('positions', np.float32),
-    'action': ('actions', np.float32),
-    'reward': ('rewards', np.float32),
+    "image": ("frames", np.uint8),
+    "true_object_pos": ("positions", np.float32),
+    "action": ("actions", np.float32),
+    "reward": ("rewards", np.float32),
 }
 
 
-def _window_dataset(lengths, read_window, specs, seq_len, batch_size, shuffle,
-                    repeat, seed, window_stride, source):
+def _window_dataset(
+    lengths, read_window, specs, seq_len, batch_size, shuffle, repeat, seed, window_stride, source
+):
     """Builds the shared windowing pipeline over a list of sequences.
 
     Args:
@@ -57,59 +58,73 @@ def _window_dataset(lengths, read_window, specs, seq_len, batch_size, shuffle,
         ValueError: bad seq_len, batch_size or window_stride, or too few
             windows.
     """
-    for name, value in [('seq_len', seq_len), ('batch_size', batch_size),
-                        ('window_stride', window_stride)]:
+    for name, value in [
+        ("seq_len", seq_len),
+        ("batch_size", batch_size),
+        ("window_stride", window_stride),
+    ]:
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f'{name} must be a positive integer, got '
-                             f'{value!r}')
+            raise ValueError(f"{name} must be a positive integer, got " f"{value!r}")
     lengths = np.asarray(lengths, dtype=np.int64)
-    counts = np.where(lengths >= seq_len,
-                      (lengths - seq_len) // window_stride + 1, 0)
+    counts = np.where(lengths >= seq_len, (lengths - seq_len) // window_stride + 1, 0)
     num_windows = int(counts.sum())
     if num_windows == 0:
-        raise ValueError(f'No sequence in {source} has seq_len={seq_len} '
-                         f'frames (the longest has {lengths.max()})')
+        raise ValueError(
+            f"No sequence in {source} has seq_len={seq_len} "
+            f"frames (the longest has {lengths.max()})"
+        )
     if not repeat and num_windows < batch_size:
-        raise ValueError(f'{source} has {num_windows} windows of {seq_len} '
-                         f'frames, fewer than batch_size={batch_size}')
+        raise ValueError(
+            f"{source} has {num_windows} windows of {seq_len} "
+            f"frames, fewer than batch_size={batch_size}"
+        )
     offsets = np.concatenate([[0], np.cumsum(counts)])
     keys = sorted(specs)
 
     def read_batch(window_ids):
-        sequences = np.searchsorted(offsets, window_ids, side='right') - 1
+        sequences = np.searchsorted(offsets, window_ids, side="right") - 1
         starts = (window_ids - offsets[sequences]) * window_stride
-        windows = [read_window(int(i), int(start), seq_len)
-                   for i, start in zip(sequences, starts)]
-        return [np.stack([w[key] for w in windows]).astype(
-                    specs[key][0], copy=False) for key in keys]
+        windows = [read_window(int(i), int(start), seq_len) for i, start in zip(sequences, starts)]
+        return [
+            np.stack([w[key] for w in windows]).astype(specs[key][0], copy=False) for key in keys
+        ]
 
     def to_batch(*arrays):
         batch = {}
         for key, array in zip(keys, arrays):
             array.set_shape((batch_size,) + specs[key][1])
             batch[key] = array
-        batch['frames'] = tf.cast(batch['frames'], tf.float32) / 255.0
+        batch["frames"] = tf.cast(batch["frames"], tf.float32) / 255.0
         return batch
 
     dataset = tf.data.Dataset.range(num_windows)
     if shuffle:
-        dataset = dataset.shuffle(num_windows, seed=seed,
-                                  reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=True)
     out_types = [tf.as_dtype(specs[key][0]) for key in keys]
     dataset = dataset.map(
-        lambda ids: tf.numpy_function(read_batch, [ids], out_types,
-                                      stateful=False),
-        num_parallel_calls=tf.data.AUTOTUNE)
+        lambda ids: tf.numpy_function(read_batch, [ids], out_types, stateful=False),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
     dataset = dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def dmcs_dataset(data_dir, split, seq_len, batch_size, shuffle=True,
-                 repeat=True, seed=None, domains=None, window_stride=1,
-                 image_size=64, verify_checksums=True):
+def dmcs_dataset(
+    data_dir,
+    split,
+    seq_len,
+    batch_size,
+    shuffle=True,
+    repeat=True,
+    seed=None,
+    domains=None,
+    window_stride=1,
+    image_size=64,
+    verify_checksums=True,
+):
     """Reads a dataset written by `video_structure.data.dmcs.generate`.
 
     Args:
@@ -140,45 +155,58 @@ def dmcs_dataset(data_dir, split, seq_len, batch_size, shuffle=True,
             is truncated, corrupt or does not match the manifest.
     """
     if split not in dmcs.SPLITS:
-        raise ValueError(f'split must be one of {dmcs.SPLITS}, got {split!r}')
+        raise ValueError(f"split must be one of {dmcs.SPLITS}, got {split!r}")
     manifest = dmcs.load_manifest(data_dir)
-    if manifest['image_size'] != image_size:
+    if manifest["image_size"] != image_size:
         raise ValueError(
             f'{data_dir} holds {manifest["image_size"]}x'
             f'{manifest["image_size"]} frames, expected {image_size}x'
-            f'{image_size}')
-    domains = manifest['domains'] if domains is None else list(domains)
-    unknown = [d for d in domains if d not in manifest['domains']]
+            f"{image_size}"
+        )
+    domains = manifest["domains"] if domains is None else list(domains)
+    unknown = [d for d in domains if d not in manifest["domains"]]
     if unknown:
-        raise ValueError(f'Unknown domain(s) {unknown}: {data_dir} holds '
-                         f'{manifest["domains"]}')
-    shards = [s for s in manifest['shards']
-              if s['split'] == split and s['domain'] in domains]
+        raise ValueError(f"Unknown domain(s) {unknown}: {data_dir} holds " f'{manifest["domains"]}')
+    shards = [s for s in manifest["shards"] if s["split"] == split and s["domain"] in domains]
     if not shards:
-        raise ValueError(f'{data_dir} has no {split} episodes of {domains}')
-    fields = manifest['dtype'].names
+        raise ValueError(f"{data_dir} has no {split} episodes of {domains}")
+    fields = manifest["dtype"].names
     episodes = []  # (field views of a memory-mapped shard, episode index).
     for shard in shards:
         records = dmcs.open_shard(data_dir, manifest, shard, verify_checksums)
         views = {name: records[name] for name in fields}
         episodes.extend((views, i) for i in range(len(records)))
-    dtype = manifest['dtype']
-    specs = {name: (dtype[name].base.type,
-                    (seq_len,) + dtype[name].shape[1:] if dtype[name].shape
-                    else ())
-             for name in fields}
+    dtype = manifest["dtype"]
+    specs = {
+        name: (
+            dtype[name].base.type,
+            (seq_len,) + dtype[name].shape[1:] if dtype[name].shape else (),
+        )
+        for name in fields
+    }
 
     def read_window(index, start, length):
         views, episode = episodes[index]
-        window = {name: views[name][episode, start:start + length]
-                  for name in fields if name != 'domain'}
-        window['domain'] = views['domain'][episode]
+        window = {
+            name: views[name][episode, start : start + length]
+            for name in fields
+            if name != "domain"
+        }
+        window["domain"] = views["domain"][episode]
         return window
 
     return _window_dataset(
-        [manifest['episode_length']] * len(episodes), read_window, specs,
-        seq_len, batch_size, shuffle, repeat, seed, window_stride,
-        f'{data_dir} ({split})')
+        [manifest["episode_length"]] * len(episodes),
+        read_window,
+        specs,
+        seq_len,
+        batch_size,
+        shuffle,
+        repeat,
+        seed,
+        window_stride,
+        f"{data_dir} ({split})",
+    )
 
 
 def _npz_headers(path):
@@ -187,32 +215,41 @@ def _npz_headers(path):
     try:
         with zipfile.ZipFile(path) as archive:
             for member in archive.namelist():
-                if not member.endswith('.npy'):
+                if not member.endswith(".npy"):
                     continue
                 with archive.open(member) as f:
                     version = np.lib.format.read_magic(f)
-                    read_header = (np.lib.format.read_array_header_1_0
-                                   if version == (1, 0) else
-                                   np.lib.format.read_array_header_2_0)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read_header(f)
-                headers[member[:-len('.npy')]] = (shape, dtype)
+                headers[member[: -len(".npy")]] = (shape, dtype)
     except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise ValueError(f'{path} is not a readable .npz file: {e}') from e
+        raise ValueError(f"{path} is not a readable .npz file: {e}") from e
     return headers
 
 
 def _list_files(data_dir, suffixes, what):
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f'Data directory {data_dir} does not exist')
-    names = sorted(n for n in os.listdir(data_dir)
-                   if n.lower().endswith(suffixes))
+        raise FileNotFoundError(f"Data directory {data_dir} does not exist")
+    names = sorted(n for n in os.listdir(data_dir) if n.lower().endswith(suffixes))
     if not names:
-        raise FileNotFoundError(f'{data_dir} contains no {what}')
+        raise FileNotFoundError(f"{data_dir} contains no {what}")
     return [os.path.join(data_dir, n) for n in names]
 
 
-def npz_dataset(data_dir, seq_len, batch_size, shuffle=True, repeat=True,
-                seed=None, window_stride=1, image_size=64):
+def npz_dataset(
+    data_dir,
+    seq_len,
+    batch_size,
+    shuffle=True,
+    repeat=True,
+    seed=None,
+    window_stride=1,
+    image_size=64,
+):
     """Reads the original authors' format: one .npz file per sequence.
 
     Each file holds `image` uint8 [T, H, W, C] and optionally
@@ -241,42 +278,53 @@ def npz_dataset(data_dir, seq_len, batch_size, shuffle=True, repeat=True,
         ValueError: a file is unreadable, lacks `image`, has frames of another
             size, or has keys or shapes that differ from the first file.
     """
-    paths = _list_files(data_dir, ('.npz',), '.npz files')
+    paths = _list_files(data_dir, (".npz",), ".npz files")
     lengths, reference = [], None
     for path in paths:
         headers = _npz_headers(path)
-        if 'image' not in headers:
-            raise ValueError(f'{path} has no `image` array (keys: '
-                             f'{sorted(headers)})')
-        shape, dtype = headers['image']
+        if "image" not in headers:
+            raise ValueError(f"{path} has no `image` array (keys: " f"{sorted(headers)})")
+        shape, dtype = headers["image"]
         if len(shape) != 4 or shape[1:3] != (image_size, image_size):
-            raise ValueError(f'{path}: `image` has shape {shape}, expected '
-                             f'[T, {image_size}, {image_size}, C]')
+            raise ValueError(
+                f"{path}: `image` has shape {shape}, expected "
+                f"[T, {image_size}, {image_size}, C]"
+            )
         if dtype != np.uint8:
-            raise ValueError(f'{path}: `image` has dtype {dtype}, expected '
-                             'uint8')
+            raise ValueError(f"{path}: `image` has dtype {dtype}, expected " "uint8")
         known = {k: v[0] for k, v in headers.items() if k in _NPZ_KEYS}
         for key, key_shape in known.items():
             if not key_shape or key_shape[0] != shape[0]:
-                raise ValueError(f'{path}: `{key}` has shape {key_shape}, but '
-                                 f'`image` has {shape[0]} frames')
+                raise ValueError(
+                    f"{path}: `{key}` has shape {key_shape}, but " f"`image` has {shape[0]} frames"
+                )
         signature = {k: s[1:] for k, s in known.items()}
         if reference is None:
             reference = signature
         elif signature != reference:
-            raise ValueError(f'{path} has arrays {signature} (shapes without '
-                             f'time), but {paths[0]} has {reference}')
+            raise ValueError(
+                f"{path} has arrays {signature} (shapes without "
+                f"time), but {paths[0]} has {reference}"
+            )
         lengths.append(shape[0])
-    specs = {_NPZ_KEYS[k][0]: (_NPZ_KEYS[k][1], (seq_len,) + s)
-             for k, s in reference.items()}
+    specs = {_NPZ_KEYS[k][0]: (_NPZ_KEYS[k][1], (seq_len,) + s) for k, s in reference.items()}
 
     def read_window(index, start, length):
         with np.load(paths[index]) as arrays:
-            return {_NPZ_KEYS[k][0]: arrays[k][start:start + length]
-                    for k in reference}
+            return {_NPZ_KEYS[k][0]: arrays[k][start : start + length] for k in reference}
 
-    return _window_dataset(lengths, read_window, specs, seq_len, batch_size,
-                           shuffle, repeat, seed, window_stride, data_dir)
+    return _window_dataset(
+        lengths,
+        read_window,
+        specs,
+        seq_len,
+        batch_size,
+        shuffle,
+        repeat,
+        seed,
+        window_stride,
+        data_dir,
+    )
 
 
 def _open_image(path, image_size):
@@ -284,15 +332,25 @@ def _open_image(path, image_size):
     try:
         image = Image.open(path)
     except (OSError, ValueError) as e:
-        raise ValueError(f'{path} is not a readable image: {e}') from e
+        raise ValueError(f"{path} is not a readable image: {e}") from e
     if image.size != (image_size, image_size):
-        raise ValueError(f'{path} is {image.size[0]}x{image.size[1]} pixels, '
-                         f'expected {image_size}x{image_size}')
+        raise ValueError(
+            f"{path} is {image.size[0]}x{image.size[1]} pixels, "
+            f"expected {image_size}x{image_size}"
+        )
     return image
 
 
-def video_dataset(data_dir, seq_len, batch_size, shuffle=True, repeat=True,
-                  seed=None, window_stride=1, image_size=64):
+def video_dataset(
+    data_dir,
+    seq_len,
+    batch_size,
+    shuffle=True,
+    repeat=True,
+    seed=None,
+    window_stride=1,
+    image_size=64,
+):
     """Reads user videos: frame folders and animated GIFs.
 
     Every sub-folder of data_dir is one video whose frames are its .png/.jpg
@@ -317,43 +375,56 @@ def video_dataset(data_dir, seq_len, batch_size, shuffle=True, repeat=True,
         ValueError: an unreadable image or a frame of another size.
     """
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f'Video directory {data_dir} does not exist')
+        raise FileNotFoundError(f"Video directory {data_dir} does not exist")
     videos = []  # (frame paths, None) or (None, gif path).
     lengths = []
     for name in sorted(os.listdir(data_dir)):
         path = os.path.join(data_dir, name)
         if os.path.isdir(path):
-            frames = sorted(os.path.join(path, n) for n in os.listdir(path)
-                            if n.lower().endswith(_IMAGE_SUFFIXES))
+            frames = sorted(
+                os.path.join(path, n)
+                for n in os.listdir(path)
+                if n.lower().endswith(_IMAGE_SUFFIXES)
+            )
             if not frames:
                 continue
             for frame in frames:
                 _open_image(frame, image_size).close()
             videos.append((frames, None))
             lengths.append(len(frames))
-        elif name.lower().endswith('.gif'):
+        elif name.lower().endswith(".gif"):
             with _open_image(path, image_size) as gif:
-                lengths.append(getattr(gif, 'n_frames', 1))
+                lengths.append(getattr(gif, "n_frames", 1))
             videos.append((None, path))
     if not videos:
         raise FileNotFoundError(
-            f'{data_dir} contains no videos (sub-folders of .png/.jpg frames '
-            'or .gif files)')
+            f"{data_dir} contains no videos (sub-folders of .png/.jpg frames " "or .gif files)"
+        )
 
     def read_window(index, start, length):
         frames, gif_path = videos[index]
         images = []
         if frames is not None:
-            for path in frames[start:start + length]:
+            for path in frames[start : start + length]:
                 with Image.open(path) as image:
-                    images.append(np.asarray(image.convert('RGB')))
+                    images.append(np.asarray(image.convert("RGB")))
         else:
             with Image.open(gif_path) as gif:
                 for t in range(start, start + length):
                     gif.seek(t)
-                    images.append(np.asarray(gif.convert('RGB')))
-        return {'frames': np.stack(images)}
+                    images.append(np.asarray(gif.convert("RGB")))
+        return {"frames": np.stack(images)}
 
-    specs = {'frames': (np.uint8, (seq_len, image_size, image_size, 3))}
-    return _window_dataset(lengths, read_window, specs, seq_len, batch_size,
-                           shuffle, repeat, seed, window_stride, data_dir)
+    specs = {"frames": (np.uint8, (seq_len, image_size, image_size, 3))}
+    return _window_dataset(
+        lengths,
+        read_window,
+        specs,
+        seq_len,
+        batch_size,
+        shuffle,
+        repeat,
+        seed,
+        window_stride,
+        data_dir,
+    )
