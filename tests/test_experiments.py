@@ -44,8 +44,10 @@ def make_arrays(num_seqs, seed, observed=4, predicted=3, num_samples=2, with_ext
     return arrays
 
 
-def test_run_tasks_scores_exact_keypoints_and_the_baseline():
+def test_run_tasks_tracks_exact_keypoints_better_than_the_baseline():
     train, test = make_arrays(12, 0), make_arrays(10, 1)
+    for arrays in (train, test):
+        del arrays["rewards"], arrays["domain"]
     results = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)
     tracking = results["tracking"]
     assert tracking["num_objects"] == 2  # The absent object is left out.
@@ -54,18 +56,27 @@ def test_run_tasks_scores_exact_keypoints_and_the_baseline():
     # keypoints miss by 0.05, 0.1, 0.15 on average over the two objects.
     np.testing.assert_allclose(tracking["baseline_per_step"][4:], [0.05, 0.1, 0.15], atol=1e-3)
     assert tracking["baseline_mean_predicted"] == pytest.approx(0.1, abs=1e-3)
+    assert set(results["reward"]) == set(results["action"]) == {"skipped"}
+
+
+@pytest.mark.slow
+def test_run_tasks_predicts_rewards_per_domain_and_recognises_domains():
+    train, test = make_arrays(12, 0), make_arrays(10, 1)
+    results = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)
     reward = results["reward"]
     assert sorted(reward["per_domain"]) == ["0", "1"]
     for value in reward["per_domain"].values():
         assert (value["num_train"], value["num_test"]) == (4, 1)
         assert value["normalized_mse"] == pytest.approx(value["mse"] / value["null_mse"])
+        assert len(value["normalized_mse_per_step"]) == 7
     assert reward["mean_normalized_mse"] == pytest.approx(
         np.mean([v["normalized_mse"] for v in reward["per_domain"].values()]))
     action = results["action"]
-    assert action["num_classes"] == 2
+    assert action["num_classes"] == 2 and (action["num_train"], action["num_test"]) == (12, 10)
     # Training classes are balanced, so the null model predicts class 0: half the test set.
     assert action["null_accuracy"] == pytest.approx(0.5)
     assert 0.0 <= action["accuracy"] <= 1.0 and 0.0 <= action["ground_truth_accuracy"] <= 1.0
+    assert "absent objects set to 0" in action["note"]
     json.dumps(results, allow_nan=False)
 
 
