@@ -82,7 +82,7 @@ flags.DEFINE_enum("selection", "sequence", ["sequence", "object"], "Best-of-N se
 
 
 def _python_script(name: str, *args: str, log_path: str) -> None:
-    """Runs ROOT/name with `args`, teeing nothing: output goes to `log_path`.
+    """Runs ROOT/name with `args`, its output going to `log_path`.
 
     Raises:
         RuntimeError: with the log's tail if the script fails.
@@ -166,6 +166,15 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
     return {"variant": variant, "seed": seed, "evaluation": evaluation, "tasks": tasks}
 
 
+def _domain_names(data_dir):
+    """The DMCS manifest's domain names, indexed by the `domain` ids of its batches."""
+    if FLAGS.dataset != "dmcs":
+        return None
+    # Only DMCS has named domains; its module is not needed otherwise.
+    from video_structure.data import dmcs  # pylint: disable=g-import-not-at-top
+    return list(dmcs.load_manifest(data_dir)["domains"])
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -201,7 +210,7 @@ def main(argv):
             except RuntimeError as error:
                 print(f"Error: {error}", file=sys.stderr)
                 sys.exit(1)
-    paths = experiments.write_report(runs, FLAGS.output_dir)
+    paths = experiments.write_report(runs, FLAGS.output_dir, _domain_names(data_dir))
     log("Wrote " + ", ".join(paths) + ".")
     with open(os.path.join(FLAGS.output_dir, "results.md")) as f:
         print(f.read().split("\n\nColumns:")[0])

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -149,6 +150,19 @@ def test_write_report_table_means_over_seeds_and_figures(tmp_path):
     assert "**15**" in markdown
     assert "cnn_vrnn seed 0: reward skipped: the dataset has no rewards." in markdown
     assert not [n for n in os.listdir(tmp_path) if n.startswith("tmp")]
+
+
+def test_write_report_names_domains_and_tolerates_undefined_curves(tmp_path):
+    run = make_run("struct_vrnn", 0, 10.0, 0.2)
+    run["tasks"]["reward"]["per_domain"]["3"].update(normalized_mse=None,
+                                                     normalized_mse_per_step=[None, None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        experiments.write_report([run], str(tmp_path), domain_names=["cartpole/balance"])
+    with open(tmp_path / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["reward_nmse_cartpole/balance"]) == 0.5
+    assert row["reward_nmse_3"] == ""
 
 
 def test_write_report_without_task_numbers_writes_only_the_table(tmp_path):

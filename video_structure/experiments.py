@@ -323,13 +323,22 @@ def _domains(runs) -> List[str]:
     return sorted(found, key=int)
 
 
-def table_rows(runs: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def _domain_name(domain: str, domain_names: Optional[Sequence[str]]) -> str:
+    """The name of domain id `domain` (a string) where known, else the id."""
+    index = int(domain)
+    return domain_names[index] if domain_names and index < len(domain_names) else domain
+
+
+def table_rows(runs: Sequence[Mapping[str, Any]],
+               domain_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
     """The report's rows: one per run, then one mean over seeds per variant.
 
     Args:
         runs: one dict per trained model with "variant" (str), "seed" (int),
             "evaluation" (the dict of evaluate.py's metrics.json, or None) and
             "tasks" (the output of `run_tasks`).
+        domain_names: names of the domain ids (e.g. "cartpole/balance"), used
+            in the reward columns; ids where None.
 
     Returns:
         Rows in variant order of first appearance; `seed` is "mean" in the
@@ -354,7 +363,7 @@ def table_rows(runs: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
             "tracking_last_observed": _get(tasks, "tracking", "baseline_mean_predicted"),
         }
         for domain in domains:
-            row[f"reward_nmse_{domain}"] = _get(tasks, "reward", "per_domain", domain,
+            row[f"reward_nmse_{_domain_name(domain, domain_names)}"] = _get(tasks, "reward", "per_domain", domain,
                                                 "normalized_mse")
         row["reward_nmse_mean"] = _get(tasks, "reward", "mean_normalized_mse")
         row["action_accuracy"] = _get(tasks, "action", "accuracy")
@@ -411,7 +420,8 @@ COLUMN_HELP = {
 }
 
 
-def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str) -> List[str]:
+def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str,
+                 domain_names: Optional[Sequence[str]] = None) -> List[str]:
     """Writes the comparison table and figures.
 
     Outputs in `output_dir`: results.md and results.csv (the rows of
@@ -422,6 +432,7 @@ def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str) -> List[str
     Args:
         runs: as for `table_rows`.
         output_dir: directory, created if needed.
+        domain_names: as for `table_rows`; also titles the panels of Figure 9.
 
     Returns:
         Paths of the written files.
@@ -432,7 +443,7 @@ def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str) -> List[str
     if not runs:
         raise ValueError("write_report needs at least one run.")
     os.makedirs(output_dir, exist_ok=True)
-    rows = table_rows(runs)
+    rows = table_rows(runs, domain_names)
     columns = list(rows[0])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -443,7 +454,7 @@ def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str) -> List[str
     _write_text(csv_path, buffer.getvalue())
     written = [csv_path]
 
-    figures = _plot_figures(runs, output_dir)
+    figures = _plot_figures(runs, output_dir, domain_names)
     lines = ["# Struct-VRNN comparisons", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
@@ -476,11 +487,21 @@ def _curves(runs, *keys):
 
 
 def _plot_mean_and_ci(axis, steps, values, label, color, style="-"):
-    """Mean over seeds with a shaded 95% interval when there are several seeds."""
-    mean = np.nanmean(values, axis=0)
+    """Mean over seeds with a shaded 95% interval when there are several seeds.
+
+    NaN entries (undefined values) are left out; a step without any value is a gap.
+    """
+    valid = np.isfinite(values)
+    count = valid.sum(axis=0)  # [time]
+    filled = np.where(valid, values, 0.0)
+    mean = np.divide(filled.sum(axis=0), count, out=np.full(count.shape, np.nan),
+                     where=count > 0)
     axis.plot(steps, mean, style, color=color, label=label)
     if len(values) > 1:
-        half = 1.96 * np.nanstd(values, axis=0, ddof=1) / np.sqrt(len(values))
+        squares = np.where(valid, (values - mean) ** 2, 0.0).sum(axis=0)
+        spread = np.sqrt(np.divide(squares, count - 1, out=np.full(count.shape, np.nan),
+                                   where=count > 1))
+        half = 1.96 * spread / np.sqrt(np.maximum(count, 1))
         axis.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
 
 
@@ -504,7 +525,7 @@ def _plot_tracking(axis, runs, colors):
     axis.legend(fontsize=7)
 
 
-def _plot_figures(runs, output_dir) -> List[str]:
+def _plot_figures(runs, output_dir, domain_names) -> List[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
@@ -577,13 +598,18 @@ def _plot_figures(runs, output_dir) -> List[str]:
         figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3.2 * lines),
                                     squeeze=False)
         for axis, domain in zip(axes.reshape(-1), domains):
-            for variant, values in _curves(runs, "reward", "per_domain", domain,
-                                           "normalized_mse_per_step").items():
+            curves = _curves(runs, "reward", "per_domain", domain, "normalized_mse_per_step")
+            for variant, values in curves.items():
                 steps = np.arange(1, values.shape[1] + 1)
                 _plot_mean_and_ci(axis, steps, values, variant, colors[variant])
+            if not any(np.isfinite(values).any() for values in curves.values()):
+                axis.text(0.5, 0.5, "undefined: the null model is exact\n(constant rewards)",
+                          ha="center", va="center", transform=axis.transAxes, fontsize=8)
+                axis.set_xticks([])
+                axis.set_yticks([])
             axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
             axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-            axis.set_title(f"domain {domain}", fontsize=9)
+            axis.set_title(f"domain {_domain_name(domain, domain_names)}", fontsize=9)
             axis.set_xlabel("time step")
             axis.set_ylabel("normalised reward MSE")
             axis.grid(alpha=0.3)
