@@ -363,8 +363,9 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
             "tracking_last_observed": _get(tasks, "tracking", "baseline_mean_predicted"),
         }
         for domain in domains:
-            row[f"reward_nmse_{_domain_name(domain, domain_names)}"] = _get(tasks, "reward", "per_domain", domain,
-                                                "normalized_mse")
+            name = _domain_name(domain, domain_names)
+            row[f"reward_nmse_{name}"] = _get(tasks, "reward", "per_domain", domain,
+                                              "normalized_mse")
         row["reward_nmse_mean"] = _get(tasks, "reward", "mean_normalized_mse")
         row["action_accuracy"] = _get(tasks, "action", "accuracy")
         row["action_null"] = _get(tasks, "action", "null_accuracy")
