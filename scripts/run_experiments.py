@@ -1,0 +1,220 @@
+r"""Trains and compares model variants as in the paper (Sections 5.1-5.5, S2).
+
+    python scripts/run_experiments.py --variants=struct_vrnn,cnn_vrnn --seeds=0,1 \
+        --dataset=synthetic --output_dir=runs/experiments
+
+For every variant and seed, in output_dir/<variant>/seed<k>:
+
+1. train.py (--variant, --seed, --steps, --batch_size, --data_dir and
+   --train_flags); a run left unfinished resumes from its checkpoints, a run
+   already at --steps with an export is not started again;
+2. evaluate.py into eval/ (skipped if eval/metrics.json exists; --nofvd when
+   the sequences are shorter than I3D's 9 frames);
+3. `experiments.collect` on --num_sequences train and test sequences and
+   `experiments.run_tasks` into tasks.json (skipped if it exists): tracking
+   (Figure 4), reward prediction (Figure 9) and action recognition with the
+   domains as classes (Figure 8), each where the dataset has the arrays.
+
+Then output_dir holds results.md and results.csv (one row per variant and
+seed plus the mean over seeds) and figure4_tracking.png,
+figure5_ablations.png, figure8_action.png, figure9_reward.png.
+
+The defaults are CPU-sized. Paper-scale settings:
+  --steps=100000 (Table S1) --batch_size=32 --seeds=0,1,2,3,4 (5 initialisations)
+  --num_samples=100 for the video metrics (Figures 3, S1) and 50 for tracking
+    (Figure 4); one value serves both here, so run twice or choose 100;
+  --num_sequences: the whole test set (10,000 sequences per domain of length 20
+    for reward prediction, S2.3);
+  --task_epochs=100 (S2.2);
+  --variants=struct_vrnn,struct_vrnn_no_bom,struct_rnn,cnn_vrnn (Figures 3, 4),
+    struct_vrnn,struct_vrnn_no_sep,struct_vrnn_no_sparse (Figure 5).
+The dataset's preset sets the model size; pass other hyperparameters with
+--train_flags, e.g. --train_flags="--num_keypoints=4 --rnn_units=8".
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from video_structure import config as config_lib  # pylint: disable=g-import-not-at-top
+from video_structure import experiments
+from video_structure import pretrained
+from video_structure.data import registry
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_list("variants", ["struct_vrnn", "cnn_vrnn"],
+                  "Comma-separated model variants: " + ", ".join(config_lib.VARIANTS) + ".")
+flags.DEFINE_list("seeds", ["0"], "Comma-separated training seeds (the paper: 5 per variant).")
+flags.DEFINE_enum("dataset", "synthetic", list(registry.DATASETS), "Dataset of training, "
+                  "evaluation and tasks.")
+flags.DEFINE_string("data_dir", None, "Dataset directory of file-based datasets (dmcs defaults "
+                    "to datasets/data/dmcs, as in train.py).")
+flags.DEFINE_string("output_dir", "runs/experiments", "Root of the runs and the report.")
+flags.DEFINE_integer("steps", 300, "Training steps per run (CPU-sized; the paper: 100000).",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", None, "Training batch size; default the preset's. Also the "
+                     "batch of evaluation and collection (default 8 there).", lower_bound=1)
+flags.DEFINE_integer("num_sequences", 32, "Test sequences for evaluate.py and train/test "
+                     "sequences collected for the tasks (CPU-sized; the paper uses the whole "
+                     "test set).", lower_bound=2)
+flags.DEFINE_integer("num_samples", 10, "Samples per sequence (the paper: 100 for the video "
+                     "metrics, 50 for tracking).", lower_bound=1)
+flags.DEFINE_integer("task_epochs", 20, "Epochs of the reward and action models (the paper: "
+                     "100).", lower_bound=1)
+flags.DEFINE_string("train_flags", "", "Extra train.py flags, one shell-quoted string, e.g. "
+                    "\"--num_keypoints=4 --rnn_units=8\".")
+flags.DEFINE_enum("selection", "sequence", ["sequence", "object"], "Best-of-N selection of the "
+                  "tracking task: per sequence (Human3.6M) or per object (Basketball).")
+
+
+def _python_script(name: str, *args: str, log_path: str) -> None:
+    """Runs ROOT/name with `args`, its output going to `log_path`.
+
+    Raises:
+        RuntimeError: with the log's tail if the script fails.
+    """
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    command = [sys.executable, os.path.join(ROOT, name), *args]
+    with open(log_path, "w") as log:
+        log.write(" ".join(shlex.quote(c) for c in command) + "\n")
+        log.flush()
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if code:
+        with open(log_path) as log:
+            tail = log.read()[-3000:]
+        raise RuntimeError(f"{name} failed with exit code {code}; see {log_path}:\n{tail}")
+
+
+def _trained_step(run_dir: str) -> int:
+    """Step of the latest checkpoint in run_dir, 0 if none."""
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def _write_json(data, path: str) -> None:
+    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".json")
+    with os.fdopen(handle, "w") as f:
+        json.dump(data, f, indent=2, allow_nan=False)
+    os.replace(temp_path, path)
+
+
+def _run(variant: str, seed: int, data_dir, log) -> dict:
+    """Trains, evaluates and runs the tasks of one variant and seed."""
+    run_dir = os.path.join(FLAGS.output_dir, variant, f"seed{seed}")
+    os.makedirs(run_dir, exist_ok=True)
+    export_dir = os.path.join(run_dir, "export")
+    data_flags = [f"--data_dir={data_dir}"] if data_dir else []
+    if os.path.isdir(export_dir) and _trained_step(run_dir) >= FLAGS.steps:
+        log(f"{variant} seed {seed}: trained ({_trained_step(run_dir)} steps), export exists.")
+    else:
+        log(f"{variant} seed {seed}: training {FLAGS.steps} steps (log: {run_dir}/train.log).")
+        batch = [f"--batch_size={FLAGS.batch_size}"] if FLAGS.batch_size else []
+        _python_script("train.py", f"--dataset={FLAGS.dataset}", f"--variant={variant}",
+                       f"--seed={seed}", f"--steps={FLAGS.steps}", f"--output_dir={run_dir}",
+                       "--verbose=2", *batch, *data_flags, *shlex.split(FLAGS.train_flags),
+                       log_path=os.path.join(run_dir, "train.log"))
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = config_lib.Config(**json.load(f))
+    batch_size = FLAGS.batch_size or 8
+
+    eval_dir = os.path.join(run_dir, "eval")
+    metrics_path = os.path.join(eval_dir, "metrics.json")
+    if os.path.exists(metrics_path):
+        log(f"{variant} seed {seed}: {metrics_path} exists, not evaluating again.")
+    else:
+        log(f"{variant} seed {seed}: evaluating (log: {run_dir}/evaluate.log).")
+        fvd = [] if config.sequence_length >= pretrained.I3D_MIN_FRAMES else ["--nofvd"]
+        os.makedirs(eval_dir, exist_ok=True)
+        _python_script("evaluate.py", f"--export={export_dir}", f"--dataset={FLAGS.dataset}",
+                       f"--num_sequences={FLAGS.num_sequences}",
+                       f"--num_samples={FLAGS.num_samples}", f"--batch_size={batch_size}",
+                       f"--output_dir={eval_dir}", *fvd, *data_flags,
+                       log_path=os.path.join(run_dir, "evaluate.log"))
+    with open(metrics_path) as f:
+        evaluation = json.load(f)
+
+    tasks_path = os.path.join(run_dir, "tasks.json")
+    if os.path.exists(tasks_path):
+        log(f"{variant} seed {seed}: {tasks_path} exists, not running the tasks again.")
+        with open(tasks_path) as f:
+            tasks = json.load(f)
+    else:
+        log(f"{variant} seed {seed}: collecting {FLAGS.num_sequences} train and test sequences "
+            f"x {FLAGS.num_samples} samples, running the tasks.")
+        arrays = {split: experiments.collect(export_dir, FLAGS.dataset, split,
+                                             FLAGS.num_sequences, FLAGS.num_samples, batch_size,
+                                             data_dir=data_dir)
+                  for split in ("train", "test")}
+        tasks = experiments.run_tasks(arrays["train"], arrays["test"], config.observed_steps,
+                                      epochs=FLAGS.task_epochs, selection=FLAGS.selection,
+                                      seed=seed)
+        _write_json(tasks, tasks_path)
+    return {"variant": variant, "seed": seed, "evaluation": evaluation, "tasks": tasks}
+
+
+def _domain_names(data_dir):
+    """The DMCS manifest's domain names, indexed by the `domain` ids of its batches."""
+    if FLAGS.dataset != "dmcs":
+        return None
+    # Only DMCS has named domains; its module is not needed otherwise.
+    from video_structure.data import dmcs  # pylint: disable=g-import-not-at-top
+    return list(dmcs.load_manifest(data_dir)["domains"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    unknown = [v for v in FLAGS.variants if v not in config_lib.VARIANTS]
+    if unknown or not FLAGS.variants:
+        raise app.UsageError(f"--variants: unknown {unknown or 'empty list'}; choose from "
+                             f"{', '.join(config_lib.VARIANTS)}.")
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError as error:
+        raise app.UsageError(f"--seeds must be integers, got {FLAGS.seeds}.") from error
+    if not seeds:
+        raise app.UsageError("--seeds is empty.")
+    try:
+        shlex.split(FLAGS.train_flags)
+    except ValueError as error:
+        raise app.UsageError(f"--train_flags {FLAGS.train_flags!r}: {error}") from error
+    tf.get_logger().setLevel("ERROR")
+    data_dir = FLAGS.data_dir or (os.path.join("datasets", "data", "dmcs")
+                                  if FLAGS.dataset == "dmcs" else None)
+    data_dir = os.path.abspath(data_dir) if data_dir else None
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    started = time.time()
+
+    def log(message):
+        print(f"[{time.time() - started:6.0f} s] {message}", flush=True)
+
+    runs = []
+    for variant in FLAGS.variants:
+        for seed in seeds:
+            try:
+                runs.append(_run(variant, seed, data_dir, log))
+            except RuntimeError as error:
+                print(f"Error: {error}", file=sys.stderr)
+                sys.exit(1)
+    paths = experiments.write_report(runs, FLAGS.output_dir, _domain_names(data_dir))
+    log("Wrote " + ", ".join(paths) + ".")
+    with open(os.path.join(FLAGS.output_dir, "results.md")) as f:
+        print(f.read().split("\n\nColumns:")[0])
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,250 @@
+"""experiments: tasks and report on small arrays; the runner end to end at toy size."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from video_structure import config
+from video_structure import experiments
+from video_structure import export
+from video_structure import model as model_lib
+from video_structure.data import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_arrays(num_seqs, seed, observed=4, predicted=3, num_samples=2, with_extras=True):
+    """Arrays shaped like collect()'s whose keypoints are the true positions.
+
+    Object 0 moves right at a constant speed, object 1 sits still and object 2
+    is absent (NaN) throughout. Both samples carry the true coordinates;
+    their scales mu differ, which a linear map can ignore exactly.
+    """
+    rng = np.random.default_rng(seed)
+    steps = observed + predicted
+    start = rng.uniform(-0.5, 0.0, size=(num_seqs, 1, 2))
+    moving = start + 0.1 * np.arange(steps)[None, :, None] * np.array([1.0, 0.0])
+    still = rng.uniform(-0.5, 0.5, size=(num_seqs, 1, 2)).repeat(steps, axis=1)
+    positions = np.stack([moving, still, np.full_like(moving, np.nan)], axis=2)  # [S, T, 3, 2]
+    keypoints = np.concatenate([np.nan_to_num(positions[:, :, :2]),
+                                np.ones((num_seqs, steps, 2, 1))], axis=-1)  # [S, T, 2, 3]
+    other = keypoints.copy()
+    other[..., 2] = rng.uniform(0.5, 1.0, size=other.shape[:-1])
+    samples = np.stack([keypoints, other], axis=1)  # [S, 2, T, 2, 3]
+    arrays = {"keypoints": samples[:, :num_samples].astype(np.float32),
+              "observed_keypoints": keypoints.astype(np.float32),
+              "states": rng.normal(size=(num_seqs, steps, 5)).astype(np.float32)}
+    if with_extras:
+        domain = np.arange(num_seqs) % 2
+        arrays.update(positions=positions.astype(np.float32),
+                      domain=domain.astype(np.int32),
+                      rewards=(arrays["states"][..., 0] + domain[:, None]).astype(np.float32))
+    return arrays
+
+
+def test_run_tasks_tracks_exact_keypoints_better_than_the_baseline():
+    train, test = make_arrays(12, 0), make_arrays(10, 1)
+    for arrays in (train, test):
+        del arrays["rewards"], arrays["domain"]
+    results = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)
+    tracking = results["tracking"]
+    assert tracking["num_objects"] == 2  # The absent object is left out.
+    assert tracking["mean_predicted"] == pytest.approx(0.0, abs=1e-3)
+    # Object 0 moves 0.1 per step, object 1 stays: the repeated last observed
+    # keypoints miss by 0.05, 0.1, 0.15 on average over the two objects.
+    np.testing.assert_allclose(tracking["baseline_per_step"][4:], [0.05, 0.1, 0.15], atol=1e-3)
+    assert tracking["baseline_mean_predicted"] == pytest.approx(0.1, abs=1e-3)
+    assert set(results["reward"]) == set(results["action"]) == {"skipped"}
+
+
+@pytest.mark.slow
+def test_run_tasks_predicts_rewards_per_domain_and_recognises_domains():
+    train, test = make_arrays(12, 0), make_arrays(10, 1)
+    results = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)
+    reward = results["reward"]
+    assert sorted(reward["per_domain"]) == ["0", "1"]
+    for value in reward["per_domain"].values():
+        assert (value["num_train"], value["num_test"]) == (4, 1)
+        assert value["normalized_mse"] == pytest.approx(value["mse"] / value["null_mse"])
+        assert len(value["normalized_mse_per_step"]) == 7
+    assert reward["mean_normalized_mse"] == pytest.approx(
+        np.mean([v["normalized_mse"] for v in reward["per_domain"].values()]))
+    action = results["action"]
+    assert action["num_classes"] == 2 and (action["num_train"], action["num_test"]) == (12, 10)
+    # Training classes are balanced, so the null model predicts class 0: half the test set.
+    assert action["null_accuracy"] == pytest.approx(0.5)
+    assert 0.0 <= action["accuracy"] <= 1.0 and 0.0 <= action["ground_truth_accuracy"] <= 1.0
+    assert "absent objects set to 0" in action["note"]
+    json.dumps(results, allow_nan=False)
+
+
+def test_run_tasks_skips_tasks_without_arrays():
+    train = make_arrays(6, 0, with_extras=False)
+    test = make_arrays(6, 1, with_extras=False)
+    results = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)
+    assert set(results) == {"tracking", "reward", "action"}
+    for task in results.values():
+        assert set(task) == {"skipped"} and task["skipped"]
+
+
+def test_run_tasks_names_missing_collect_arrays():
+    train = make_arrays(6, 0)
+    del train["states"]
+    with pytest.raises(ValueError, match="train_arrays lacks.*states"):
+        experiments.run_tasks(train, make_arrays(6, 1), num_observed_steps=4, epochs=1)
+
+
+def make_run(variant, seed, fvd, tracking, with_tasks=True):
+    evaluation = {"settings": {"num_samples": 3}, "results": {"model": {
+        "fvd": {"value": fvd, "num_generated": 8},
+        "vgg_cosine": {"closest": {"mean": [0.9, 0.7]}, "furthest": {"mean": [0.5, 0.3]}}}}}
+    if not with_tasks:
+        skipped = {"skipped": "the dataset has no rewards"}
+        return {"variant": variant, "seed": seed, "evaluation": evaluation,
+                "tasks": {"tracking": skipped, "reward": skipped, "action": skipped}}
+    curve = [0.1, 0.1, tracking, tracking]
+    tasks = {
+        "tracking": {"per_step": curve, "baseline_per_step": [0.1, 0.1, 0.5, 0.6],
+                     "mean_predicted": tracking, "baseline_mean_predicted": 0.55,
+                     "num_observed_steps": 2},
+        "reward": {"per_domain": {"0": {"normalized_mse": 0.5,
+                                        "normalized_mse_per_step": [0.4, 0.6]},
+                                  "3": {"normalized_mse": 1.5,
+                                        "normalized_mse_per_step": [1.0, 2.0]}},
+                   "mean_normalized_mse": 1.0},
+        "action": {"accuracy": 0.8, "null_accuracy": 0.25, "ground_truth_accuracy": 0.95},
+    }
+    return {"variant": variant, "seed": seed, "evaluation": evaluation, "tasks": tasks}
+
+
+def test_write_report_table_means_over_seeds_and_figures(tmp_path):
+    runs = [make_run("struct_vrnn", 0, 10.0, 0.2), make_run("struct_vrnn", 1, 20.0, 0.4),
+            make_run("cnn_vrnn", 0, 50.0, None, with_tasks=False)]
+    paths = experiments.write_report(runs, str(tmp_path))
+    names = sorted(os.path.basename(p) for p in paths)
+    assert names == ["figure4_tracking.png", "figure5_ablations.png", "figure8_action.png",
+                     "figure9_reward.png", "results.csv", "results.md"]
+    for name in names:
+        data = (tmp_path / name).read_bytes()
+        assert data
+        if name.endswith(".png"):
+            assert data.startswith(PNG_MAGIC)
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["variant"], r["seed"]) for r in rows] == [
+        ("struct_vrnn", "0"), ("struct_vrnn", "1"), ("struct_vrnn", "mean"),
+        ("cnn_vrnn", "0"), ("cnn_vrnn", "mean")]
+    mean = rows[2]
+    assert float(mean["fvd"]) == pytest.approx(15.0)
+    assert float(mean["tracking_error"]) == pytest.approx(0.3)
+    assert float(mean["vgg_closest"]) == pytest.approx(0.8) and mean["samples"] == "3"
+    assert float(mean["vgg_furthest"]) == pytest.approx(0.4)
+    assert float(mean["reward_nmse_3"]) == pytest.approx(1.5)
+    assert float(mean["action_accuracy"]) == pytest.approx(0.8)
+    assert rows[4]["tracking_error"] == "" and float(rows[4]["fvd"]) == 50.0
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| variant | seed | fvd |" in markdown
+    assert "**15**" in markdown
+    assert "cnn_vrnn seed 0: reward skipped: the dataset has no rewards." in markdown
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("tmp")]
+
+
+def test_write_report_names_domains_and_tolerates_undefined_curves(tmp_path):
+    run = make_run("struct_vrnn", 0, 10.0, 0.2)
+    run["tasks"]["reward"]["per_domain"]["3"].update(normalized_mse=None,
+                                                     normalized_mse_per_step=[None, None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        experiments.write_report([run], str(tmp_path), domain_names=["cartpole/balance"])
+    with open(tmp_path / "results.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["reward_nmse_cartpole/balance"]) == 0.5
+    assert row["reward_nmse_3"] == ""
+
+
+def test_write_report_without_task_numbers_writes_only_the_table(tmp_path):
+    runs = [make_run("cnn_vrnn", 0, 50.0, None, with_tasks=False)]
+    runs[0]["evaluation"] = None
+    names = sorted(os.path.basename(p) for p in experiments.write_report(runs, str(tmp_path)))
+    assert names == ["results.csv", "results.md"]
+    assert "no evaluate.py metrics" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ValueError, match="at least one run"):
+        experiments.write_report([], str(tmp_path))
+
+
+@pytest.mark.slow
+def test_collect_runs_the_export_over_whole_and_partial_batches(tmp_path):
+    cfg = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
+                            latent_size=4, num_bom_samples=2, observed_steps=3,
+                            predicted_steps=2)
+    model = model_lib.StructVRNN(cfg)
+    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.build_all()
+    path = str(tmp_path / "export")
+    export.export(model, path)
+    arrays = experiments.collect(path, "synthetic", "test", num_sequences=5, num_samples=3,
+                                 batch_size=2, seed=1)
+    assert sorted(arrays) == ["keypoints", "observed_keypoints", "positions", "states"]
+    assert arrays["keypoints"].shape == (5, 3, 5, 4, 3)
+    assert arrays["observed_keypoints"].shape == (5, 5, 4, 3)
+    assert arrays["states"].shape == (5, 5, 8)
+    assert arrays["positions"].shape == (5, 5, 3, 2)
+    frames, positions = synthetic.generate(6, 5, cfg.image_size, seed=1, split="test")
+    # The pipeline shuffles: match collected sequences to generated ones by positions.
+    order = [int(np.argmin(np.abs(positions - p).sum(axis=(1, 2, 3))))
+             for p in arrays["positions"]]
+    assert len(set(order)) == 5
+    np.testing.assert_allclose(positions[order], arrays["positions"])
+    detected = model.detect(frames[order].astype(np.float32) / 255.0).numpy()
+    np.testing.assert_allclose(arrays["observed_keypoints"], detected, atol=1e-5)
+    samples = arrays["keypoints"]
+    assert not np.allclose(samples[:, 0, 3:], samples[:, 1, 3:])  # Prior samples differ.
+    with pytest.raises(ValueError, match="num_samples"):
+        experiments.collect(path, "synthetic", "test", 2, 0, 2)
+
+
+TINY_TRAIN = ("--num_sequences=16 --eval_batches=0 --checkpoint_every=3 --num_keypoints=4 "
+              "--encoder_filters=4 --rnn_units=8 --latent_size=4 --num_bom_samples=2 "
+              "--observed_steps=3 --predicted_steps=2")
+
+
+@pytest.mark.slow
+def test_runner_end_to_end_on_synthetic(tmp_path):
+    out = tmp_path / "experiments"
+    command = [sys.executable, os.path.join(ROOT, "scripts", "run_experiments.py"),
+               "--variants=struct_vrnn,cnn_vrnn", "--seeds=0", "--dataset=synthetic",
+               f"--output_dir={out}", "--steps=3", "--batch_size=4", "--num_sequences=8",
+               "--num_samples=2", "--task_epochs=1", f"--train_flags={TINY_TRAIN}"]
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for variant in ("struct_vrnn", "cnn_vrnn"):
+        run_dir = out / variant / "seed0"
+        assert (run_dir / "export" / "saved_model.pb").exists()
+        assert (run_dir / "eval" / "metrics.json").exists()
+        tasks = json.loads((run_dir / "tasks.json").read_text())
+        assert tasks["tracking"]["mean_predicted"] > 0
+        assert len(tasks["tracking"]["per_step"]) == 5
+        assert "skipped" in tasks["reward"] and "skipped" in tasks["action"]
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["variant"], r["seed"]) for r in rows] == [
+        ("struct_vrnn", "0"), ("struct_vrnn", "mean"), ("cnn_vrnn", "0"), ("cnn_vrnn", "mean")]
+    assert all(float(r["tracking_error"]) > 0 for r in rows)
+    assert rows[0]["fvd"] == ""  # 5 frames: --nofvd.
+    for name in ("results.md", "figure4_tracking.png", "figure5_ablations.png"):
+        assert (out / name).stat().st_size > 0
+    assert "FVD not computed" in (out / "results.md").read_text()
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert rerun.stdout.count("exists, not evaluating again") == 2
+    assert "training" not in rerun.stdout

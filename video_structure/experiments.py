@@ -1,0 +1,622 @@
+"""The paper's model comparisons (Sections 5.1-5.5, S2) from SavedModel exports.
+
+Three steps, each usable on its own:
+
+* `collect`: runs an export (`video_structure.export`) over one split of a
+  registered dataset and returns numpy arrays: decoded keypoints of N samples,
+  detected keypoints, GRU states and whatever ground truth the dataset has.
+* `run_tasks`: the downstream analyses of `video_structure.downstream` on the
+  collected arrays: object tracking by coordinate regression (Figure 4),
+  reward prediction per domain (Figure 9) and action recognition (Figure 8).
+  A task whose arrays are missing is skipped with a note, not an error.
+* `write_report`: one table (markdown and CSV) over variants and seeds, with
+  the mean over seeds, and PNG figures laid out as Figures 4, 5, 8 and 9.
+
+`scripts/run_experiments.py` chains train.py, evaluate.py and these steps.
+
+Collected arrays (S sequences, N samples, T observed + Delta T predicted steps):
+  keypoints: float32 [S, N, T + Delta T, K, 3] decoded keypoints; observed
+    steps are posterior reconstructions, later steps prior predictions.
+  observed_keypoints: float32 [S, T + Delta T, K, 3] detector on all frames.
+  states: float32 [S, T + Delta T, H] GRU states of sample 0.
+  positions: float32 [S, T + Delta T, N_obj, 2] (NaN: object absent), where known.
+  rewards: float32 [S, T + Delta T], where known.
+  domain: int32 [S], where known.
+  actions: float32 [S, T + Delta T, A], where known (fed to action-conditional
+    exports).
+"""
+
+import csv
+import io
+import math
+import os
+import tempfile
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from absl import logging
+import matplotlib
+import matplotlib.ticker
+import numpy as np
+import tensorflow as tf
+
+from video_structure import config as config_lib
+from video_structure import downstream
+from video_structure import export as export_lib
+from video_structure.data import registry
+
+_OPTIONAL_KEYS = ("positions", "rewards", "domain", "actions")
+
+
+# ----------------------------------------------------------------------------
+# Collecting model outputs.
+# ----------------------------------------------------------------------------
+
+
+def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_samples: int,
+            batch_size: int, data_dir: Optional[str] = None,
+            seed: int = 0) -> Dict[str, np.ndarray]:
+    """Runs an export over the first `num_sequences` sequences of a split.
+
+    The split is read once (no repetition) in an order shuffled by `seed`:
+    file-based datasets list their windows domain by domain, so the first
+    sequences of an unshuffled pass would all come from one domain.
+
+    Args:
+        export_path: SavedModel directory written by train.py.
+        dataset: a key of `registry.DATASETS`.
+        split: "train" or "test".
+        num_sequences: sequences to collect (fewer if the split is smaller).
+        num_samples: N, prior samples per sequence.
+        batch_size: sequences per forward pass.
+        data_dir: dataset directory of file-based datasets.
+        seed: seed of the sequence order and of the samples.
+
+    Returns:
+        Dict of numpy arrays as in the module docstring.
+
+    Raises:
+        FileNotFoundError: if `export_path` does not exist.
+        ValueError: for a bad export, bad sizes, a dataset whose actions do not
+            fit the export, or an empty split.
+    """
+    for name, value in (("num_sequences", num_sequences), ("num_samples", num_samples),
+                        ("batch_size", batch_size)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}.")
+    loaded, config_dict, action_size = export_lib.load(export_path)
+    config = config_lib.Config(**config_dict)
+    observed = config.observed_steps
+    batch_size = min(batch_size, num_sequences)
+    # Generated datasets drop a last partial batch: ask for whole batches.
+    requested = -(-num_sequences // batch_size) * batch_size
+    data, data_action_size = registry.load_split(
+        dataset, split, config, batch_size, data_dir=data_dir, seed=seed,
+        num_sequences=requested, shuffle=True, repeat=False)
+    if data_action_size != action_size:
+        raise ValueError(f"The export {export_path} takes actions of size {action_size}, the "
+                         f"{dataset} dataset has {data_action_size}.")
+    parts = {key: [] for key in ("keypoints", "observed_keypoints", "states") + _OPTIONAL_KEYS}
+    sample_seed = tf.constant([seed, 0])
+    count = 0
+    for batch in data:
+        registry.check_batch(batch, config, f"the {dataset} {split} split")
+        take = min(num_sequences - count, int(batch["frames"].shape[0]))
+        frames = batch["frames"][:take]  # [b, T + Delta T, H, W, C]
+        detected = loaded.detect_keypoints(frames)["keypoints"]  # [b, T + Delta T, K, 3]
+        inputs = [detected[:, :observed], tf.constant(num_samples), sample_seed]
+        if action_size:
+            inputs.append(batch["actions"][:take])
+        outputs = loaded.predict_keypoints(*inputs)
+        parts["keypoints"].append(outputs["keypoints"].numpy())  # [b, N, T + Delta T, K, 3]
+        parts["observed_keypoints"].append(detected.numpy())
+        parts["states"].append(outputs["states"][:, 0].numpy())  # [b, T + Delta T, H]
+        for key in _OPTIONAL_KEYS:
+            if key in batch:
+                parts[key].append(batch[key][:take].numpy())
+        count += take
+        sample_seed = sample_seed + tf.constant([0, 1])
+        if count >= num_sequences:
+            break
+    if count == 0:
+        raise ValueError(f"The {split} split of {dataset} gave no sequence of "
+                         f"{config.sequence_length} frames in batches of {batch_size}.")
+    if count < num_sequences:
+        logging.warning("The %s split of %s has only %d sequences (asked for %d).", split,
+                        dataset, count, num_sequences)
+    return {key: np.concatenate(value) for key, value in parts.items() if value}
+
+
+# ----------------------------------------------------------------------------
+# Downstream tasks.
+# ----------------------------------------------------------------------------
+
+
+def _finite_or_none(value) -> Optional[float]:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _list(values) -> List[Optional[float]]:
+    return [_finite_or_none(v) for v in np.asarray(values).reshape(-1)]
+
+
+def _tracking(train_arrays, test_arrays, num_observed_steps, selection):
+    """Figure 4 on collected arrays; objects never present in training are left out."""
+    train_positions, test_positions = train_arrays["positions"], test_arrays["positions"]
+    present = ~np.all(np.isnan(train_positions[..., 0]), axis=(0, 1))  # [N_obj]
+    if not present.any():
+        return {"skipped": "no object is ever present in the training positions"}
+    result = downstream.coordinate_regression(
+        train_arrays["keypoints"], train_positions[:, :, present],
+        test_arrays["keypoints"], test_positions[:, :, present], num_observed_steps,
+        selection=selection)
+    return {
+        "per_step": _list(result.model.per_step),
+        "baseline_per_step": _list(result.last_observed.per_step),
+        "mean_predicted": _finite_or_none(result.model.mean_predicted_error),
+        "baseline_mean_predicted": _finite_or_none(result.last_observed.mean_predicted_error),
+        "num_objects": int(present.sum()),
+        "num_observed_steps": num_observed_steps,
+        "selection": selection,
+    }
+
+
+def _reward(test_arrays, epochs, batch_size, seed):
+    """Figure 9: per domain, 80/20 split of the collected test sequences."""
+    states, rewards = test_arrays["states"], test_arrays["rewards"]
+    domains = test_arrays.get("domain")
+    if domains is None:
+        domains = np.zeros(len(states), np.int64)
+    ids, counts = np.unique(domains, return_counts=True)
+    small = [int(d) for d, c in zip(ids, counts) if c < 2]
+    keep = ~np.isin(domains, small)
+    if not keep.any():
+        return {"skipped": "no domain has 2 or more test sequences"}
+    results = downstream.reward_prediction(states[keep], rewards[keep],
+                                           np.asarray(domains[keep], np.int64), epochs=epochs,
+                                           batch_size=batch_size, seed=seed)
+    per_domain = {
+        str(domain): {"normalized_mse": _finite_or_none(r.normalized_mse),
+                      "normalized_mse_per_step": _list(r.normalized_mse_per_step),
+                      "mse": float(r.mse), "null_mse": float(r.null_mse),
+                      "num_train": r.num_train, "num_test": r.num_test}
+        for domain, r in results.items()}
+    finite = [v["normalized_mse"] for v in per_domain.values() if v["normalized_mse"] is not None]
+    output = {"per_domain": per_domain,
+              "mean_normalized_mse": float(np.mean(finite)) if finite else None}
+    if small:
+        output["note"] = f"domains {small} have fewer than 2 test sequences and were left out"
+    return output
+
+
+def _action(train_arrays, test_arrays, num_observed_steps, epochs, batch_size, seed):
+    """Figure 8 with the domains as classes, from the detected observed keypoints."""
+    train_labels = np.asarray(train_arrays["domain"], np.int64)
+    test_labels = np.asarray(test_arrays["domain"], np.int64)
+    if len(np.unique(train_labels)) < 2:
+        return {"skipped": "the training sequences come from fewer than 2 domains"}
+    positions = {}
+    note = None
+    if "positions" in train_arrays and "positions" in test_arrays:
+        # Absent bodies are NaN; zero stands in for them. Which bodies a domain
+        # has then tells the domain, so this reference is an upper bound.
+        positions = {"train_positions": np.nan_to_num(train_arrays["positions"]),
+                     "test_positions": np.nan_to_num(test_arrays["positions"])}
+        note = "ground truth: positions with absent objects set to 0"
+    result = downstream.action_recognition(
+        train_arrays["observed_keypoints"], train_labels,
+        test_arrays["observed_keypoints"], test_labels,
+        num_classes=int(max(train_labels.max(), test_labels.max())) + 1,
+        num_steps=num_observed_steps, epochs=epochs, batch_size=batch_size, seed=seed,
+        **positions)
+    output = {"accuracy": result.accuracy, "null_accuracy": result.null_accuracy,
+              "ground_truth_accuracy": result.ground_truth_accuracy,
+              "num_classes": result.num_classes, "num_train": len(train_labels),
+              "num_test": len(test_labels)}
+    if note:
+        output["note"] = note
+    return output
+
+
+def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, np.ndarray],
+              num_observed_steps: int, epochs: int = 100, reward_batch_size: int = 64,
+              action_batch_size: int = 32,
+              selection: str = downstream.SELECT_PER_SEQUENCE,
+              seed: int = 0) -> Dict[str, Dict[str, Any]]:
+    """Runs the downstream tasks that the arrays allow.
+
+    * tracking (Figure 4): a linear regression from the keypoints of every
+      sample and step of `train_arrays` to the positions, scored on
+      `test_arrays` as the error of the best of N samples on the predicted
+      steps, next to repeating the last observed keypoints.
+    * reward (Figure 9): one reward model per domain on the GRU states of the
+      test sequences, trained on 80% and scored on 20% as in Section S2.3.
+    * action (Figure 8): the domain of a sequence (DMCS) classified from the
+      detected keypoints of its observed steps; trained on `train_arrays`,
+      scored on `test_arrays`; with the null model (most frequent training
+      class) and the classifier on ground-truth positions.
+
+    Args:
+        train_arrays: `collect` output of the train split.
+        test_arrays: `collect` output of the test split.
+        num_observed_steps: T.
+        epochs: training epochs of the reward and action models (100 in the
+            paper's Section S2.2).
+        reward_batch_size: sequences per batch of the reward models.
+        action_batch_size: sequences per batch of the action classifier.
+        selection: best-sample selection of the tracking task, per sequence
+            (`downstream.SELECT_PER_SEQUENCE`) or per object.
+        seed: seed of splits and initialisations.
+
+    Returns:
+        {"tracking": ..., "reward": ..., "action": ...}: plain dicts of numbers
+        (None for undefined values); a skipped task is {"skipped": reason}.
+
+    Raises:
+        ValueError: for arrays that the tasks reject (see `downstream`).
+    """
+    for name, arrays in (("train_arrays", train_arrays), ("test_arrays", test_arrays)):
+        missing = [k for k in ("keypoints", "observed_keypoints", "states") if k not in arrays]
+        if missing:
+            raise ValueError(f"{name} lacks {missing}; pass the output of collect().")
+
+    def both(key):
+        return key in train_arrays and key in test_arrays
+
+    results = {}
+    results["tracking"] = (
+        _tracking(train_arrays, test_arrays, num_observed_steps, selection)
+        if both("positions") else {"skipped": "the dataset has no ground-truth positions"})
+    results["reward"] = (
+        _reward(test_arrays, epochs, reward_batch_size, seed)
+        if "rewards" in test_arrays else {"skipped": "the dataset has no rewards"})
+    results["action"] = (
+        _action(train_arrays, test_arrays, num_observed_steps, epochs, action_batch_size, seed)
+        if both("domain") else {"skipped": "the dataset has no domain labels"})
+    return results
+
+
+# ----------------------------------------------------------------------------
+# Report.
+# ----------------------------------------------------------------------------
+
+
+def _write_atomic(path: str, write: Callable[[str], None]) -> None:
+    """Calls write(temp_path) in the directory of `path`, then renames it to `path`."""
+    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                                         suffix=os.path.splitext(path)[1])
+    os.close(handle)
+    try:
+        write(temp_path)
+        os.replace(temp_path, path)
+    except BaseException:
+        os.unlink(temp_path)
+        raise
+
+
+def _write_text(path: str, text: str) -> None:
+    def write(temp_path):
+        with open(temp_path, "w") as f:
+            f.write(text)
+
+    _write_atomic(path, write)
+
+
+def _get(tree, *keys):
+    """tree[k0][k1]...; None where a level is missing or None."""
+    for key in keys:
+        if not isinstance(tree, Mapping) or tree.get(key) is None:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _mean_of(values) -> Optional[float]:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _domains(runs) -> List[str]:
+    found = set()
+    for run in runs:
+        found.update((_get(run, "tasks", "reward", "per_domain") or {}).keys())
+    return sorted(found, key=int)
+
+
+def _domain_name(domain: str, domain_names: Optional[Sequence[str]]) -> str:
+    """The name of domain id `domain` (a string) where known, else the id."""
+    index = int(domain)
+    return domain_names[index] if domain_names and index < len(domain_names) else domain
+
+
+def table_rows(runs: Sequence[Mapping[str, Any]],
+               domain_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+    """The report's rows: one per run, then one mean over seeds per variant.
+
+    Args:
+        runs: one dict per trained model with "variant" (str), "seed" (int),
+            "evaluation" (the dict of evaluate.py's metrics.json, or None) and
+            "tasks" (the output of `run_tasks`).
+        domain_names: names of the domain ids (e.g. "cartpole/balance"), used
+            in the reward columns; ids where None.
+
+    Returns:
+        Rows in variant order of first appearance; `seed` is "mean" in the
+        mean rows. Missing values are None.
+    """
+    domains = _domains(runs)
+    rows_by_variant: Dict[str, List[Dict[str, Any]]] = {}
+    for run in runs:
+        results = _get(run, "evaluation", "results")
+        vgg = {key: _get(results, "model", "vgg_cosine", key, "mean")
+               for key in ("closest", "furthest")}
+        tasks = run.get("tasks") or {}
+        row = {
+            "variant": run["variant"],
+            "seed": run["seed"],
+            "fvd": _get(results, "model", "fvd", "value"),
+            "fvd_n": _get(results, "model", "fvd", "num_generated"),
+            "samples": _get(run, "evaluation", "settings", "num_samples"),
+            "vgg_closest": _mean_of(vgg["closest"]) if vgg["closest"] else None,
+            "vgg_furthest": _mean_of(vgg["furthest"]) if vgg["furthest"] else None,
+            "tracking_error": _get(tasks, "tracking", "mean_predicted"),
+            "tracking_last_observed": _get(tasks, "tracking", "baseline_mean_predicted"),
+        }
+        for domain in domains:
+            name = _domain_name(domain, domain_names)
+            row[f"reward_nmse_{name}"] = _get(tasks, "reward", "per_domain", domain,
+                                              "normalized_mse")
+        row["reward_nmse_mean"] = _get(tasks, "reward", "mean_normalized_mse")
+        row["action_accuracy"] = _get(tasks, "action", "accuracy")
+        row["action_null"] = _get(tasks, "action", "null_accuracy")
+        row["action_ground_truth"] = _get(tasks, "action", "ground_truth_accuracy")
+        rows_by_variant.setdefault(run["variant"], []).append(row)
+    rows = []
+    for variant, variant_rows in rows_by_variant.items():
+        rows.extend(variant_rows)
+        mean = {"variant": variant, "seed": "mean"}
+        for column in variant_rows[0]:
+            if column not in mean:
+                mean[column] = _mean_of([r[column] for r in variant_rows])
+        rows.append(mean)
+    return rows
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _notes(runs) -> List[str]:
+    notes = []
+    for run in runs:
+        name = f"{run['variant']} seed {run['seed']}"
+        if run.get("evaluation") is None:
+            notes.append(f"{name}: no evaluate.py metrics.")
+        elif _get(run, "evaluation", "results", "model", "fvd") is None:
+            notes.append(f"{name}: FVD not computed (evaluate.py --nofvd).")
+        for task, result in (run.get("tasks") or {}).items():
+            for key in ("skipped", "note"):
+                if result.get(key):
+                    notes.append(f"{name}: {task} {key}: {result[key]}.")
+    return notes
+
+
+COLUMN_HELP = {
+    "fvd": "FVD of T observed + Delta T predicted frames vs. ground truth (lower is better)",
+    "fvd_n": "generated videos entering FVD",
+    "samples": "N, samples per sequence of the closest/furthest selection",
+    "vgg_closest": "VGG cosine similarity of the closest of N samples, mean over predicted steps",
+    "vgg_furthest": "the same for the furthest sample",
+    "tracking_error": "coordinate regression error of the best of N samples, mean over "
+                      "predicted steps (Figure 4)",
+    "tracking_last_observed": "the same for the last observed keypoints repeated",
+    "reward_nmse_<d>": "reward MSE / null-model MSE of domain d on 20% held-out test "
+                       "sequences (Figure 9); _mean: mean over domains",
+    "action_accuracy": "classifying the domain from observed keypoints (Figure 8); "
+                       "_null: most frequent class; _ground_truth: from true positions",
+}
+
+
+def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str,
+                 domain_names: Optional[Sequence[str]] = None) -> List[str]:
+    """Writes the comparison table and figures.
+
+    Outputs in `output_dir`: results.md and results.csv (the rows of
+    `table_rows`), figure4_tracking.png, figure5_ablations.png,
+    figure8_action.png and figure9_reward.png, each only when some run has
+    its numbers.
+
+    Args:
+        runs: as for `table_rows`.
+        output_dir: directory, created if needed.
+        domain_names: as for `table_rows`; also titles the panels of Figure 9.
+
+    Returns:
+        Paths of the written files.
+
+    Raises:
+        ValueError: if `runs` is empty.
+    """
+    if not runs:
+        raise ValueError("write_report needs at least one run.")
+    os.makedirs(output_dir, exist_ok=True)
+    rows = table_rows(runs, domain_names)
+    columns = list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_format(row[c]) for c in columns])
+    csv_path = os.path.join(output_dir, "results.csv")
+    _write_text(csv_path, buffer.getvalue())
+    written = [csv_path]
+
+    figures = _plot_figures(runs, output_dir, domain_names)
+    lines = ["# Struct-VRNN comparisons", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [_format(row[c]) for c in columns]
+        if row["seed"] == "mean":
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Columns:", ""]
+    lines += [f"* `{name}`: {text}." for name, text in COLUMN_HELP.items()]
+    notes = _notes(runs)
+    if notes:
+        lines += ["", "Notes:", ""] + [f"* {note}" for note in notes]
+    if figures:
+        lines += ["", "Figures:", ""]
+        lines += [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
+    markdown_path = os.path.join(output_dir, "results.md")
+    _write_text(markdown_path, "\n".join(lines) + "\n")
+    return written + [markdown_path] + figures
+
+
+def _curves(runs, *keys):
+    """{variant: [seeds, time] array} of the per-step curves found under `keys`."""
+    curves: Dict[str, List[List[float]]] = {}
+    for run in runs:
+        curve = _get(run, "tasks", *keys)
+        if curve:
+            curves.setdefault(run["variant"], []).append(
+                [np.nan if v is None else v for v in curve])
+    return {k: np.array(v, np.float64) for k, v in curves.items()}
+
+
+def _plot_mean_and_ci(axis, steps, values, label, color, style="-"):
+    """Mean over seeds with a shaded 95% interval when there are several seeds.
+
+    NaN entries (undefined values) are left out; a step without any value is a gap.
+    """
+    valid = np.isfinite(values)
+    count = valid.sum(axis=0)  # [time]
+    filled = np.where(valid, values, 0.0)
+    mean = np.divide(filled.sum(axis=0), count, out=np.full(count.shape, np.nan),
+                     where=count > 0)
+    axis.plot(steps, mean, style, color=color, label=label)
+    if len(values) > 1:
+        squares = np.where(valid, (values - mean) ** 2, 0.0).sum(axis=0)
+        spread = np.sqrt(np.divide(squares, count - 1, out=np.full(count.shape, np.nan),
+                                   where=count > 1))
+        half = 1.96 * spread / np.sqrt(np.maximum(count, 1))
+        axis.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
+
+
+def _plot_tracking(axis, runs, colors):
+    model = _curves(runs, "tracking", "per_step")
+    baseline = _curves(runs, "tracking", "baseline_per_step")
+    observed = None
+    for variant, values in model.items():
+        observed = _get(next(r for r in runs if r["variant"] == variant), "tasks", "tracking",
+                        "num_observed_steps")
+        steps = np.arange(1, values.shape[1] + 1)
+        _plot_mean_and_ci(axis, steps, values, variant, colors[variant])
+        _plot_mean_and_ci(axis, steps, baseline[variant], f"{variant} last observed",
+                          colors[variant], "--")
+    if observed:
+        axis.axvline(observed + 0.5, color="grey", linewidth=0.8)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.set_xlabel("time step (observed | predicted)")
+    axis.set_ylabel("trajectory error")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+
+
+def _plot_figures(runs, output_dir, domain_names) -> List[str]:
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+    variants = list(dict.fromkeys(run["variant"] for run in runs))
+    palette = plt.get_cmap("tab10")
+    colors = {v: palette(i % 10) for i, v in enumerate(variants)}
+    written = []
+
+    def save(figure, name):
+        path = os.path.join(output_dir, name)
+        figure.tight_layout()
+        _write_atomic(path, lambda p: figure.savefig(p, dpi=110, format="png"))
+        plt.close(figure)
+        written.append(path)
+
+    has_tracking = bool(_curves(runs, "tracking", "per_step"))
+    if has_tracking:
+        figure, axis = plt.subplots(figsize=(5.5, 4))
+        axis.set_title("Figure 4: tracking by coordinate regression")
+        _plot_tracking(axis, runs, colors)
+        save(figure, "figure4_tracking.png")
+
+    fvd = [(variants.index(r["variant"]), _get(r, "evaluation", "results", "model", "fvd",
+                                               "value")) for r in runs]
+    fvd = [(i, v) for i, v in fvd if v is not None]
+    if fvd or has_tracking:
+        figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+        offsets = np.linspace(-0.15, 0.15, max(2, len(runs)))
+        for k, (i, value) in enumerate(fvd):
+            axes[0].plot(i + offsets[k % len(offsets)], value, "o",
+                         color=colors[variants[i]])
+        axes[0].set_xticks(range(len(variants)), variants, rotation=30, ha="right", fontsize=8)
+        axes[0].set_xlim(-0.5, len(variants) - 0.5)
+        axes[0].set_ylabel("FVD (one dot per seed)")
+        axes[0].grid(alpha=0.3)
+        if has_tracking:
+            _plot_tracking(axes[1], runs, colors)
+        else:
+            axes[1].set_axis_off()
+        figure.suptitle("Figure 5: ablations")
+        save(figure, "figure5_ablations.png")
+
+    accuracy = {v: [_get(r, "tasks", "action", "accuracy") for r in runs if r["variant"] == v]
+                for v in variants}
+    accuracy = {v: [a for a in values if a is not None] for v, values in accuracy.items()}
+    if any(accuracy.values()):
+        figure, axis = plt.subplots(figsize=(5.5, 4))
+        shown = [v for v in variants if accuracy[v]]
+        axis.bar(range(len(shown)), [np.mean(accuracy[v]) for v in shown],
+                 color=[colors[v] for v in shown])
+        for i, v in enumerate(shown):
+            axis.plot([i] * len(accuracy[v]), accuracy[v], "k.")
+        null = _mean_of([_get(r, "tasks", "action", "null_accuracy") for r in runs])
+        truth = _mean_of([_get(r, "tasks", "action", "ground_truth_accuracy") for r in runs])
+        if null is not None:
+            axis.axhline(null, color="black", linestyle="-", label="null model")
+        if truth is not None:
+            axis.axhline(truth, color="black", linestyle="--", label="ground-truth positions")
+        axis.set_xticks(range(len(shown)), shown, rotation=30, ha="right", fontsize=8)
+        axis.set_ylim(0, 1)
+        axis.set_ylabel("accuracy")
+        axis.set_title("Figure 8: action (domain) recognition")
+        axis.legend(fontsize=7, loc="lower right")
+        save(figure, "figure8_action.png")
+
+    domains = _domains(runs)
+    if domains:
+        columns = min(3, len(domains))
+        lines = -(-len(domains) // columns)
+        figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3.2 * lines),
+                                    squeeze=False)
+        for axis, domain in zip(axes.reshape(-1), domains):
+            curves = _curves(runs, "reward", "per_domain", domain, "normalized_mse_per_step")
+            for variant, values in curves.items():
+                steps = np.arange(1, values.shape[1] + 1)
+                _plot_mean_and_ci(axis, steps, values, variant, colors[variant])
+            if not any(np.isfinite(values).any() for values in curves.values()):
+                axis.text(0.5, 0.5, "undefined: the null model is exact\n(constant rewards)",
+                          ha="center", va="center", transform=axis.transAxes, fontsize=8)
+                axis.set_xticks([])
+                axis.set_yticks([])
+            axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
+            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            axis.set_title(f"domain {_domain_name(domain, domain_names)}", fontsize=9)
+            axis.set_xlabel("time step")
+            axis.set_ylabel("normalised reward MSE")
+            axis.grid(alpha=0.3)
+        for axis in axes.reshape(-1)[len(domains):]:
+            axis.set_axis_off()
+        axes[0, 0].legend(fontsize=7)
+        figure.suptitle("Figure 9: reward prediction from GRU states")
+        save(figure, "figure9_reward.png")
+    return written
