@@ -37,7 +37,6 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,6 +50,7 @@ sys.path.insert(0, ROOT)
 
 from video_structure import config as config_lib  # pylint: disable=g-import-not-at-top
 from video_structure import experiments
+from video_structure import files
 from video_structure import pretrained
 from video_structure.data import registry
 
@@ -105,13 +105,6 @@ def _trained_step(run_dir: str) -> int:
     return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
-def _write_json(data, path: str) -> None:
-    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".json")
-    with os.fdopen(handle, "w") as f:
-        json.dump(data, f, indent=2, allow_nan=False)
-    os.replace(temp_path, path)
-
-
 def _run(variant: str, seed: int, data_dir, log) -> dict:
     """Trains, evaluates and runs the tasks of one variant and seed."""
     run_dir = os.path.join(FLAGS.output_dir, variant, f"seed{seed}")
@@ -162,7 +155,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
         tasks = experiments.run_tasks(arrays["train"], arrays["test"], config.observed_steps,
                                       epochs=FLAGS.task_epochs, selection=FLAGS.selection,
                                       seed=seed)
-        _write_json(tasks, tasks_path)
+        files.write_json(tasks_path, tasks)
     return {"variant": variant, "seed": seed, "evaluation": evaluation, "tasks": tasks}
 
 

@@ -46,10 +46,10 @@ def test_image_loss_is_sum_over_sequence_mean_over_batch():
 
 
 def test_sparsity_loss_sums_absolute_scales():
-    keypoints = np.zeros([2, 3, 4, 3], np.float32)
-    keypoints[0, :, :, 2] = 0.5
-    keypoints[1, 0, 0, 2] = -1.0
-    assert losses.sparsity_loss(keypoints).numpy() == pytest.approx((3 * 4 * 0.5 + 1.0) / 2)
+    scales = np.zeros([2, 3, 4], np.float32)
+    scales[0] = 0.5
+    scales[1, 0, 0] = -1.0
+    assert losses.sparsity_loss(scales).numpy() == pytest.approx((3 * 4 * 0.5 + 1.0) / 2)
 
 
 def test_vrnn_and_future_losses():

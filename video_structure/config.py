@@ -55,6 +55,9 @@ class Config:
         1e-4, "L2 weight decay on convolution kernels (S1.1.1, S1.2).", 0.0)
     normalize_keypoint_scales: bool = _field(
         True, "Divide mu by its maximum over keypoints of the frame (code).")
+    sparsity_on_raw_scales: bool = _field(
+        True, "Apply L_sparse to the mean intensities of the raw score maps (Eq. S3, code) "
+        "rather than to the normalised mu.")
 
     # Losses (Eq. 9, Table S1).
     separation_scale: float = _field(0.1, "lambda_sep: temporal separation loss scale (Eq. 5).", 0.0)

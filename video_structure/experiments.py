@@ -30,8 +30,7 @@ import csv
 import io
 import math
 import os
-import tempfile
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from absl import logging
 import matplotlib
@@ -42,6 +41,7 @@ import tensorflow as tf
 from video_structure import config as config_lib
 from video_structure import downstream
 from video_structure import export as export_lib
+from video_structure import files
 from video_structure.data import registry
 
 _OPTIONAL_KEYS = ("positions", "rewards", "domain", "actions")
@@ -281,25 +281,8 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
 # ----------------------------------------------------------------------------
 
 
-def _write_atomic(path: str, write: Callable[[str], None]) -> None:
-    """Calls write(temp_path) in the directory of `path`, then renames it to `path`."""
-    handle, temp_path = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                                         suffix=os.path.splitext(path)[1])
-    os.close(handle)
-    try:
-        write(temp_path)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-
-
 def _write_text(path: str, text: str) -> None:
-    def write(temp_path):
-        with open(temp_path, "w") as f:
-            f.write(text)
-
-    _write_atomic(path, write)
+    files.atomic_write(path, lambda f: f.write(text), mode="w")
 
 
 def _get(tree, *keys):
@@ -538,7 +521,7 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
     def save(figure, name):
         path = os.path.join(output_dir, name)
         figure.tight_layout()
-        _write_atomic(path, lambda p: figure.savefig(p, dpi=110, format="png"))
+        files.atomic_write(path, lambda f: figure.savefig(f, dpi=110, format="png"))
         plt.close(figure)
         written.append(path)
 

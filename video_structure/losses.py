@@ -43,16 +43,16 @@ def separation_loss(keypoints: tf.Tensor, sigma: float) -> tf.Tensor:
     return tf.reduce_mean(tf.reduce_sum(tf.exp(-distances / (2.0 * sigma**2)), axis=[1, 2]))
 
 
-def sparsity_loss(keypoints: tf.Tensor) -> tf.Tensor:
+def sparsity_loss(scales: tf.Tensor) -> tf.Tensor:
     """L_sparse = sum_k |mu_k| for each frame, summed over the sequence (Section 4.1).
 
     Args:
-        keypoints: [batch, time, K, 3] keypoints; the scales mu are the last component.
+        scales: [batch, time, K] keypoint scales mu.
 
     Returns:
         Scalar: the per-sequence sum, averaged over the batch.
     """
-    return tf.reduce_mean(tf.reduce_sum(tf.abs(keypoints[..., 2]), axis=[1, 2]))
+    return tf.reduce_mean(tf.reduce_sum(tf.abs(scales), axis=[1, 2]))
 
 
 def keypoint_nll(target: tf.Tensor, decoded: tf.Tensor) -> tf.Tensor:

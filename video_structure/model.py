@@ -205,7 +205,8 @@ class StructVRNN(keras.Model):
             # The keypoint priors mean nothing for an unstructured representation.
             "separation": (losses.separation_loss(keypoints, config.separation_sigma)
                            if structured else tf.constant(0.0)),
-            "sparsity": losses.sparsity_loss(keypoints) if structured else tf.constant(0.0),
+            "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps))
+                         if structured else tf.constant(0.0)),
             "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta),
             "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
             "future": losses.future_loss(nll[:, config.observed_steps:]),
@@ -220,6 +221,12 @@ class StructVRNN(keras.Model):
                    "decoded_keypoints": rollout.keypoints, "beta": beta,
                    "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted}
         return total, terms, outputs
+
+    def _sparsity_scales(self, keypoints: tf.Tensor, heatmaps: tf.Tensor) -> tf.Tensor:
+        """The mu that L_sparse penalises: raw map means (Eq. S3) or the normalised mu."""
+        if self.config.sparsity_on_raw_scales:
+            return tf.reduce_mean(heatmaps, axis=[2, 3])  # [batch, time, K]
+        return keypoints[..., 2]
 
     def _update_metrics(self, total, terms, outputs):
         self.trackers["loss"].update_state(total)
