@@ -12,11 +12,10 @@ import numpy as np
 import tensorflow as tf
 
 SPLITS = ("train", "test")
-# Fixed, well separated colours of similar contrast against the background,
-# so that each blob is its own object and none is much cheaper to ignore.
+# Fixed, well separated colours so that each blob is its own object.
 BLOB_COLORS = np.array([
-    [1.0, 0.15, 0.15], [0.15, 1.0, 0.15], [0.2, 0.3, 1.0], [1.0, 0.9, 0.1],
-    [0.9, 0.2, 1.0], [0.1, 0.95, 0.95]], dtype=np.float32)
+    [0.95, 0.2, 0.2], [0.2, 0.85, 0.25], [0.25, 0.35, 0.95], [0.95, 0.85, 0.15],
+    [0.85, 0.3, 0.9], [0.2, 0.9, 0.9]], dtype=np.float32)
 
 
 def generate(num_sequences: int, sequence_length: int, image_size: int = 32, num_blobs: int = 3,
