@@ -56,8 +56,8 @@ class Config:
     normalize_keypoint_scales: bool = _field(
         True, "Divide mu by its maximum over keypoints of the frame (code).")
     sparsity_on_raw_scales: bool = _field(
-        True, "Apply L_sparse to the mean intensities of the raw score maps (Eq. S3, code) "
-        "rather than to the normalised mu.")
+        False, "Apply L_sparse to the mean intensities of the raw score maps (Eq. S3, code) "
+        "rather than to the normalised mu the representation carries.")
 
     # Losses (Eq. 9, Table S1).
     separation_scale: float = _field(0.1, "lambda_sep: temporal separation loss scale (Eq. 5).", 0.0)
