@@ -150,3 +150,15 @@ def test_supervised_loss_pulls_keypoints_to_positions():
     assert float(terms["supervised"]) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="positions"):
         model.compute_losses({"frames": data["frames"]}, training=False)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_sparsity_penalises_the_chosen_scales(raw):
+    cfg = CONFIG.replace(sparsity_on_raw_scales=raw)
+    model = make_model(cfg=cfg)
+    data = batch()
+    _, terms, outputs = model.compute_losses(data, training=False)
+    scales = (outputs["heatmaps"].numpy().mean(axis=(2, 3)) if raw
+              else outputs["keypoints"].numpy()[..., 2])
+    expected = np.mean(np.sum(np.abs(scales), axis=(1, 2)))
+    assert float(terms["sparsity"]) == pytest.approx(expected, rel=1e-5)
