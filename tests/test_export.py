@@ -83,3 +83,20 @@ def test_export_replaces_an_old_export_whole(exported):
     export.export(model, path)
     siblings = os.listdir(os.path.dirname(path))
     assert siblings == ["model"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", list(config.VARIANTS))
+def test_every_variant_exports(tmp_path, variant):
+    cfg = CONFIG.replace(**config.VARIANTS[variant])
+    model = model_lib.StructVRNN(cfg)
+    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.build_all()
+    export.export(model, str(tmp_path / "model"))
+    loaded, loaded_config, _ = export.load(str(tmp_path / "model"))
+    assert loaded_config == cfg.to_dict()
+    frames = np.random.default_rng(0).uniform(size=(1, 3, 16, 16, 3)).astype(np.float32)
+    out = loaded.rollout(frames, tf.constant(2), tf.constant([0, 1]))
+    np.testing.assert_allclose(
+        out["keypoints"].numpy(),
+        model.rollout(frames, 2, 2, tf.constant([0, 1]))["keypoints"].numpy(), atol=1e-5)
