@@ -9,6 +9,7 @@ num_steps and batch_size). Output directory layout:
     config.json      the resolved hyperparameters (a resumed run must match)
     checkpoints/     tf.train.CheckpointManager checkpoints; reruns resume
     tensorboard/     scalars of every loss term and keypoint images
+    samples.png/gif  true, reconstructed and predicted frames with keypoints
     export/          the SavedModel (see video_structure/export.py)
 """
 
@@ -156,15 +157,23 @@ class TrainingGuard(keras.callbacks.Callback):
 
 
 class ImageSummaries(keras.callbacks.Callback):
-    """Writes reconstructions and predictions with keypoints drawn to TensorBoard."""
+    """Shows true frames, reconstructions and predictions with keypoints drawn.
 
-    def __init__(self, batch, log_dir: str, seed: int, guard: TrainingGuard,
+    At every checkpoint interval the picture goes to TensorBoard and, replacing
+    the previous one, to `samples.png` (a grid: per sequence the true frames,
+    their reconstructions and one predicted sample; green borders observed,
+    red predicted steps; keypoints with their past trajectories) and
+    `samples.gif` (the same rows animated) in the output directory.
+    """
+
+    def __init__(self, batch, log_dir: str, output_dir: str, seed: int, guard: TrainingGuard,
                  max_sequences: int = 3):
         super().__init__()
         self.guard = guard
         self.frames = batch["frames"][:max_sequences]
         self.actions = batch["actions"][:max_sequences] if "actions" in batch else None
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+        self.output_dir = output_dir
         self.seed = seed
 
     def on_epoch_end(self, epoch, logs=None):
@@ -178,20 +187,36 @@ class ImageSummaries(keras.callbacks.Callback):
         predicted = model.rollout(self.frames[:, :config.observed_steps], 1,
                                   config.predicted_steps, tf.constant([self.seed, epoch]),
                                   self.actions)
+        predicted_drawn = predicted["keypoints"][:, 0] * tf.cast(
+            config.representation == "keypoints", tf.float32)
+        # Keypoints with their past trajectories, as the paper's Figure 2.
+        trail = config.sequence_length
         rows = []
         for i in range(self.frames.shape[0]):
-            predicted_drawn = predicted["keypoints"][i, 0] * tf.cast(
-                config.representation == "keypoints", tf.float32)
-            rows.append(visualize.draw_keypoints(self.frames[i].numpy(), drawn[i].numpy()))
-            rows.append(visualize.draw_keypoints(reconstructed[i].numpy(), drawn[i].numpy()))
+            rows.append(visualize.draw_keypoints(self.frames[i].numpy(), drawn[i].numpy(),
+                                                 trail=trail))
+            rows.append(visualize.draw_keypoints(reconstructed[i].numpy(), drawn[i].numpy(),
+                                                 trail=trail))
             rows.append(visualize.draw_keypoints(predicted["frames"][i, 0].numpy(),
-                                                 predicted_drawn.numpy()))
+                                                 predicted_drawn[i].numpy(), trail=trail))
         colors = ([(0, 200, 0)] * config.observed_steps + [(220, 0, 0)] * config.predicted_steps)
+        self._write_grid(rows, colors)
+        self._write_gif(rows, colors)
+
+    def _write_grid(self, rows, colors):
         image = visualize.grid(rows, border_colors=colors)
         with self.writer.as_default():
             tf.summary.image("true_reconstructed_predicted", image[np.newaxis],
-                             step=int(model.optimizer.iterations.numpy()))
+                             step=int(self.model.optimizer.iterations.numpy()))
         self.writer.flush()
+        visualize.save_png(image, os.path.join(self.output_dir, "samples.png"))
+
+    def _write_gif(self, rows, colors):
+        # One frame per time step: the rows stacked, bordered in that step's colour.
+        animation = np.stack([visualize.grid([row[t:t + 1] for row in rows],
+                                             border_colors=colors[t:t + 1])
+                              for t in range(len(colors))])
+        visualize.save_gif(animation, os.path.join(self.output_dir, "samples.gif"))
 
 
 def main(argv):
@@ -249,7 +274,7 @@ def main(argv):
         log_dir = os.path.join(output_dir, "tensorboard")
         callbacks = [guard,
                      keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
-                     ImageSummaries(sample_batch, log_dir, FLAGS.seed, guard)]
+                     ImageSummaries(sample_batch, log_dir, output_dir, FLAGS.seed, guard)]
         model.fit(train_data, epochs=math.ceil(config.num_steps / every),
                   initial_epoch=step // every, steps_per_epoch=every, callbacks=callbacks,
                   validation_data=test_data if FLAGS.eval_batches else None,

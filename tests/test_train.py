@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 
@@ -30,6 +31,11 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path):
         "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
     assert os.path.exists(os.path.join(out, "export", "saved_model.pb"))
     assert os.listdir(os.path.join(out, "tensorboard"))
+    # 3 sequences x (true, reconstructed, predicted) rows of 10 frames, 32 px upscaled 4x.
+    with Image.open(os.path.join(out, "samples.png")) as grid:
+        assert grid.size == (10 * (4 * 32 + 2), 9 * (4 * 32 + 2))
+    with Image.open(os.path.join(out, "samples.gif")) as animation:
+        assert animation.n_frames == 10 and animation.size == (4 * 32 + 2, 9 * (4 * 32 + 2))
     resumed = run_train(f"--output_dir={out}", "--steps=6", "--checkpoint_every=2")
     assert resumed.returncode == 0, resumed.stderr
     assert "from step 4" in resumed.stdout
