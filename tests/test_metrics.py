@@ -185,7 +185,8 @@ def test_vgg_cosine_similarity_rejects_bad_shapes(random_vgg):
             np.zeros((2, 3, 16, 16, 3)), np.zeros((2, 5, 3, 16, 16, 3)), random_vgg
         )
     with pytest.raises(ValueError, match="RGB"):
-        metrics.vgg_cosine_similarity(np.zeros((1, 16, 16, 1)), np.zeros((1, 16, 16, 1)), random_vgg)
+        gray = np.zeros((1, 16, 16, 1))
+        metrics.vgg_cosine_similarity(gray, gray, random_vgg)
 
 
 @requires_vgg_weights
