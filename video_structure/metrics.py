@@ -11,6 +11,7 @@ Networks come from `video_structure.pretrained` and are passed in, so that
 callers build them once.
 """
 
+import collections
 import typing
 import warnings
 
@@ -118,35 +119,56 @@ def vgg_cosine_similarity(target, prediction, vgg_model, batch_size=64):
 
     Uses the five block outputs of `pretrained.build_vgg16_features` (ReLU of
     the last convolution of each block, as in the SAVP evaluation code).
+    `target` may have fewer distinct frames than `prediction`: its leading
+    axes broadcast against prediction's (numpy rules), e.g. [batch, 1, time]
+    against [batch, samples, time], and each target frame goes through VGG
+    once however many predictions it is compared with.
 
     Args:
       target: float [..., time, H, W, 3] ground-truth frames in [0, 1].
-      prediction: float, same shape, predicted frames in [0, 1].
+      prediction: float [..., time, H, W, 3] predicted frames in [0, 1], with
+        target's leading axes or axes that target's broadcast to.
       vgg_model: Model from `pretrained.build_vgg16_features`; it maps [0, 1]
         RGB images to the list of five feature maps.
       batch_size: Frames per forward pass.
 
     Returns:
-      float32 [..., time]; 1 for identical frames.
+      float32 [..., time] with prediction's leading axes; 1 for identical
+      frames.
+
+    Raises:
+      ValueError: on shapes that do not broadcast or frames that are not RGB.
     """
-    target, prediction = _check_frames(target, prediction)
-    if target.shape[-1] != 3:
-        raise ValueError(f"VGG needs RGB frames; got {target.shape[-1]} " "channels.")
-    lead = tf.shape(target)[:-3]
-    image_shape = tf.shape(target)[-3:]
-    flat_shape = tf.concat([[-1], image_shape], axis=0)
-    flat_target = tf.reshape(target, flat_shape)
-    flat_prediction = tf.reshape(prediction, flat_shape)
-    values = []
-    for start in range(0, int(flat_target.shape[0]), batch_size):
-        chunk = slice(start, start + batch_size)
-        values.append(
-            feature_cosine_similarity(
-                vgg_model(flat_target[chunk], training=False),
-                vgg_model(flat_prediction[chunk], training=False),
-            )
+    target = np.asarray(target, np.float32)
+    prediction = np.asarray(prediction, np.float32)
+    lead = prediction.shape[:-3]
+    try:
+        broadcasts = np.broadcast_shapes(target.shape[:-3], lead) == lead
+    except ValueError:
+        broadcasts = False
+    if target.ndim < 4 or target.shape[-3:] != prediction.shape[-3:] or not broadcasts:
+        raise ValueError(
+            f"target shape {target.shape} does not broadcast to prediction shape "
+            f"{prediction.shape} (frames [..., time, H, W, C])."
         )
-    return tf.reshape(tf.concat(values, axis=0), lead)
+    if target.shape[-1] != 3:
+        raise ValueError(f"VGG needs RGB frames; got {target.shape[-1]} channels.")
+    flat_target = target.reshape((-1,) + target.shape[-3:])
+    flat_prediction = prediction.reshape((-1,) + prediction.shape[-3:])
+    # The target frame each predicted frame is compared with.
+    target_index = np.broadcast_to(
+        np.arange(len(flat_target)).reshape(target.shape[:-3]), lead
+    ).reshape(-1)
+    values = np.empty(len(flat_prediction), np.float32)
+    for start in range(0, len(flat_target), batch_size):
+        target_features = vgg_model(flat_target[start : start + batch_size], training=False)
+        (paired,) = np.nonzero((target_index >= start) & (target_index < start + batch_size))
+        for chunk_start in range(0, len(paired), batch_size):
+            chunk = paired[chunk_start : chunk_start + batch_size]
+            features = vgg_model(flat_prediction[chunk], training=False)
+            targets = [tf.gather(f, target_index[chunk] - start) for f in target_features]
+            values[chunk] = feature_cosine_similarity(targets, features).numpy()
+    return tf.constant(values.reshape(lead))
 
 
 class SampleSelection(typing.NamedTuple):
@@ -234,7 +256,93 @@ def fvd_preprocess(videos):
     return tf.reshape(2.0 * frames - 1.0, [batch, time, size, size, 3])
 
 
-def i3d_logits(videos, i3d_model, batch_size=16):
+def _check_fvd_videos(videos):
+    """Returns videos as float32 numpy after checking they suit I3D."""
+    videos = np.asarray(videos, np.float32)
+    if videos.ndim != 5 or videos.shape[-1] != 3:
+        raise ValueError(f"videos must be [batch, time, H, W, 3]; got shape {videos.shape}.")
+    if videos.shape[1] < pretrained.I3D_MIN_FRAMES:
+        raise ValueError(
+            f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames "
+            f"(I3D's final temporal pooling fails below); got {videos.shape[1]}."
+        )
+    if videos.size:
+        low, high = float(videos.min()), float(videos.max())
+        # Same tolerance as the reference's assertion on [-1, 1]-scaled inputs;
+        # catches 0-255 inputs and unclipped predictions.
+        if low < -5e-4 or high > 1.0 + 5e-4:
+            raise ValueError(
+                f"FVD needs video values in [0, 1]; got [{low:.4g}, "
+                f"{high:.4g}]. Clip predictions to [0, 1] first."
+            )
+    return videos
+
+
+class I3dEmbedder:
+    """I3D Kinetics-400 logits, the FVD embedding, of named sets of videos.
+
+    Videos can be added a few at a time (e.g. one rollout batch at a time):
+    they are buffered and go through I3D `batch_size` at a time, whichever set
+    they belong to, in one traced tf.function. The network runs in inference
+    mode, so the logits do not depend on how videos are batched.
+    """
+
+    def __init__(self, i3d_model, batch_size=8):
+        """Creates the embedder.
+
+        Args:
+          i3d_model: Model from `pretrained.build_i3d`.
+          batch_size: Videos per forward pass (speed and memory only).
+        """
+        self.batch_size = batch_size
+        self._forward = tf.function(
+            lambda videos: i3d_model(fvd_preprocess(videos), training=False),
+            input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32)],
+        )
+        self._video_shape = None
+        self._pending = []  # (set name, video [time, H, W, 3])
+        self._logits = collections.defaultdict(list)  # set name -> [400] arrays
+
+    def add(self, name, videos):
+        """Adds videos to set `name`; embeds every full batch.
+
+        Args:
+          name: The set's name.
+          videos: float [batch, time >= 9, H, W, 3] with values in [0, 1]; every
+            video added to the embedder must have the same shape.
+
+        Raises:
+          ValueError: on a wrong shape, fewer than 9 frames (I3D's final
+            temporal pooling needs at least 9) or values outside [0, 1].
+        """
+        videos = _check_fvd_videos(videos)
+        if self._video_shape is None:
+            self._video_shape = videos.shape[1:]
+        elif videos.shape[1:] != self._video_shape:
+            raise ValueError(
+                f"Videos of shape {videos.shape[1:]} cannot join videos of shape "
+                f"{self._video_shape}."
+            )
+        self._pending.extend((name, video) for video in videos)
+        while len(self._pending) >= self.batch_size:
+            self._embed(self.batch_size)
+
+    def logits(self, name):
+        """Returns float32 numpy [N, 400] logits of set `name`, in the order added."""
+        if self._pending:
+            self._embed(len(self._pending))
+        if name not in self._logits:
+            raise KeyError(f"No videos were added to the set {name!r}.")
+        return np.stack(self._logits[name])
+
+    def _embed(self, count):
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        logits = self._forward(np.stack([video for _, video in batch])).numpy()
+        for (name, _), row in zip(batch, logits):
+            self._logits[name].append(row)
+
+
+def i3d_logits(videos, i3d_model, batch_size=8):
     """I3D Kinetics-400 logits of videos, the FVD embedding.
 
     Args:
@@ -247,30 +355,12 @@ def i3d_logits(videos, i3d_model, batch_size=16):
       float32 numpy [batch, 400].
 
     Raises:
-      ValueError: if the videos have fewer than 9 frames (I3D's final temporal
-        pooling needs at least 9) or values outside [0, 1].
+      ValueError: if the videos have fewer than 9 frames or values outside
+        [0, 1].
     """
-    videos = tf.convert_to_tensor(videos, tf.float32)
-    if videos.shape.rank != 5:
-        raise ValueError("videos must be [batch, time, H, W, 3]; got shape " f"{videos.shape}.")
-    if videos.shape[1] < pretrained.I3D_MIN_FRAMES:
-        raise ValueError(
-            f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames "
-            f"(I3D's final temporal pooling fails below); got {videos.shape[1]}."
-        )
-    low, high = float(tf.reduce_min(videos)), float(tf.reduce_max(videos))
-    # Same tolerance as the reference's assertion on [-1, 1]-scaled inputs;
-    # catches 0-255 inputs and unclipped predictions.
-    if low < -5e-4 or high > 1.0 + 5e-4:
-        raise ValueError(
-            f"FVD needs video values in [0, 1]; got [{low:.4g}, "
-            f"{high:.4g}]. Clip predictions to [0, 1] first."
-        )
-    logits = []
-    for start in range(0, int(videos.shape[0]), batch_size):
-        batch = fvd_preprocess(videos[start : start + batch_size])
-        logits.append(i3d_model(batch, training=False).numpy())
-    return np.concatenate(logits, axis=0)
+    embedder = I3dEmbedder(i3d_model, batch_size)
+    embedder.add("videos", videos)
+    return embedder.logits("videos")
 
 
 def _symmetric_psd_sqrt(matrix, eps=1e-10):
@@ -337,8 +427,49 @@ class FvdResult(typing.NamedTuple):
     num_videos_a: int
     num_videos_b: int
 
+    @property
+    def warning(self):
+        """Why the value should not be compared widely, or None."""
+        if min(self.num_videos_a, self.num_videos_b) >= FVD_MIN_RECOMMENDED_VIDEOS:
+            return None
+        return (
+            f"FVD from {self.num_videos_a} and {self.num_videos_b} videos: below "
+            f"{FVD_MIN_RECOMMENDED_VIDEOS} videos per set FVD is strongly biased; only "
+            "compare values computed from equal numbers of videos."
+        )
 
-def fvd(videos_a, videos_b, i3d_model, batch_size=16):
+
+def _check_fvd_set_sizes(num_a, num_b):
+    if min(num_a, num_b) < 2:
+        raise ValueError(f"FVD needs at least 2 videos per set; got {num_a} and {num_b}.")
+
+
+def fvd_from_logits(logits_a, logits_b):
+    """Fréchet Video Distance between two sets of I3D logits.
+
+    Warns (`UserWarning`, the result's `warning`) when a set has fewer than
+    `FVD_MIN_RECOMMENDED_VIDEOS` videos.
+
+    Args:
+      logits_a: float [N_a, 400] from `i3d_logits` or `I3dEmbedder` (e.g. of
+        real videos).
+      logits_b: float [N_b, 400] (e.g. of generated videos).
+
+    Returns:
+      An `FvdResult` (value and both set sizes).
+
+    Raises:
+      ValueError: on fewer than 2 videos per set.
+    """
+    num_a, num_b = len(logits_a), len(logits_b)
+    _check_fvd_set_sizes(num_a, num_b)
+    result = FvdResult(frechet_distance(logits_a, logits_b), num_a, num_b)
+    if result.warning:
+        warnings.warn(result.warning, stacklevel=2)
+    return result
+
+
+def fvd(videos_a, videos_b, i3d_model, batch_size=8):
     """Fréchet Video Distance between two sets of videos.
 
     Warns (`UserWarning`) when a set has fewer than
@@ -357,17 +488,8 @@ def fvd(videos_a, videos_b, i3d_model, batch_size=16):
       ValueError: on fewer than 9 frames, values outside [0, 1] or fewer than
         2 videos per set.
     """
-    num_a, num_b = int(np.shape(videos_a)[0]), int(np.shape(videos_b)[0])
-    if min(num_a, num_b) < 2:
-        raise ValueError(f"FVD needs at least 2 videos per set; got {num_a} and " f"{num_b}.")
-    if min(num_a, num_b) < FVD_MIN_RECOMMENDED_VIDEOS:
-        warnings.warn(
-            f"FVD from {num_a} and {num_b} videos: below "
-            f"{FVD_MIN_RECOMMENDED_VIDEOS} videos per set FVD is strongly biased; "
-            "only compare values computed from equal numbers of videos.",
-            stacklevel=2,
-        )
-    distance = frechet_distance(
-        i3d_logits(videos_a, i3d_model, batch_size), i3d_logits(videos_b, i3d_model, batch_size)
-    )
-    return FvdResult(distance, num_a, num_b)
+    _check_fvd_set_sizes(len(videos_a), len(videos_b))
+    embedder = I3dEmbedder(i3d_model, batch_size)
+    embedder.add("a", videos_a)
+    embedder.add("b", videos_b)
+    return fvd_from_logits(embedder.logits("a"), embedder.logits("b"))

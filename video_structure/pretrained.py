@@ -18,17 +18,20 @@ unpickled, and unpickling only admits numpy arrays and builtin containers.
 """
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.metadata
+import io
 import os
 import pathlib
 import pickle
+import typing
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
 
-from video_structure import files
 
 I3D_PATH_ENV = "VIDEO_STRUCTURE_I3D_PATH"
 VGG16_PATH_ENV = "VIDEO_STRUCTURE_VGG16_PATH"
@@ -142,17 +145,6 @@ def locate_packaged_weights(spec):
     return path
 
 
-def verify_sha256(path, expected_sha256):
-    """Raises ValueError if the file's SHA-256 digest is not the expected one."""
-    actual = files.sha256_of_file(path)
-    if actual != expected_sha256:
-        raise ValueError(
-            f"Checksum mismatch for weight file {path}: expected SHA-256 "
-            f"{expected_sha256}, got {actual}. The file is corrupt or not the "
-            "pinned release; reinstall it."
-        )
-
-
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickler that can rebuild numpy arrays and builtin containers only."""
 
@@ -179,6 +171,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def load_numpy_pickle(path, expected_sha256):
     """Verifies a pickle's digest, then unpickles numpy arrays from it.
 
+    The file is read once: the bytes that were hashed are the bytes that are
+    unpickled, so the file cannot change between the check and the use.
+
     Args:
       path: Path of the pickle.
       expected_sha256: Its pinned hex SHA-256 digest.
@@ -191,21 +186,83 @@ def load_numpy_pickle(path, expected_sha256):
       pickle.UnpicklingError: if the pickle references anything but numpy
         arrays.
     """
-    verify_sha256(path, expected_sha256)
     with open(path, "rb") as f:
-        return _NumpyOnlyUnpickler(f).load()
+        data = f.read()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise ValueError(
+            f"Checksum mismatch for weight file {path}: expected SHA-256 "
+            f"{expected_sha256}, got {actual}. The file is corrupt or not the "
+            "pinned release; reinstall it."
+        )
+    return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
 
 
-def _path_from(argument, env_var):
-    """Returns the user-given weight path (argument, else env var) or None."""
-    path = argument if argument is not None else os.environ.get(env_var)
-    if path is None or path == "":
-        return None
+@dataclasses.dataclass(frozen=True)
+class WeightsSource:
+    """Where a network's weights came from, for reports.
+
+    Attributes:
+      origin: 'random initialisation', 'package', 'argument' or the name of
+        the environment variable that gave the path.
+      path: The file, directory or checkpoint prefix read, or None.
+      package: 'distribution==version' of a packaged weight file, or None.
+      sha256: The verified digest of a packaged weight file, or None.
+    """
+
+    origin: str
+    path: typing.Optional[str] = None
+    package: typing.Optional[str] = None
+    sha256: typing.Optional[str] = None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+RANDOM_INITIALISATION = WeightsSource("random initialisation")
+
+
+def _load_packaged(spec):
+    """Finds, verifies and unpickles a packaged weight file.
+
+    Returns:
+      (nested dicts of numpy arrays, its `WeightsSource`).
+    """
+    path = locate_packaged_weights(spec)
+    tree = load_numpy_pickle(path, spec.sha256)
+    return tree, WeightsSource("package", str(path), f"{spec.distribution}=={spec.version}",
+                               spec.sha256)
+
+
+def _user_path(weights, pretrained_name, env_var, checkpoint_prefix=False):
+    """Resolves a builder's `weights` argument to a user-given path.
+
+    Args:
+      weights: The builder's argument: `pretrained_name` or a path.
+      pretrained_name: The name that asks for the default pretrained weights,
+        which come from `env_var` if it is set.
+      env_var: Environment variable that may hold a path.
+      checkpoint_prefix: Also accept a TF checkpoint prefix, a path that does
+        not exist itself but whose `.index` file does.
+
+    Returns:
+      (path, origin) with origin 'argument' or '$ENV_VAR', or (None, None) for
+      the packaged weights.
+
+    Raises:
+      FileNotFoundError: if the path does not exist.
+    """
+    if weights != pretrained_name:
+        path, origin = weights, "argument"
+    else:
+        path, origin = os.environ.get(env_var), f"${env_var}"
+    if not path:
+        return None, None
     path = pathlib.Path(path)
-    if not path.exists():
-        source = "argument" if argument is not None else f"${env_var}"
-        raise FileNotFoundError(f"Weight path {path} (from {source}) does not " "exist.")
-    return path
+    if path.exists() or (checkpoint_prefix and pathlib.Path(f"{path}.index").is_file()):
+        return path, origin
+    also = f" (nor does {path}.index, as a checkpoint prefix)" if checkpoint_prefix else ""
+    raise FileNotFoundError(f"Weight path {path} (from {origin}) does not exist{also}.")
 
 
 # ----------------------------------------------------------------------------
@@ -570,7 +627,8 @@ def build_i3d(weights="kinetics400"):
 
     Returns:
       An `InceptionI3D` mapping [batch, time, 224, 224, 3] in [-1, 1] to
-      [batch, 400] logits.
+      [batch, 400] logits; its `weights_source` says where the weights came
+      from.
 
     Raises:
       FileNotFoundError: if the pretrained weights are not installed.
@@ -578,18 +636,18 @@ def build_i3d(weights="kinetics400"):
     """
     model = InceptionI3D(name="inception_i3d")
     model.build((None, None, I3D_IMAGE_SIZE, I3D_IMAGE_SIZE, 3))
+    model.weights_source = RANDOM_INITIALISATION
     if weights is None:
         return model
-    if weights == "kinetics400":
-        path = _path_from(None, I3D_PATH_ENV)
-    else:
-        path = _path_from(weights, I3D_PATH_ENV)
+    path, origin = _user_path(weights, "kinetics400", I3D_PATH_ENV, checkpoint_prefix=True)
     if path is None:
-        tree = load_numpy_pickle(locate_packaged_weights(I3D_KINETICS400), I3D_KINETICS400.sha256)
+        tree, source = _load_packaged(I3D_KINETICS400)
         params = _i3d_params_from_jax_pickle(tree)
     else:
         params = _i3d_params_from_tf_checkpoint(path, model.named_units())
+        source = WeightsSource(origin, str(path))
     load_i3d_parameters(model, params)
+    model.weights_source = source
     return model
 
 
@@ -605,11 +663,21 @@ class VggPreprocess(keras.layers.Layer):
     'caffe': BGR in [0, 255] minus the per-channel mean (Keras' VGG16 weights).
     """
 
+    DESCRIPTIONS = {
+        "torchvision": f"RGB in [0, 1], (x - {_TORCHVISION_MEAN}) / {_TORCHVISION_STD}",
+        "caffe": f"BGR in [0, 255] minus {_CAFFE_BGR_MEAN}",
+    }
+
     def __init__(self, mode, **kwargs):
         super().__init__(**kwargs)
-        if mode not in ("torchvision", "caffe"):
+        if mode not in self.DESCRIPTIONS:
             raise ValueError(f"Unknown VGG preprocessing mode {mode!r}.")
         self.mode = mode
+
+    @property
+    def description(self):
+        """The convention in words, for reports."""
+        return f"{self.mode}: {self.DESCRIPTIONS[self.mode]}"
 
     def call(self, images):
         if self.mode == "torchvision":
@@ -645,6 +713,52 @@ def vgg16_conv_layer_names():
     ]
 
 
+def _keras_vgg16_conv_weights(path):
+    """Reads the 13 convolutions' [kernel, bias] from a Keras VGG16 weights file.
+
+    Keras 3 `.weights.h5` files are read by Keras. Legacy `.h5` files (the
+    format Keras distributes VGG16 in, e.g.
+    vgg16_weights_tf_dim_ordering_tf_kernels.h5) are read by layer name, so
+    that files with the classifier top load too.
+
+    Args:
+      path: The weights file.
+
+    Returns:
+      {layer name: [kernel, bias]} for `vgg16_conv_layer_names()`.
+
+    Raises:
+      ValueError: if the file is not HDF5 or lacks a convolution.
+    """
+    names = vgg16_conv_layer_names()
+    reference = keras.applications.VGG16(
+        include_top=False, weights=None, input_shape=(None, None, 3)
+    )
+    if str(path).endswith(".weights.h5"):
+        reference.load_weights(path)
+    else:
+        try:
+            with h5py.File(path, "r") as f:
+                # Whole-model files keep the weights in a sub-group (as Keras reads them).
+                whole_model = "layer_names" not in f.attrs and "model_weights" in f
+                group = f["model_weights"] if whole_model else f
+                saved = [
+                    n.decode() if isinstance(n, bytes) else str(n)
+                    for n in group.attrs.get("layer_names", [])
+                ]
+        except OSError as error:
+            raise ValueError(f"VGG16 weights {path} are not an HDF5 file: {error}") from None
+        missing = [name for name in names if name not in saved]
+        if missing:
+            raise ValueError(
+                f"VGG16 weights {path} lack the layers {missing}: expected a Keras VGG16 "
+                "weights file (legacy .h5 with Keras' layer names, or a Keras 3 .weights.h5)."
+            )
+        # by_name skips the layers of the top, which the feature model lacks.
+        reference.load_weights(path, by_name=True)
+    return {name: reference.get_layer(name).get_weights() for name in names}
+
+
 def build_vgg16_features(weights="imagenet"):
     """Builds VGG16's convolutional layers exposing the five block outputs.
 
@@ -657,43 +771,43 @@ def build_vgg16_features(weights="imagenet"):
     Returns:
       A Keras model mapping RGB images [batch, H, W, 3] in [0, 1] to the list of
       the five block outputs (`VGG16_FEATURE_LAYERS`). Input normalisation
-      matching the weights' training convention is part of the model.
+      matching the weights' training convention is part of the model (its
+      layer "preprocess"); its `weights_source` says where the weights came
+      from.
 
     Raises:
       FileNotFoundError: if the pretrained weights are not installed.
-      ValueError: on a checksum or shape mismatch.
+      ValueError: on a checksum or shape mismatch, or an unreadable file.
     """
+    names = vgg16_conv_layer_names()
     if weights is None:
-        return _vgg16_feature_model("torchvision")
-    if weights == "imagenet":
-        path = _path_from(None, VGG16_PATH_ENV)
-    else:
-        path = _path_from(weights, VGG16_PATH_ENV)
+        model = _vgg16_feature_model("torchvision")
+        model.weights_source = RANDOM_INITIALISATION
+        return model
+    path, origin = _user_path(weights, "imagenet", VGG16_PATH_ENV)
     if path is None:
         model = _vgg16_feature_model("torchvision")
-        tree = load_numpy_pickle(locate_packaged_weights(VGG16_IMAGENET), VGG16_IMAGENET.sha256)
+        tree, source = _load_packaged(VGG16_IMAGENET)
         if "VGG16_0" not in tree:
-            raise ValueError(f"{VGG16_IMAGENET.relative_path} has no VGG16_0 " "parameters.")
+            raise ValueError(f"{VGG16_IMAGENET.relative_path} has no VGG16_0 parameters.")
         convs = tree["VGG16_0"]
-        names = vgg16_conv_layer_names()
         if len(convs) != len(names):
             raise ValueError(
-                f"Expected {len(names)} VGG16 convolutions, weight " f"file has {len(convs)}."
+                f"Expected {len(names)} VGG16 convolutions, weight file has {len(convs)}."
             )
         # The flax port stores kernels as [h, w, in, out] (already converted from
         # torch's [out, in, h, w]), which is Keras' Conv2D layout.
-        pairs = []
-        for i, name in enumerate(names):
-            conv = convs[f"Conv_{i}"]
-            pairs += _checked_pairs(model.get_layer(name), [conv["kernel"], conv["bias"]])
-        _assign_all(pairs)
-        return model
-    model = _vgg16_feature_model("caffe")
-    reference = keras.applications.VGG16(
-        include_top=False, weights=str(path), input_shape=(None, None, 3)
-    )
+        arrays = {
+            name: [convs[f"Conv_{i}"]["kernel"], convs[f"Conv_{i}"]["bias"]]
+            for i, name in enumerate(names)
+        }
+    else:
+        model = _vgg16_feature_model("caffe")
+        arrays = _keras_vgg16_conv_weights(path)
+        source = WeightsSource(origin, str(path))
     pairs = []
-    for name in vgg16_conv_layer_names():
-        pairs += _checked_pairs(model.get_layer(name), reference.get_layer(name).get_weights())
+    for name in names:
+        pairs += _checked_pairs(model.get_layer(name), arrays[name])
     _assign_all(pairs)
+    model.weights_source = source
     return model
