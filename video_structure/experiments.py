@@ -28,6 +28,7 @@ Collected arrays (S sequences, N samples, T observed + Delta T predicted steps):
 
 import csv
 import io
+import json
 import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -129,6 +130,16 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
 # ----------------------------------------------------------------------------
 # Downstream tasks.
 # ----------------------------------------------------------------------------
+
+# Best of N (footnote 3): per object where the objects are separable
+# (Basketball's players, which the npz format's default preset models; the
+# synthetic blobs), per sequence for articulated bodies (Human3.6M; DMCS).
+DEFAULT_SELECTION = {
+    "synthetic": downstream.SELECT_PER_OBJECT,
+    "npz": downstream.SELECT_PER_OBJECT,
+    "dmcs": downstream.SELECT_PER_SEQUENCE,
+    "videos": downstream.SELECT_PER_SEQUENCE,
+}
 
 
 def _finite_or_none(value) -> Optional[float]:
@@ -290,7 +301,8 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
         reward_batch_size: sequences per batch of the reward models.
         action_batch_size: sequences per batch of the action classifier.
         selection: best-sample selection of the tracking task, per sequence
-            (`downstream.SELECT_PER_SEQUENCE`) or per object.
+            (`downstream.SELECT_PER_SEQUENCE`) or per object; see
+            `DEFAULT_SELECTION`.
         seed: seed of splits and initialisations.
 
     Returns:
@@ -319,6 +331,65 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
         _action(train_arrays, test_arrays, num_observed_steps, epochs, action_batch_size, seed)
         if both("domain") else {"skipped": "the dataset has no domain labels"})
     return results
+
+
+# ----------------------------------------------------------------------------
+# Runner support.
+# ----------------------------------------------------------------------------
+
+# Schedules given in steps that S1.2 sets for 1e5 training steps.
+_SCHEDULES = ("kl_annealing_steps", "lr_decay_steps")
+
+
+def scaled_schedules(preset: config_lib.Config, steps: int) -> Dict[str, int]:
+    """The step schedules of `preset` stretched to a run of `steps` steps.
+
+    S1.2 anneals beta over 2.5e4 and halves the learning rate every 3e4 of 1e5
+    steps. A shorter run keeps these fractions of its length; unscaled, a
+    300-step run would end with beta at 1% of its value and the learning rate
+    never decayed. The scheduled-sampling ramp already spans the whole run.
+
+    Args:
+        preset: the hyperparameters the run starts from.
+        steps: training steps of the run.
+
+    Returns:
+        {"kl_annealing_steps": ..., "lr_decay_steps": ...} for a run shorter
+        than preset.num_steps; {} otherwise (the preset's values stand).
+    """
+    if steps >= preset.num_steps:
+        return {}
+    scaled = {name: round(getattr(preset, name) * steps / preset.num_steps)
+              for name in _SCHEDULES}
+    scaled["lr_decay_steps"] = max(1, scaled["lr_decay_steps"])
+    return scaled
+
+
+def load_if_current(path: str, settings: Mapping[str, Any],
+                    trained_step: int) -> Optional[Dict[str, Any]]:
+    """The runner's JSON output at `path` if it is up to date, else None.
+
+    Up to date means written from a model at `trained_step` with equal
+    `settings`, both stored under its "runner" key.
+
+    Args:
+        path: metrics.json or tasks.json of a run.
+        settings: the settings that the output depends on (JSON values).
+        trained_step: the training step of the model now exported.
+
+    Returns:
+        The parsed JSON, or None if `path` is missing or out of date.
+    """
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        data = json.load(f)
+    stored = data.get("runner") or {}
+    # A JSON round trip makes the comparison exact (tuples become lists).
+    current = json.loads(json.dumps({"settings": settings, "trained_step": trained_step}))
+    if {key: stored.get(key) for key in current} != current:
+        return None
+    return data
 
 
 # ----------------------------------------------------------------------------
@@ -364,8 +435,9 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
 
     Args:
         runs: one dict per trained model with "variant" (str), "seed" (int),
-            "evaluation" (the dict of evaluate.py's metrics.json, or None) and
-            "tasks" (the output of `run_tasks`).
+            "evaluation" (the dict of evaluate.py's metrics.json, or None),
+            "tasks" (the output of `run_tasks`) and optionally "trained_step"
+            (int) and "wall_time_s" ({"train", "evaluate", "tasks"}: seconds).
         domain_names: names of the domain ids (e.g. "cartpole/balance"), used
             in the reward columns; ids where None.
 
@@ -387,6 +459,7 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
         row = {
             "variant": run["variant"],
             "seed": run["seed"],
+            "steps": run.get("trained_step"),
             "fvd": _get(results, "model", "fvd", "value"),
             "fvd_n": _get(results, "model", "fvd", "num_generated"),
             "samples": _get(run, "evaluation", "settings", "num_samples"),
@@ -409,6 +482,8 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
         row["action_accuracy"] = _get(tasks, "action", "accuracy")
         row["action_null"] = _get(tasks, "action", "null_accuracy")
         row["action_ground_truth"] = _get(tasks, "action", "ground_truth_accuracy")
+        for stage in ("train", "evaluate", "tasks"):
+            row[f"{stage}_s"] = _get(run, "wall_time_s", stage)
         rows_by_variant.setdefault(run["variant"], []).append(row)
     rows = []
     for variant, variant_rows in rows_by_variant.items():
@@ -450,13 +525,17 @@ COLUMN_HELP = {
     "samples": "N, samples per sequence of the closest/furthest selection",
     "vgg_closest": "VGG cosine similarity of the closest of N samples, mean over predicted steps",
     "vgg_furthest": "the same for the furthest sample",
+    "steps": "training steps of the model",
     "tracking_error": "coordinate regression error of the best of N samples, mean over "
-                      "predicted steps (Figure 4)",
-    "tracking_last_observed": "the same for the last observed keypoints repeated",
+                      "predicted steps and domains (Figure 4); tracking_error_<d>: domain d",
+    "tracking_last_observed": "the same without dynamics: the detected keypoints of the last "
+                              "observed step held",
     "reward_nmse_<d>": "reward MSE / null-model MSE of domain d on 20% held-out test "
                        "sequences (Figure 9); _mean: mean over domains",
     "action_accuracy": "classifying the domain from observed keypoints (Figure 8); "
                        "_null: most frequent class; _ground_truth: from true positions",
+    "train_s, evaluate_s, tasks_s": "wall time of training (summed over resumed runs), "
+                                    "evaluate.py and collection plus tasks, in seconds",
 }
 
 
