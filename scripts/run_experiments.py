@@ -7,29 +7,39 @@ For every variant and seed, in output_dir/<variant>/seed<k>:
 
 1. train.py (--variant, --seed, --steps, --batch_size, --data_dir and
    --train_flags); a run left unfinished resumes from its checkpoints, a run
-   already at --steps with an export is not started again;
-2. evaluate.py into eval/ (skipped if eval/metrics.json exists; --nofvd when
-   the sequences are shorter than I3D's 9 frames);
-3. `experiments.collect` on --num_sequences train and test sequences and
-   `experiments.run_tasks` into tasks.json (skipped if it exists): tracking
-   (Figure 4), reward prediction (Figure 9) and action recognition with the
-   domains as classes (Figure 8), each where the dataset has the arrays.
+   already at --steps with an export is not started again. Below the preset's
+   num_steps, KL annealing and learning-rate decay are scaled to --steps
+   (`experiments.scaled_schedules`) unless --train_flags sets them; the values
+   go to training.json with the trained step and the summed wall time.
+2. evaluate.py into eval/ (--nofvd when the sequences are shorter than I3D's
+   9 frames);
+3. `experiments.collect` on --num_sequences train and test sequences with
+   --tracking_samples samples and `experiments.run_tasks` into tasks.json:
+   tracking per domain (Figure 4), reward prediction (Figure 9) and action
+   recognition with the domains as classes (Figure 8), each where the dataset
+   has the arrays.
+
+eval/metrics.json and tasks.json store, under "runner", the settings they
+depend on, the trained step of the model and their wall time; a rerun reuses
+them only when all of these match and training did not run.
 
 Then output_dir holds results.md and results.csv (one row per variant and
-seed plus the mean over seeds) and figure4_tracking.png,
+seed plus the mean over seeds, with the wall times) and figure4_tracking.png,
 figure5_ablations.png, figure8_action.png, figure9_reward.png.
 
 The defaults are CPU-sized. Paper-scale settings:
-  --steps=100000 (Table S1) --batch_size=32 --seeds=0,1,2,3,4 (5 initialisations)
-  --num_samples=100 for the video metrics (Figures 3, S1) and 50 for tracking
-    (Figure 4); one value serves both here, so run twice or choose 100;
+  --steps=100000 (Table S1; the schedules then are the preset's)
+  --batch_size=32 --seeds=0,1,2,3,4 (5 initialisations)
+  --num_samples=100 (video metrics, Figures 3, S1) --tracking_samples=50 (Figure 4);
   --num_sequences: the whole test set (10,000 sequences per domain of length 20
     for reward prediction, S2.3);
   --task_epochs=100 (S2.2);
   --variants=struct_vrnn,struct_vrnn_no_bom,struct_rnn,cnn_vrnn (Figures 3, 4),
     struct_vrnn,struct_vrnn_no_sep,struct_vrnn_no_sparse (Figure 5).
 The dataset's preset sets the model size; pass other hyperparameters with
---train_flags, e.g. --train_flags="--num_keypoints=4 --rnn_units=8".
+--train_flags, e.g. --train_flags="--num_keypoints=4 --rnn_units=8". Changing
+--steps below the preset's num_steps changes the scaled schedules, which
+train.py refuses for an existing run: use a new --output_dir then.
 """
 
 import json
@@ -71,24 +81,33 @@ flags.DEFINE_integer("batch_size", None, "Training batch size; default the prese
 flags.DEFINE_integer("num_sequences", 32, "Test sequences for evaluate.py and train/test "
                      "sequences collected for the tasks (CPU-sized; the paper uses the whole "
                      "test set).", lower_bound=2)
-flags.DEFINE_integer("num_samples", 10, "Samples per sequence (the paper: 100 for the video "
-                     "metrics, 50 for tracking).", lower_bound=1)
+flags.DEFINE_integer("num_samples", 10, "Samples per sequence of evaluate.py's video metrics "
+                     "(CPU-sized; the paper: 100).", lower_bound=1)
+flags.DEFINE_integer("tracking_samples", 10, "Samples per sequence collected for the tasks; "
+                     "tracking scores the best of them (CPU-sized; the paper: 50).",
+                     lower_bound=1)
 flags.DEFINE_integer("task_epochs", 20, "Epochs of the reward and action models (the paper: "
                      "100).", lower_bound=1)
 flags.DEFINE_string("train_flags", "", "Extra train.py flags, one shell-quoted string, e.g. "
                     "\"--num_keypoints=4 --rnn_units=8\".")
-flags.DEFINE_enum("selection", "sequence", ["sequence", "object"], "Best-of-N selection of the "
-                  "tracking task: per sequence (Human3.6M) or per object (Basketball).")
+flags.DEFINE_enum("selection", None, ["sequence", "object"], "Best-of-N selection of the "
+                  "tracking task: per sequence (Human3.6M) or per object (Basketball); default "
+                  "per dataset: " + ", ".join(
+                      f"{k}: {v}" for k, v in experiments.DEFAULT_SELECTION.items()) + ".")
 
 
-def _python_script(name: str, *args: str, log_path: str) -> None:
+def _python_script(name: str, *args: str, log_path: str) -> float:
     """Runs ROOT/name with `args`, its output going to `log_path`.
+
+    Returns:
+        The wall time in seconds.
 
     Raises:
         RuntimeError: with the log's tail if the script fails.
     """
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     command = [sys.executable, os.path.join(ROOT, name), *args]
+    started = time.time()
     with open(log_path, "w") as log:
         log.write(" ".join(shlex.quote(c) for c in command) + "\n")
         log.flush()
@@ -97,6 +116,25 @@ def _python_script(name: str, *args: str, log_path: str) -> None:
         with open(log_path) as log:
             tail = log.read()[-3000:]
         raise RuntimeError(f"{name} failed with exit code {code}; see {log_path}:\n{tail}")
+    return time.time() - started
+
+
+def _train_flag(name: str):
+    """The value that --train_flags gives train.py's --name, or None."""
+    tokens = shlex.split(FLAGS.train_flags)
+    for i, token in enumerate(tokens):
+        if token.startswith(f"--{name}="):
+            return token.split("=", 1)[1]
+        if token == f"--{name}" and i + 1 < len(tokens):
+            return tokens[i + 1]
+    return None
+
+
+def _schedule_overrides() -> dict:
+    """KL annealing and learning-rate decay scaled to --steps, where --train_flags leaves them."""
+    preset = config_lib.PRESETS[_train_flag("preset") or registry.DEFAULT_PRESETS[FLAGS.dataset]]
+    scaled = experiments.scaled_schedules(preset, FLAGS.steps)
+    return {name: value for name, value in scaled.items() if _train_flag(name) is None}
 
 
 def _trained_step(run_dir: str) -> int:
@@ -105,58 +143,99 @@ def _trained_step(run_dir: str) -> int:
     return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
+def _train(variant: str, seed: int, run_dir: str, data_flags, log) -> tuple:
+    """Trains unless the export is at --steps already.
+
+    Returns:
+        (whether train.py ran, the contents of training.json).
+    """
+    path = os.path.join(run_dir, "training.json")
+    training = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            training = json.load(f)
+    if os.path.isdir(os.path.join(run_dir, "export")) and _trained_step(run_dir) >= FLAGS.steps:
+        log(f"{variant} seed {seed}: trained ({_trained_step(run_dir)} steps), export exists.")
+        return False, training
+    schedules = _schedule_overrides()
+    log(f"{variant} seed {seed}: training {FLAGS.steps} steps"
+        + (f", schedules scaled to them: {schedules}" if schedules else "")
+        + f" (log: {run_dir}/train.log).")
+    batch = [f"--batch_size={FLAGS.batch_size}"] if FLAGS.batch_size else []
+    wall_time = _python_script(
+        "train.py", f"--dataset={FLAGS.dataset}", f"--variant={variant}", f"--seed={seed}",
+        f"--steps={FLAGS.steps}", f"--output_dir={run_dir}", "--verbose=2", *batch, *data_flags,
+        *[f"--{name}={value}" for name, value in schedules.items()],
+        *shlex.split(FLAGS.train_flags), log_path=os.path.join(run_dir, "train.log"))
+    training = {"trained_step": _trained_step(run_dir), "scaled_schedules": schedules,
+                "wall_time_s": (training.get("wall_time_s") or 0.0) + wall_time}
+    files.write_json(path, training)
+    return True, training
+
+
 def _run(variant: str, seed: int, data_dir, log) -> dict:
     """Trains, evaluates and runs the tasks of one variant and seed."""
     run_dir = os.path.join(FLAGS.output_dir, variant, f"seed{seed}")
     os.makedirs(run_dir, exist_ok=True)
     export_dir = os.path.join(run_dir, "export")
     data_flags = [f"--data_dir={data_dir}"] if data_dir else []
-    if os.path.isdir(export_dir) and _trained_step(run_dir) >= FLAGS.steps:
-        log(f"{variant} seed {seed}: trained ({_trained_step(run_dir)} steps), export exists.")
-    else:
-        log(f"{variant} seed {seed}: training {FLAGS.steps} steps (log: {run_dir}/train.log).")
-        batch = [f"--batch_size={FLAGS.batch_size}"] if FLAGS.batch_size else []
-        _python_script("train.py", f"--dataset={FLAGS.dataset}", f"--variant={variant}",
-                       f"--seed={seed}", f"--steps={FLAGS.steps}", f"--output_dir={run_dir}",
-                       "--verbose=2", *batch, *data_flags, *shlex.split(FLAGS.train_flags),
-                       log_path=os.path.join(run_dir, "train.log"))
+    trained_now, training = _train(variant, seed, run_dir, data_flags, log)
+    step = _trained_step(run_dir)
     with open(os.path.join(run_dir, "config.json")) as f:
         config = config_lib.Config(**json.load(f))
     batch_size = FLAGS.batch_size or 8
+    common = {"dataset": FLAGS.dataset, "data_dir": data_dir, "batch_size": batch_size,
+              "num_sequences": FLAGS.num_sequences}
 
     eval_dir = os.path.join(run_dir, "eval")
     metrics_path = os.path.join(eval_dir, "metrics.json")
-    if os.path.exists(metrics_path):
-        log(f"{variant} seed {seed}: {metrics_path} exists, not evaluating again.")
+    fvd = config.sequence_length >= pretrained.I3D_MIN_FRAMES
+    settings = dict(common, num_samples=FLAGS.num_samples, fvd=fvd)
+    evaluation = None if trained_now else experiments.load_if_current(metrics_path, settings,
+                                                                      step)
+    if evaluation is not None:
+        log(f"{variant} seed {seed}: {metrics_path} is up to date, not evaluating again.")
     else:
         log(f"{variant} seed {seed}: evaluating (log: {run_dir}/evaluate.log).")
-        fvd = [] if config.sequence_length >= pretrained.I3D_MIN_FRAMES else ["--nofvd"]
         os.makedirs(eval_dir, exist_ok=True)
-        _python_script("evaluate.py", f"--export={export_dir}", f"--dataset={FLAGS.dataset}",
-                       f"--num_sequences={FLAGS.num_sequences}",
-                       f"--num_samples={FLAGS.num_samples}", f"--batch_size={batch_size}",
-                       f"--output_dir={eval_dir}", *fvd, *data_flags,
-                       log_path=os.path.join(run_dir, "evaluate.log"))
-    with open(metrics_path) as f:
-        evaluation = json.load(f)
+        wall_time = _python_script(
+            "evaluate.py", f"--export={export_dir}", f"--dataset={FLAGS.dataset}",
+            f"--num_sequences={FLAGS.num_sequences}", f"--num_samples={FLAGS.num_samples}",
+            f"--batch_size={batch_size}", f"--output_dir={eval_dir}",
+            *([] if fvd else ["--nofvd"]), *data_flags,
+            log_path=os.path.join(run_dir, "evaluate.log"))
+        with open(metrics_path) as f:
+            evaluation = json.load(f)
+        evaluation["runner"] = {"settings": settings, "trained_step": step,
+                                "wall_time_s": wall_time}
+        files.write_json(metrics_path, evaluation)
 
     tasks_path = os.path.join(run_dir, "tasks.json")
-    if os.path.exists(tasks_path):
-        log(f"{variant} seed {seed}: {tasks_path} exists, not running the tasks again.")
-        with open(tasks_path) as f:
-            tasks = json.load(f)
+    selection = FLAGS.selection or experiments.DEFAULT_SELECTION[FLAGS.dataset]
+    settings = dict(common, tracking_samples=FLAGS.tracking_samples,
+                    task_epochs=FLAGS.task_epochs, selection=selection)
+    tasks = None if trained_now else experiments.load_if_current(tasks_path, settings, step)
+    if tasks is not None:
+        log(f"{variant} seed {seed}: {tasks_path} is up to date, not running the tasks again.")
     else:
         log(f"{variant} seed {seed}: collecting {FLAGS.num_sequences} train and test sequences "
-            f"x {FLAGS.num_samples} samples, running the tasks.")
+            f"x {FLAGS.tracking_samples} samples, running the tasks.")
+        started = time.time()
         arrays = {split: experiments.collect(export_dir, FLAGS.dataset, split,
-                                             FLAGS.num_sequences, FLAGS.num_samples, batch_size,
-                                             data_dir=data_dir)
+                                             FLAGS.num_sequences, FLAGS.tracking_samples,
+                                             batch_size, data_dir=data_dir)
                   for split in ("train", "test")}
-        tasks = experiments.run_tasks(arrays["train"], arrays["test"], config.observed_steps,
-                                      epochs=FLAGS.task_epochs, selection=FLAGS.selection,
-                                      seed=seed)
+        results = experiments.run_tasks(arrays["train"], arrays["test"], config.observed_steps,
+                                        epochs=FLAGS.task_epochs, selection=selection,
+                                        seed=seed)
+        tasks = {"results": results, "runner": {"settings": settings, "trained_step": step,
+                                                "wall_time_s": time.time() - started}}
         files.write_json(tasks_path, tasks)
-    return {"variant": variant, "seed": seed, "evaluation": evaluation, "tasks": tasks}
+    return {"variant": variant, "seed": seed, "trained_step": step,
+            "wall_time_s": {"train": training.get("wall_time_s"),
+                            "evaluate": evaluation["runner"]["wall_time_s"],
+                            "tasks": tasks["runner"]["wall_time_s"]},
+            "evaluation": evaluation, "tasks": tasks["results"]}
 
 
 def _domain_names(data_dir):
@@ -182,9 +261,12 @@ def main(argv):
     if not seeds:
         raise app.UsageError("--seeds is empty.")
     try:
-        shlex.split(FLAGS.train_flags)
+        preset = _train_flag("preset")
     except ValueError as error:
         raise app.UsageError(f"--train_flags {FLAGS.train_flags!r}: {error}") from error
+    if preset is not None and preset not in config_lib.PRESETS:
+        raise app.UsageError(f"--train_flags: unknown --preset={preset}; choose from "
+                             f"{', '.join(sorted(config_lib.PRESETS))}.")
     tf.get_logger().setLevel("ERROR")
     data_dir = FLAGS.data_dir or (os.path.join("datasets", "data", "dmcs")
                                   if FLAGS.dataset == "dmcs" else None)

@@ -70,3 +70,15 @@ def test_bad_values_name_the_hyperparameter(overrides, message):
 def test_unknown_preset_is_named():
     with pytest.raises(ValueError, match="'nope'"):
         config.get_preset("nope")
+
+
+@pytest.mark.parametrize("overrides,name", [
+    ({"separation_scale": 0.1}, "separation_scale"),
+    ({"sparsity_scale": 5.0}, "sparsity_scale"),
+])
+def test_cnn_vrnn_refuses_keypoint_losses(overrides, name):
+    assert config.get_preset("dmcs", "cnn_vrnn").separation_scale == 0.0
+    with pytest.raises(ValueError, match=rf"{name}=.* must be 0 with representation=cnn"):
+        config.get_preset("dmcs", "cnn_vrnn", **overrides)
+    with pytest.raises(ValueError, match="representation=cnn"):
+        config.get_preset("dmcs", representation="cnn")  # The preset's scales are positive.

@@ -147,6 +147,14 @@ def validate(config: Config) -> None:
             raise ValueError(f"Hyperparameter {field.name}={value!r} must be >= {low}.")
         if high is not None and value > high:
             raise ValueError(f"Hyperparameter {field.name}={value!r} must be <= {high}.")
+    if config.representation == "cnn":
+        # L_sep and L_sparse act on keypoint coordinates and scales, which the
+        # unstructured CNN-VRNN representation does not have.
+        for name in ("separation_scale", "sparsity_scale"):
+            if getattr(config, name) > 0:
+                raise ValueError(
+                    f"Hyperparameter {name}={getattr(config, name)!r} must be 0 with "
+                    "representation=cnn: the CNN-VRNN has no keypoints to separate or sparsify.")
     levels = math.log2(config.image_size / config.heatmap_size)
     if levels < 0 or levels != int(levels):
         raise ValueError(

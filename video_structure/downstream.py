@@ -4,8 +4,9 @@ Every function here takes numpy arrays that a trained model produced, never a
 model, so that the analyses can run on stored rollouts and be tested on
 synthetic data:
 
-* Object tracking by coordinate regression (Figure 4):
-  `fit_coordinate_regressor`, `trajectory_errors`, `coordinate_regression`.
+* Object tracking by coordinate regression (Figure 4): `coordinate_regression`
+  and the baseline without dynamics `last_observed_baseline`, built from
+  `fit_coordinate_regressor`, `trajectory_errors` and `select_best_samples`.
 * Reward prediction from the dynamics RNN's hidden states (Figure 9):
   `reward_prediction`.
 * Action recognition from observed keypoint sequences (Figure 8):
@@ -13,8 +14,10 @@ synthetic data:
   Human3.6M data.
 
 Array layouts (see video_structure.keypoint_ops for the coordinate convention):
-  keypoints: float32 [num_seqs, num_samples, time, K, 3] (x, y, mu); the first
-    `num_observed_steps` steps are observed, the rest predicted.
+  keypoints: float32 [num_seqs, num_samples, time, K, 3] (x, y, mu) decoded by
+    the model; the first `num_observed_steps` steps are observed, the rest
+    predicted. Detected keypoints (the detector on every frame) have no sample
+    axis: [num_seqs, time, K, 3].
   positions: float32 [num_seqs, time, N, 2] ground-truth object coordinates;
     NaN marks a missing object at that step.
   hidden_states: float32 [num_seqs, time, H]; rewards: float32 [num_seqs, time];
@@ -33,9 +36,8 @@ SELECT_PER_SEQUENCE = "sequence"
 SELECT_PER_OBJECT = "object"
 _SELECTIONS = (SELECT_PER_SEQUENCE, SELECT_PER_OBJECT)
 
-FIT_ON_ALL_STEPS = "all"
-FIT_ON_OBSERVED_STEPS = "observed"
-_FIT_ON = (FIT_ON_ALL_STEPS, FIT_ON_OBSERVED_STEPS)
+_SAMPLES_LAYOUT = "[num_seqs, num_samples, time, K, 3]"
+_DETECTED_LAYOUT = "[num_seqs, time, K, 3]"
 
 HUMAN36M_NUM_ACTIONS = 15
 
@@ -104,8 +106,8 @@ def _require_same(what, a, b):
         )
 
 
-def _masked_mean(values, axis):
-    """Mean over `axis` ignoring NaN; NaN where nothing is valid, no warnings."""
+def masked_mean(values: np.ndarray, axis) -> np.ndarray:
+    """Mean over `axis` ignoring NaN; NaN where nothing is valid, without warnings."""
     valid = ~np.isnan(values)
     total = np.sum(np.where(valid, values, 0.0), axis=axis)
     count = np.sum(valid, axis=axis)
@@ -167,8 +169,12 @@ def _sequence_chunks(num_seqs, rows_per_seq):
         yield slice(start, min(num_seqs, start + step))
 
 
-def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positions_name):
-    keypoints = _float_array(keypoints_name, keypoints, "[num_seqs, num_samples, time, K, 3]")
+def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positions_name, layout):
+    """Returns float32 keypoints of `layout` and positions after checking that they match.
+
+    `layout` is _SAMPLES_LAYOUT or _DETECTED_LAYOUT; time is the third-last axis.
+    """
+    keypoints = _float_array(keypoints_name, keypoints, layout)
     positions = _float_array(positions_name, positions, "[num_seqs, time, N, 2]", allow_nan=True)
     if keypoints.shape[-1] != 3:
         raise ValueError(
@@ -186,13 +192,13 @@ def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positio
     )
     _require_same(
         "Number of time steps",
-        (keypoints_name, keypoints.shape, keypoints.shape[2]),
+        (keypoints_name, keypoints.shape, keypoints.shape[-3]),
         (positions_name, positions.shape, positions.shape[1]),
     )
-    if keypoints.shape[0] < 1 or keypoints.shape[1] < 1:
+    if min(keypoints.shape[:-3]) < 1:
         raise ValueError(
-            f"{keypoints_name} needs at least one sequence and one sample, got "
-            f"shape {keypoints.shape}."
+            f"{keypoints_name} needs at least one sequence (and sample), got shape "
+            f"{keypoints.shape}."
         )
     # A half-missing coordinate is a data error, not a missing object.
     if np.any(np.isnan(positions[..., 0]) != np.isnan(positions[..., 1])):
@@ -200,44 +206,51 @@ def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positio
     return keypoints, positions
 
 
-def fit_coordinate_regressor(
-    keypoints: np.ndarray, positions: np.ndarray, ridge: float = 1e-6
-) -> CoordinateRegressor:
-    """Fits ridge regression from keypoints to object coordinates.
-
-    Every (sequence, sample, time step) is one training example: the keypoints
-    of that step (K x (x, y, mu), flattened) predict the ground-truth
-    coordinates of all objects at that step, which are shared by all samples of
-    a sequence. Objects whose position is NaN are left out of their own
-    outputs' fit only. Per object n the minimised objective is
-      mean over valid examples of ||W_n^T [features, 1] - p_n||^2
-        + ridge * ||W_n without bias||^2,
-    solved in closed form. Dividing by the number of examples makes `ridge`
-    independent of dataset size.
-
-    Args:
-        keypoints: [num_seqs, num_samples, time, K, 3] training keypoints.
-        positions: [num_seqs, time, N, 2] ground-truth coordinates (NaN: missing).
-        ridge: Non-negative L2 penalty on the non-bias weights. Zero is allowed
-            only when the features are not collinear.
-
-    Returns:
-        The fitted `CoordinateRegressor`.
-
-    Raises:
-        ValueError: On mismatched or invalid inputs, negative `ridge`, an object
-            that is never observed, or a singular system.
-    """
-    keypoints, positions = _check_keypoints_and_positions(
-        keypoints, positions, "keypoints", "positions"
+def _check_train_and_test(
+    train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps, layout
+):
+    """Checks the four arrays of a regression task once; returns them as float32."""
+    train_keypoints, train_positions = _check_keypoints_and_positions(
+        train_keypoints, train_positions, "train_keypoints", "train_positions", layout
     )
+    test_keypoints, test_positions = _check_keypoints_and_positions(
+        test_keypoints, test_positions, "test_keypoints", "test_positions", layout
+    )
+    for what, axis in (("Number of time steps", -3), ("Number of keypoints", -2)):
+        _require_same(
+            what,
+            ("train_keypoints", train_keypoints.shape, train_keypoints.shape[axis]),
+            ("test_keypoints", test_keypoints.shape, test_keypoints.shape[axis]),
+        )
+    _require_same(
+        "Number of objects",
+        ("train_positions", train_positions.shape, train_positions.shape[2]),
+        ("test_positions", test_positions.shape, test_positions.shape[2]),
+    )
+    _check_num_observed(
+        num_observed_steps, test_keypoints.shape[-3], "test_keypoints", test_keypoints.shape
+    )
+    return train_keypoints, train_positions, test_keypoints, test_positions
+
+
+def _check_num_observed(num_observed_steps, num_steps, name, shape):
+    if not 1 <= num_observed_steps < num_steps:
+        raise ValueError(
+            f"num_observed_steps must be in [1, time - 1] = [1, {num_steps - 1}] "
+            f"for {name} of shape {shape}, got {num_observed_steps}."
+        )
+
+
+def _fit(keypoints, positions, ridge):
+    """`fit_coordinate_regressor` on checked arrays."""
     if ridge < 0:
         raise ValueError(f"ridge must be >= 0, got {ridge}.")
     num_seqs, num_samples, num_steps, num_keypoints, _ = keypoints.shape
     num_objects = positions.shape[2]
     dim = num_keypoints * 3 + 1
-    # Gram matrices of all examples, minus per object those where it is missing:
-    # missing objects are rare, so this avoids one full pass per object.
+    # The Gram matrix of all rows once, minus per object that of its missing
+    # rows: the extra work grows with the missing entries, not with one full
+    # pass per object.
     gram = np.zeros((dim, dim))
     missing_gram = np.zeros((num_objects, dim, dim))
     cross = np.zeros((dim, num_objects * 2))
@@ -280,32 +293,52 @@ def fit_coordinate_regressor(
     return CoordinateRegressor(weights=weights)
 
 
-def last_observed_keypoints(keypoints: np.ndarray, num_observed_steps: int) -> np.ndarray:
-    """Repeats the last observed keypoints for all predicted steps (baseline).
+def fit_coordinate_regressor(
+    keypoints: np.ndarray, positions: np.ndarray, ridge: float = 1e-6
+) -> CoordinateRegressor:
+    """Fits ridge regression from keypoints to object coordinates.
+
+    Every (sequence, sample, time step) is one training example: the keypoints
+    of that step (K x (x, y, mu), flattened) predict the ground-truth
+    coordinates of all objects at that step, which are shared by all samples of
+    a sequence. Objects whose position is NaN are left out of their own
+    outputs' fit only. Per object n the minimised objective is
+      mean over valid examples of ||W_n^T [features, 1] - p_n||^2
+        + ridge * ||W_n without bias||^2,
+    solved in closed form. Dividing by the number of examples makes `ridge`
+    independent of dataset size.
 
     Args:
-        keypoints: [num_seqs, num_samples, time, K, 3].
-        num_observed_steps: Number of observed steps at the start of `time`.
+        keypoints: [num_seqs, num_samples, time, K, 3] training keypoints.
+        positions: [num_seqs, time, N, 2] ground-truth coordinates (NaN: missing).
+        ridge: Non-negative L2 penalty on the non-bias weights. Zero is allowed
+            only when the features are not collinear.
 
     Returns:
-        Array like `keypoints` where every step t >= num_observed_steps holds the
-        keypoints of step num_observed_steps - 1.
+        The fitted `CoordinateRegressor`.
+
+    Raises:
+        ValueError: On mismatched or invalid inputs, negative `ridge`, an object
+            that is never observed, or a singular system.
     """
-    keypoints = np.asarray(keypoints)
-    _check_num_observed(num_observed_steps, keypoints.shape[2], "keypoints", keypoints.shape)
-    baseline = keypoints.copy()
-    baseline[:, :, num_observed_steps:] = keypoints[
-        :, :, num_observed_steps - 1 : num_observed_steps
-    ]
-    return baseline
+    keypoints, positions = _check_keypoints_and_positions(
+        keypoints, positions, "keypoints", "positions", _SAMPLES_LAYOUT
+    )
+    return _fit(keypoints, positions, ridge)
 
 
-def _check_num_observed(num_observed_steps, num_steps, name, shape):
-    if not 1 <= num_observed_steps < num_steps:
-        raise ValueError(
-            f"num_observed_steps must be in [1, time - 1] = [1, {num_steps - 1}] "
-            f"for {name} of shape {shape}, got {num_observed_steps}."
-        )
+def _select_best(errors, num_observed_steps, selection):
+    """`select_best_samples` on a checked array."""
+    if selection not in _SELECTIONS:
+        raise ValueError(f"selection must be one of {_SELECTIONS}, got {selection!r}.")
+    future = errors[:, :, num_observed_steps:]  # [S, M, T', N]
+    if selection == SELECT_PER_OBJECT:
+        score = masked_mean(future, axis=2)  # [S, M, N]
+    else:
+        num_seqs, num_samples = future.shape[:2]
+        score = masked_mean(future.reshape(num_seqs, num_samples, -1), axis=2)
+        score = np.repeat(score[:, :, None], errors.shape[3], axis=2)  # [S, M, N]
+    return np.argmin(np.where(np.isnan(score), np.inf, score), axis=1)
 
 
 def select_best_samples(
@@ -332,17 +365,8 @@ def select_best_samples(
         ValueError: On a bad `selection`, `num_observed_steps` or shape.
     """
     errors = _float_array("errors", errors, "[num_seqs, num_samples, time, N]", allow_nan=True)
-    if selection not in _SELECTIONS:
-        raise ValueError(f"selection must be one of {_SELECTIONS}, got {selection!r}.")
     _check_num_observed(num_observed_steps, errors.shape[2], "errors", errors.shape)
-    future = errors[:, :, num_observed_steps:]  # [S, M, T', N]
-    if selection == SELECT_PER_OBJECT:
-        score = _masked_mean(future, axis=2)  # [S, M, N]
-    else:
-        num_seqs, num_samples = future.shape[:2]
-        score = _masked_mean(future.reshape(num_seqs, num_samples, -1), axis=2)
-        score = np.repeat(score[:, :, None], errors.shape[3], axis=2)  # [S, M, N]
-    return np.argmin(np.where(np.isnan(score), np.inf, score), axis=1)
+    return _select_best(errors, num_observed_steps, selection)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,10 +375,11 @@ class TrajectoryErrors:
 
     Attributes:
         per_step: [time] mean Euclidean error over sequences and objects.
-        per_object: [time, N] mean Euclidean error over sequences.
+        per_object: [time, N] mean Euclidean error over sequences (Figure S6a).
         per_sequence: [num_seqs, time, N] error of the chosen sample (NaN where
             the object is missing), e.g. for bootstrap confidence intervals.
-        best_sample: int [num_seqs, N] chosen sample per sequence and object.
+        best_sample: int [num_seqs, N] chosen sample per sequence and object,
+            e.g. to draw the chosen trajectories.
         num_observed_steps: Steps before this index were observed.
     """
 
@@ -368,17 +393,31 @@ class TrajectoryErrors:
     def mean_predicted_error(self) -> float:
         """Mean error over all valid (sequence, predicted step, object) entries."""
         future = self.per_sequence[:, self.num_observed_steps :]
-        return float(_masked_mean(future.reshape(-1), axis=0))
+        return float(masked_mean(future.reshape(-1), axis=0))
 
 
-def _sample_errors(regressor, keypoints, positions):
-    """[num_seqs, num_samples, time, N] Euclidean errors, NaN where missing."""
+def _trajectory_errors(regressor, keypoints, positions, num_observed_steps, selection):
+    """`trajectory_errors` on checked arrays."""
+    if (keypoints.shape[3], positions.shape[2]) != (regressor.num_keypoints, regressor.num_objects):
+        raise ValueError(
+            f"The regressor maps K={regressor.num_keypoints} keypoints to "
+            f"N={regressor.num_objects} objects, but keypoints have shape "
+            f"{keypoints.shape} and positions {positions.shape}."
+        )
     num_seqs, num_samples, num_steps = keypoints.shape[:3]
     errors = np.empty((num_seqs, num_samples, num_steps, positions.shape[2]), np.float32)
     for chunk in _sequence_chunks(num_seqs, num_samples * num_steps):
         prediction = regressor.predict(keypoints[chunk])  # [s, M, T, N, 2]
         errors[chunk] = np.linalg.norm(prediction - positions[chunk][:, None], axis=-1)
-    return errors
+    best = _select_best(errors, num_observed_steps, selection)  # [S, N]
+    chosen = np.take_along_axis(errors, best[:, None, None, :], axis=1)[:, 0]  # [S, T, N]
+    return TrajectoryErrors(
+        per_step=masked_mean(chosen.transpose(1, 0, 2).reshape(num_steps, -1), axis=1),
+        per_object=masked_mean(chosen, axis=0),
+        per_sequence=chosen,
+        best_sample=best,
+        num_observed_steps=num_observed_steps,
+    )
 
 
 def trajectory_errors(
@@ -406,52 +445,23 @@ def trajectory_errors(
         ValueError: On mismatched or invalid inputs.
     """
     keypoints, positions = _check_keypoints_and_positions(
-        keypoints, positions, "keypoints", "positions"
+        keypoints, positions, "keypoints", "positions", _SAMPLES_LAYOUT
     )
-    if (keypoints.shape[3], positions.shape[2]) != (regressor.num_keypoints, regressor.num_objects):
-        raise ValueError(
-            f"The regressor maps K={regressor.num_keypoints} keypoints to "
-            f"N={regressor.num_objects} objects, but keypoints have shape "
-            f"{keypoints.shape} and positions {positions.shape}."
-        )
-    errors = _sample_errors(regressor, keypoints, positions)
-    best = select_best_samples(errors, num_observed_steps, selection)
-    chosen = np.take_along_axis(errors, best[:, None, None, :], axis=1)[:, 0]
-    return TrajectoryErrors(
-        per_step=_masked_mean(chosen.transpose(1, 0, 2).reshape(chosen.shape[1], -1), axis=1),
-        per_object=_masked_mean(chosen, axis=0),
-        per_sequence=chosen,
-        best_sample=best,
-        num_observed_steps=num_observed_steps,
-    )
+    _check_num_observed(num_observed_steps, keypoints.shape[2], "keypoints", keypoints.shape)
+    return _trajectory_errors(regressor, keypoints, positions, num_observed_steps, selection)
 
 
 @dataclasses.dataclass(frozen=True)
 class CoordinateRegressionResult:
-    """Tracking result of a model and of the last-observed baseline.
+    """Tracking result of one kind of keypoints (Figure 4).
 
     Attributes:
         regressor: The regression fitted on the training sequences.
-        model: Errors of the model's keypoints.
-        last_observed: Errors when the last observed keypoints are repeated for
-            all predicted steps.
+        errors: Its errors on the held-out sequences.
     """
 
     regressor: CoordinateRegressor
-    model: TrajectoryErrors
-    last_observed: TrajectoryErrors
-
-    def table(self) -> List[Dict[str, float]]:
-        """One row per time step, e.g. for a CSV file or a plot."""
-        return [
-            {
-                "step": t,
-                "observed": t < self.model.num_observed_steps,
-                "model_error": float(self.model.per_step[t]),
-                "last_observed_error": float(self.last_observed.per_step[t]),
-            }
-            for t in range(len(self.model.per_step))
-        ]
+    errors: TrajectoryErrors
 
 
 def coordinate_regression(
@@ -461,14 +471,14 @@ def coordinate_regression(
     test_positions: np.ndarray,
     num_observed_steps: int,
     selection: str = SELECT_PER_SEQUENCE,
-    fit_on: str = FIT_ON_ALL_STEPS,
     ridge: float = 1e-6,
 ) -> CoordinateRegressionResult:
-    """Figure 4: trajectory error of coordinates regressed from keypoints.
+    """Figure 4: trajectory error of coordinates regressed from model keypoints.
 
-    The regression is fitted on the training sequences and evaluated on the
-    held-out ones, for the model's keypoints and for the last-observed baseline
-    (same regressor, keypoints of the last observed step repeated).
+    The regression is fitted on all steps and samples of the training
+    sequences, so that it maps the same kind of keypoints (observed and
+    predicted) that it is evaluated on, and scored on the held-out ones as the
+    error of the best sample.
 
     Args:
         train_keypoints: [num_train, num_samples, time, K, 3].
@@ -478,10 +488,6 @@ def coordinate_regression(
         num_observed_steps: Number of observed steps at the start of `time`.
         selection: `SELECT_PER_SEQUENCE` (Human3.6M) or `SELECT_PER_OBJECT`
             (Basketball).
-        fit_on: `FIT_ON_ALL_STEPS` (default) fits on observed and predicted steps
-            of all samples, so the map is fitted on the same kind of keypoints it
-            is evaluated on; `FIT_ON_OBSERVED_STEPS` fits only on observed steps,
-            which keeps diverging samples from diluting the fit.
         ridge: See `fit_coordinate_regressor`.
 
     Returns:
@@ -490,43 +496,62 @@ def coordinate_regression(
     Raises:
         ValueError: On mismatched or invalid inputs.
     """
-    if fit_on not in _FIT_ON:
-        raise ValueError(f"fit_on must be one of {_FIT_ON}, got {fit_on!r}.")
-    train_keypoints, train_positions = _check_keypoints_and_positions(
-        train_keypoints, train_positions, "train_keypoints", "train_positions"
+    train_keypoints, train_positions, test_keypoints, test_positions = _check_train_and_test(
+        train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps,
+        _SAMPLES_LAYOUT,
     )
-    test_keypoints, test_positions = _check_keypoints_and_positions(
-        test_keypoints, test_positions, "test_keypoints", "test_positions"
-    )
-    for what, axis in (("Number of time steps", 2), ("Number of keypoints", 3)):
-        _require_same(
-            what,
-            ("train_keypoints", train_keypoints.shape, train_keypoints.shape[axis]),
-            ("test_keypoints", test_keypoints.shape, test_keypoints.shape[axis]),
-        )
-    _require_same(
-        "Number of objects",
-        ("train_positions", train_positions.shape, train_positions.shape[2]),
-        ("test_positions", test_positions.shape, test_positions.shape[2]),
-    )
-    _check_num_observed(
-        num_observed_steps, test_keypoints.shape[2], "test_keypoints", test_keypoints.shape
-    )
-    if fit_on == FIT_ON_OBSERVED_STEPS:
-        train_keypoints = train_keypoints[:, :, :num_observed_steps]
-        train_positions = train_positions[:, :num_observed_steps]
-    regressor = fit_coordinate_regressor(train_keypoints, train_positions, ridge)
+    regressor = _fit(train_keypoints, train_positions, ridge)
     return CoordinateRegressionResult(
         regressor=regressor,
-        model=trajectory_errors(
+        errors=_trajectory_errors(
             regressor, test_keypoints, test_positions, num_observed_steps, selection
         ),
-        last_observed=trajectory_errors(
-            regressor,
-            last_observed_keypoints(test_keypoints, num_observed_steps),
-            test_positions,
-            num_observed_steps,
-            selection,
+    )
+
+
+def last_observed_baseline(
+    train_keypoints: np.ndarray,
+    train_positions: np.ndarray,
+    test_keypoints: np.ndarray,
+    test_positions: np.ndarray,
+    num_observed_steps: int,
+    ridge: float = 1e-6,
+) -> CoordinateRegressionResult:
+    """Figure 4's baseline: no dynamics model, the last observed keypoints held.
+
+    "We remove the dynamics model entirely and simply predict the last observed
+    keypoint locations for all future timepoints" (Section 5.2): the regression
+    is fitted on the detector's keypoints of all training steps; on held-out
+    sequences the detected keypoints of step num_observed_steps - 1 stand for
+    every later step. There is one such prediction per sequence, so no best of
+    N.
+
+    Args:
+        train_keypoints: [num_train, time, K, 3] detected keypoints.
+        train_positions: [num_train, time, N, 2] (NaN: missing object).
+        test_keypoints: [num_test, time, K, 3] detected keypoints; only the
+            first `num_observed_steps` steps are used.
+        test_positions: [num_test, time, N, 2] (NaN: missing object).
+        num_observed_steps: Number of observed steps at the start of `time`.
+        ridge: See `fit_coordinate_regressor`.
+
+    Returns:
+        `CoordinateRegressionResult` (its errors have one sample per sequence).
+
+    Raises:
+        ValueError: On mismatched or invalid inputs.
+    """
+    train_keypoints, train_positions, test_keypoints, test_positions = _check_train_and_test(
+        train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps,
+        _DETECTED_LAYOUT,
+    )
+    regressor = _fit(train_keypoints[:, None], train_positions, ridge)
+    held = test_keypoints.copy()  # [num_test, time, K, 3]
+    held[:, num_observed_steps:] = test_keypoints[:, num_observed_steps - 1 : num_observed_steps]
+    return CoordinateRegressionResult(
+        regressor=regressor,
+        errors=_trajectory_errors(
+            regressor, held[:, None], test_positions, num_observed_steps, SELECT_PER_SEQUENCE
         ),
     )
 
@@ -586,6 +611,65 @@ def _check_training_args(epochs, batch_size):
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
 
 
+class _ShuffledBatches(keras.utils.PyDataset):
+    """Training batches in an order that a seeded generator redraws every epoch.
+
+    Keras' own shuffling draws from TensorFlow's global generator; this keeps
+    a task's result a function of its `seed` alone.
+    """
+
+    def __init__(self, inputs, targets, batch_size, seed):
+        super().__init__()
+        self.inputs = inputs
+        self.targets = targets
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(inputs))
+
+    def __len__(self):
+        return -(-len(self.inputs) // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.inputs[rows], self.targets[rows]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.inputs))
+
+
+def _seeded_dense(seed_generator, units, **kwargs):
+    return keras.layers.Dense(
+        units, kernel_initializer=keras.initializers.GlorotUniform(seed=seed_generator), **kwargs
+    )
+
+
+def _seeded_gru(seed_generator, units, **kwargs):
+    return keras.layers.GRU(
+        units,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed_generator),
+        recurrent_initializer=keras.initializers.Orthogonal(seed=seed_generator),
+        **kwargs,
+    )
+
+
+def _train_and_predict(
+    model, loss, learning_rates, train, test_inputs, epochs, batch_size, seed, verbose
+):
+    """Trains `model` on `train` = (inputs, targets) and predicts `test_inputs`.
+
+    Adam's learning rate decays exponentially from learning_rates[0] to
+    learning_rates[1] over all optimisation steps.
+    """
+    model.compile(
+        optimizer=_decaying_adam(*learning_rates, len(train[0]), batch_size, epochs), loss=loss
+    )
+    # shuffle=False: Keras would reorder the batches with Python's global generator.
+    model.fit(
+        _ShuffledBatches(*train, batch_size, seed), epochs=epochs, shuffle=False, verbose=verbose
+    )
+    return model.predict(test_inputs, batch_size=batch_size, verbose=verbose)
+
+
 # ----------------------------------------------------------------------------
 # Reward prediction (Section S2.3, Figure 9).
 # ----------------------------------------------------------------------------
@@ -599,12 +683,13 @@ class RewardPredictor(keras.Model):
     tanh/sigmoid gates are kept); the final Dense(1) is linear.
     """
 
-    def __init__(self, units: int = 128, **kwargs):
+    def __init__(self, units: int = 128, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self.input_dense = keras.layers.Dense(units, activation="relu")
-        self.gru_1 = keras.layers.GRU(units, return_sequences=True)
-        self.gru_2 = keras.layers.GRU(units, return_sequences=True)
-        self.output_dense = keras.layers.Dense(1)
+        seeds = keras.random.SeedGenerator(seed)
+        self.input_dense = _seeded_dense(seeds, units, activation="relu")
+        self.gru_1 = _seeded_gru(seeds, units, return_sequences=True)
+        self.gru_2 = _seeded_gru(seeds, units, return_sequences=True)
+        self.output_dense = _seeded_dense(seeds, 1)
 
     def call(self, hidden_states):
         """Maps [batch, time, H] hidden states to [batch, time] rewards."""
@@ -694,9 +779,7 @@ def reward_prediction(
         batch_size: Sequences per batch.
         units: Width of the dense and GRU layers (128 in the paper).
         train_fraction: Fraction of each domain's sequences used for training.
-        seed: Seed of the split, initialisation and shuffling (via
-            `keras.utils.set_random_seed`, which also reseeds Python, NumPy and TF
-            global generators).
+        seed: Seed of the split, initialisation and shuffling.
         verbose: Keras verbosity for `fit`.
 
     Returns:
@@ -737,21 +820,16 @@ def reward_prediction(
         indices = np.flatnonzero(domains == domain)
         train, test = split_indices(len(indices), train_fraction, seed)
         train, test = indices[train], indices[test]
-        keras.utils.set_random_seed(seed)
-        model = RewardPredictor(units)
-        model.compile(
-            optimizer=_decaying_adam(1e-3, 1e-4, len(train), batch_size, epochs), loss="mse"
-        )
-        model.fit(
-            hidden_states[train],
-            rewards[train],
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=verbose,
-        )
-        predictions = model.predict(
-            hidden_states[test], batch_size=batch_size, verbose=verbose
+        predictions = _train_and_predict(
+            RewardPredictor(units, seed),
+            "mse",
+            (1e-3, 1e-4),
+            (hidden_states[train], rewards[train]),
+            hidden_states[test],
+            epochs,
+            batch_size,
+            seed,
+            verbose,
         )  # [num_test, time]
         train_mean = float(np.mean(rewards[train]))
         mse, null_mse, normalized = normalized_mse(predictions, rewards[test], train_mean)
@@ -779,13 +857,16 @@ def reward_prediction(
 class ActionClassifier(keras.Model):
     """GRU -> Dropout -> GRU -> Dropout -> Dense -> softmax (Section S2.2)."""
 
-    def __init__(self, num_classes: int, units: int = 128, dropout: float = 0.25, **kwargs):
+    def __init__(
+        self, num_classes: int, units: int = 128, dropout: float = 0.25, seed: int = 0, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.gru_1 = keras.layers.GRU(units, return_sequences=True)
-        self.dropout_1 = keras.layers.Dropout(dropout)
-        self.gru_2 = keras.layers.GRU(units)
-        self.dropout_2 = keras.layers.Dropout(dropout)
-        self.logits = keras.layers.Dense(num_classes)
+        seeds = keras.random.SeedGenerator(seed)
+        self.gru_1 = _seeded_gru(seeds, units, return_sequences=True)
+        self.dropout_1 = keras.layers.Dropout(dropout, seed=seed)
+        self.gru_2 = _seeded_gru(seeds, units)
+        self.dropout_2 = keras.layers.Dropout(dropout, seed=seed + 1)
+        self.logits = _seeded_dense(seeds, num_classes)
 
     def call(self, features, training=False):
         """Maps [batch, time, F] features to [batch, num_classes] probabilities."""
@@ -831,35 +912,20 @@ def _sequence_features(name, value, num_steps):
     return _float_array(name, array, "[num_seqs, num_steps, features]")
 
 
-def _train_classifier(
-    train_features,
-    train_labels,
-    test_features,
-    test_labels,
-    num_classes,
-    epochs,
-    batch_size,
-    seed,
-    verbose,
-):
-    keras.utils.set_random_seed(seed)
-    model = ActionClassifier(num_classes)
-    model.compile(
-        optimizer=_decaying_adam(1e-2, 1e-4, len(train_features), batch_size, epochs),
-        loss="sparse_categorical_crossentropy",
-    )
-    model.fit(
-        train_features,
-        train_labels,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=verbose,
-    )
-    probabilities = model.predict(
-        test_features, batch_size=batch_size, verbose=verbose
+def _classifier_accuracy(train, test, num_classes, epochs, batch_size, seed, verbose):
+    """Accuracy on test = (features, labels) of an `ActionClassifier` trained on train."""
+    probabilities = _train_and_predict(
+        ActionClassifier(num_classes, seed=seed),
+        "sparse_categorical_crossentropy",
+        (1e-2, 1e-4),
+        train,
+        test[0],
+        epochs,
+        batch_size,
+        seed,
+        verbose,
     )  # [num_test, num_classes]
-    return float(np.mean(np.argmax(probabilities, axis=1) == test_labels))
+    return float(np.mean(np.argmax(probabilities, axis=1) == test[1]))
 
 
 def action_recognition(
@@ -899,8 +965,7 @@ def action_recognition(
         num_steps: Number of leading (observed) steps used (8 in the paper).
         epochs: Training epochs (100 in the paper).
         batch_size: Sequences per batch (not given in the paper).
-        seed: Seed of initialisation, dropout and shuffling (via
-            `keras.utils.set_random_seed`).
+        seed: Seed of initialisation, dropout and shuffling.
         verbose: Keras verbosity.
 
     Returns:
@@ -957,13 +1022,13 @@ def action_recognition(
         )
     null_class = int(np.argmax(np.bincount(train_labels, minlength=num_classes)))
     train_args = (num_classes, epochs, batch_size, seed, verbose)
-    accuracy = _train_classifier(
-        train_features, train_labels, test_features, test_labels, *train_args
+    accuracy = _classifier_accuracy(
+        (train_features, train_labels), (test_features, test_labels), *train_args
     )
     ground_truth_accuracy = None
     if train_positions is not None:
-        ground_truth_accuracy = _train_classifier(
-            train_gt, train_labels, test_gt, test_labels, *train_args
+        ground_truth_accuracy = _classifier_accuracy(
+            (train_gt, train_labels), (test_gt, test_labels), *train_args
         )
     return ActionRecognitionResult(
         accuracy=accuracy,
@@ -987,8 +1052,7 @@ class Human36mSequence:
         name: File name without the .npz extension.
         image: uint8 [T, H, W, C] frames.
         action_label: Action class in [0, 15).
-        positions: float32 [T, N, 2] ground-truth coordinates in keypoint
-            convention, or None.
+        positions: float32 [T, N, 2] ground-truth coordinates, or None.
     """
 
     name: str
@@ -996,71 +1060,57 @@ class Human36mSequence:
     action_label: int
     positions: Optional[np.ndarray]
 
-    def frames(self) -> np.ndarray:
-        """float32 [T, H, W, C] frames in [0, 1] (the `frames` convention)."""
-        return self.image.astype(np.float32) / 255.0
 
-
-def _load_human36m_file(file_path):
-    name = os.path.splitext(os.path.basename(file_path))[0]
+def _load_human36m_file(path):
     try:
-        data = np.load(file_path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{file_path} is not a readable .npz file: {error}") from error
+        raise ValueError(f"{path} is not a readable .npz file: {error}") from error
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{file_path} holds a single array, not an .npz archive.")
+        raise ValueError(f"{path} holds a single array, not an .npz archive.")
     with data:
-        contents = {key: data[key] for key in data.files}
-    for key in ("image", "action_label"):
-        if key not in contents:
-            raise ValueError(
-                f"{file_path} lacks the required array {key!r} (has {sorted(contents)})."
-            )
-    image = contents["image"]
+        arrays = {key: data[key] for key in data.files}
+    missing = [key for key in ("image", "action_label") if key not in arrays]
+    if missing:
+        raise ValueError(f"{path} lacks {missing} (has {sorted(arrays)}).")
+    image, label = arrays["image"], arrays["action_label"]
     if image.dtype != np.uint8 or image.ndim != 4 or image.shape[0] < 1:
         raise ValueError(
-            f"{file_path}: image must be uint8 [T, H, W, C] with T >= 1, got "
-            f"dtype {image.dtype} and shape {image.shape}."
+            f"{path}: image must be uint8 [T, H, W, C] with T >= 1, got dtype "
+            f"{image.dtype} and shape {image.shape}."
         )
-    label = contents["action_label"]
-    if (
-        label.size != 1
-        or not np.issubdtype(label.dtype, np.integer)
-        or not 0 <= int(label.reshape(())) < HUMAN36M_NUM_ACTIONS
-    ):
+    if label.size != 1 or not np.issubdtype(label.dtype, np.integer):
+        raise ValueError(f"{path}: action_label must be one integer, got {label!r}.")
+    if not 0 <= int(label) < HUMAN36M_NUM_ACTIONS:
         raise ValueError(
-            f"{file_path}: action_label must be one integer in "
-            f"[0, {HUMAN36M_NUM_ACTIONS}), got {label!r}."
+            f"{path}: action_label must be one integer in [0, {HUMAN36M_NUM_ACTIONS}), "
+            f"got {int(label)}."
         )
-    positions = contents.get("true_object_pos")
+    positions = arrays.get("true_object_pos")
     if positions is not None:
-        if (
-            positions.ndim != 3
-            or positions.shape[0] != image.shape[0]
-            or positions.shape[2] != 2
-            or not np.issubdtype(positions.dtype, np.floating)
-        ):
+        if positions.shape[:1] + positions.shape[2:] != (image.shape[0], 2):
             raise ValueError(
-                f"{file_path}: true_object_pos must be float [T, N, 2] with "
-                f"T = {image.shape[0]} (image shape {image.shape}), got dtype "
-                f"{positions.dtype} and shape {positions.shape}."
+                f"{path}: true_object_pos must be [T, N, 2] with T = {image.shape[0]} "
+                f"(image shape {image.shape}), got shape {positions.shape}."
             )
-        positions = positions.astype(np.float32)
-    return Human36mSequence(
-        name=name, image=image, action_label=int(label.reshape(())), positions=positions
-    )
+        positions = _float_array(f"{path}: true_object_pos", positions, "[T, N, 2]")
+    name = os.path.splitext(os.path.basename(path))[0]
+    return Human36mSequence(name, image, int(label), positions)
 
 
 def load_human36m_sequences(path: str) -> List[Human36mSequence]:
     """Loads user-supplied Human3.6M sequences (Human3.6M is not bundled).
 
-    `path` is a directory with one .npz file per video (other files are
-    ignored), each holding:
+    `path` is a directory with one .npz file per video in the authors' format
+    that `video_structure.data.sequences.npz_dataset` reads (other files are
+    ignored), plus the action label:
       image: uint8 [T, H, W, C] frames (64 x 64 in the paper, 6.25 Hz).
       action_label: integer scalar, the action class in [0, 15) (the 15
         Human3.6M action categories, numbered by the user consistently).
-      true_object_pos (optional): float [T, N, 2] ground-truth coordinates (x, y)
-        in the keypoint convention of video_structure.keypoint_ops (x right, y up, [-1, 1]).
+      true_object_pos (optional): float [T, N, 2] ground-truth coordinates,
+        passed through unchanged as by `npz_dataset`; convert them to the
+        keypoint convention (x right, y up, [-1, 1]) for a reference classifier
+        comparable with keypoints.
     Keep videos of one subject in one split (train S1, S5, S6, S7, S8; test S9,
     S11) so that no test sequence comes from a training video.
 

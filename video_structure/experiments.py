@@ -28,6 +28,7 @@ Collected arrays (S sequences, N samples, T observed + Delta T predicted steps):
 
 import csv
 import io
+import json
 import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -130,6 +131,16 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
 # Downstream tasks.
 # ----------------------------------------------------------------------------
 
+# Best of N (footnote 3): per object where the objects are separable
+# (Basketball's players, which the npz format's default preset models; the
+# synthetic blobs), per sequence for articulated bodies (Human3.6M; DMCS).
+DEFAULT_SELECTION = {
+    "synthetic": downstream.SELECT_PER_OBJECT,
+    "npz": downstream.SELECT_PER_OBJECT,
+    "dmcs": downstream.SELECT_PER_SEQUENCE,
+    "videos": downstream.SELECT_PER_SEQUENCE,
+}
+
 
 def _finite_or_none(value) -> Optional[float]:
     value = float(value)
@@ -140,41 +151,84 @@ def _list(values) -> List[Optional[float]]:
     return [_finite_or_none(v) for v in np.asarray(values).reshape(-1)]
 
 
+def _domain_ids(arrays) -> np.ndarray:
+    """int64 [S] domain of each collected sequence; 0 for datasets without domains."""
+    if "domain" in arrays:
+        return np.asarray(arrays["domain"], np.int64)
+    return np.zeros(len(arrays["keypoints"]), np.int64)
+
+
 def _tracking(train_arrays, test_arrays, num_observed_steps, selection):
-    """Figure 4 on collected arrays; objects never present in training are left out."""
-    train_positions, test_positions = train_arrays["positions"], test_arrays["positions"]
-    present = ~np.all(np.isnan(train_positions[..., 0]), axis=(0, 1))  # [N_obj]
-    if not present.any():
-        return {"skipped": "no object is ever present in the training positions"}
-    result = downstream.coordinate_regression(
-        train_arrays["keypoints"], train_positions[:, :, present],
-        test_arrays["keypoints"], test_positions[:, :, present], num_observed_steps,
-        selection=selection)
-    return {
-        "per_step": _list(result.model.per_step),
-        "baseline_per_step": _list(result.last_observed.per_step),
-        "mean_predicted": _finite_or_none(result.model.mean_predicted_error),
-        "baseline_mean_predicted": _finite_or_none(result.last_observed.mean_predicted_error),
-        "num_objects": int(present.sum()),
+    """Figure 4, fitted and scored per domain.
+
+    Object n is a different body in each DMCS domain (and NaN padding where a
+    domain has fewer), so each domain gets its own regression, over the objects
+    present in its training positions. The summary is the mean over domains.
+    """
+    train_domains, test_domains = _domain_ids(train_arrays), _domain_ids(test_arrays)
+    results, notes = {}, []
+    for domain in np.unique(test_domains):
+        train, test = train_domains == domain, test_domains == domain
+        if not train.any():
+            notes.append(f"domain {domain} has no training sequence")
+            continue
+        train_positions = train_arrays["positions"][train]  # [S_d, T, N_obj, 2]
+        present = ~np.all(np.isnan(train_positions[..., 0]), axis=(0, 1))  # [N_obj]
+        if not present.any():
+            notes.append(f"domain {domain} has no object in its training positions")
+            continue
+        train_positions = train_positions[:, :, present]
+        test_positions = test_arrays["positions"][test][:, :, present]
+        model = downstream.coordinate_regression(
+            train_arrays["keypoints"][train], train_positions, test_arrays["keypoints"][test],
+            test_positions, num_observed_steps, selection=selection).errors
+        baseline = downstream.last_observed_baseline(
+            train_arrays["observed_keypoints"][train], train_positions,
+            test_arrays["observed_keypoints"][test], test_positions, num_observed_steps).errors
+        counts = {"num_objects": int(present.sum()), "num_train": int(train.sum()),
+                  "num_test": int(test.sum())}
+        results[str(domain)] = (model, baseline, counts)
+    if not results:
+        return {"skipped": "; ".join(notes)}
+
+    def across_domains(values):
+        return downstream.masked_mean(np.array(values, np.float64), axis=0)
+
+    models = [model for model, _, _ in results.values()]
+    baselines = [baseline for _, baseline, _ in results.values()]
+    output = {
+        "per_domain": {
+            domain: {"per_step": _list(model.per_step),
+                     "baseline_per_step": _list(baseline.per_step),
+                     "mean_predicted": _finite_or_none(model.mean_predicted_error),
+                     "baseline_mean_predicted": _finite_or_none(baseline.mean_predicted_error),
+                     **counts}
+            for domain, (model, baseline, counts) in results.items()},
+        "per_step": _list(across_domains([m.per_step for m in models])),
+        "baseline_per_step": _list(across_domains([b.per_step for b in baselines])),
+        "mean_predicted": _finite_or_none(
+            across_domains([m.mean_predicted_error for m in models])),
+        "baseline_mean_predicted": _finite_or_none(
+            across_domains([b.mean_predicted_error for b in baselines])),
         "num_observed_steps": num_observed_steps,
         "selection": selection,
     }
+    if notes:
+        output["note"] = "; ".join(notes)
+    return output
 
 
 def _reward(test_arrays, epochs, batch_size, seed):
     """Figure 9: per domain, 80/20 split of the collected test sequences."""
     states, rewards = test_arrays["states"], test_arrays["rewards"]
-    domains = test_arrays.get("domain")
-    if domains is None:
-        domains = np.zeros(len(states), np.int64)
+    domains = _domain_ids(test_arrays)
     ids, counts = np.unique(domains, return_counts=True)
     small = [int(d) for d, c in zip(ids, counts) if c < 2]
     keep = ~np.isin(domains, small)
     if not keep.any():
         return {"skipped": "no domain has 2 or more test sequences"}
-    results = downstream.reward_prediction(states[keep], rewards[keep],
-                                           np.asarray(domains[keep], np.int64), epochs=epochs,
-                                           batch_size=batch_size, seed=seed)
+    results = downstream.reward_prediction(states[keep], rewards[keep], domains[keep],
+                                           epochs=epochs, batch_size=batch_size, seed=seed)
     per_domain = {
         str(domain): {"normalized_mse": _finite_or_none(r.normalized_mse),
                       "normalized_mse_per_step": _list(r.normalized_mse_per_step),
@@ -225,10 +279,12 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
               seed: int = 0) -> Dict[str, Dict[str, Any]]:
     """Runs the downstream tasks that the arrays allow.
 
-    * tracking (Figure 4): a linear regression from the keypoints of every
-      sample and step of `train_arrays` to the positions, scored on
+    * tracking (Figure 4), per domain: a linear regression from the keypoints
+      of every sample and step of `train_arrays` to the positions, scored on
       `test_arrays` as the error of the best of N samples on the predicted
-      steps, next to repeating the last observed keypoints.
+      steps; next to the baseline without dynamics, the detected keypoints of
+      the last observed step held (its regression fitted on detected
+      keypoints). Per-domain numbers and their mean over domains.
     * reward (Figure 9): one reward model per domain on the GRU states of the
       test sequences, trained on 80% and scored on 20% as in Section S2.3.
     * action (Figure 8): the domain of a sequence (DMCS) classified from the
@@ -245,7 +301,8 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
         reward_batch_size: sequences per batch of the reward models.
         action_batch_size: sequences per batch of the action classifier.
         selection: best-sample selection of the tracking task, per sequence
-            (`downstream.SELECT_PER_SEQUENCE`) or per object.
+            (`downstream.SELECT_PER_SEQUENCE`) or per object; see
+            `DEFAULT_SELECTION`.
         seed: seed of splits and initialisations.
 
     Returns:
@@ -277,6 +334,65 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
 
 
 # ----------------------------------------------------------------------------
+# Runner support.
+# ----------------------------------------------------------------------------
+
+# Schedules given in steps that S1.2 sets for 1e5 training steps.
+_SCHEDULES = ("kl_annealing_steps", "lr_decay_steps")
+
+
+def scaled_schedules(preset: config_lib.Config, steps: int) -> Dict[str, int]:
+    """The step schedules of `preset` stretched to a run of `steps` steps.
+
+    S1.2 anneals beta over 2.5e4 and halves the learning rate every 3e4 of 1e5
+    steps. A shorter run keeps these fractions of its length; unscaled, a
+    300-step run would end with beta at 1% of its value and the learning rate
+    never decayed. The scheduled-sampling ramp already spans the whole run.
+
+    Args:
+        preset: the hyperparameters the run starts from.
+        steps: training steps of the run.
+
+    Returns:
+        {"kl_annealing_steps": ..., "lr_decay_steps": ...} for a run shorter
+        than preset.num_steps; {} otherwise (the preset's values stand).
+    """
+    if steps >= preset.num_steps:
+        return {}
+    scaled = {name: round(getattr(preset, name) * steps / preset.num_steps)
+              for name in _SCHEDULES}
+    scaled["lr_decay_steps"] = max(1, scaled["lr_decay_steps"])
+    return scaled
+
+
+def load_if_current(path: str, settings: Mapping[str, Any],
+                    trained_step: int) -> Optional[Dict[str, Any]]:
+    """The runner's JSON output at `path` if it is up to date, else None.
+
+    Up to date means written from a model at `trained_step` with equal
+    `settings`, both stored under its "runner" key.
+
+    Args:
+        path: metrics.json or tasks.json of a run.
+        settings: the settings that the output depends on (JSON values).
+        trained_step: the training step of the model now exported.
+
+    Returns:
+        The parsed JSON, or None if `path` is missing or out of date.
+    """
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        data = json.load(f)
+    stored = data.get("runner") or {}
+    # A JSON round trip makes the comparison exact (tuples become lists).
+    current = json.loads(json.dumps({"settings": settings, "trained_step": trained_step}))
+    if {key: stored.get(key) for key in current} != current:
+        return None
+    return data
+
+
+# ----------------------------------------------------------------------------
 # Report.
 # ----------------------------------------------------------------------------
 
@@ -299,10 +415,11 @@ def _mean_of(values) -> Optional[float]:
     return float(np.mean(values)) if values else None
 
 
-def _domains(runs) -> List[str]:
+def _domains(runs, task) -> List[str]:
+    """Domain ids (strings) with numbers of `task` in some run."""
     found = set()
     for run in runs:
-        found.update((_get(run, "tasks", "reward", "per_domain") or {}).keys())
+        found.update((_get(run, "tasks", task, "per_domain") or {}).keys())
     return sorted(found, key=int)
 
 
@@ -318,8 +435,9 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
 
     Args:
         runs: one dict per trained model with "variant" (str), "seed" (int),
-            "evaluation" (the dict of evaluate.py's metrics.json, or None) and
-            "tasks" (the output of `run_tasks`).
+            "evaluation" (the dict of evaluate.py's metrics.json, or None),
+            "tasks" (the output of `run_tasks`) and optionally "trained_step"
+            (int) and "wall_time_s" ({"train", "evaluate", "tasks"}: seconds).
         domain_names: names of the domain ids (e.g. "cartpole/balance"), used
             in the reward columns; ids where None.
 
@@ -327,7 +445,11 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
         Rows in variant order of first appearance; `seed` is "mean" in the
         mean rows. Missing values are None.
     """
-    domains = _domains(runs)
+    domains = _domains(runs, "reward")
+    # One tracking domain is the dataset itself: its column would repeat tracking_error.
+    tracking_domains = _domains(runs, "tracking")
+    if len(tracking_domains) < 2:
+        tracking_domains = []
     rows_by_variant: Dict[str, List[Dict[str, Any]]] = {}
     for run in runs:
         results = _get(run, "evaluation", "results")
@@ -337,6 +459,7 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
         row = {
             "variant": run["variant"],
             "seed": run["seed"],
+            "steps": run.get("trained_step"),
             "fvd": _get(results, "model", "fvd", "value"),
             "fvd_n": _get(results, "model", "fvd", "num_generated"),
             "samples": _get(run, "evaluation", "settings", "num_samples"),
@@ -345,6 +468,12 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
             "tracking_error": _get(tasks, "tracking", "mean_predicted"),
             "tracking_last_observed": _get(tasks, "tracking", "baseline_mean_predicted"),
         }
+        for domain in tracking_domains:
+            name = _domain_name(domain, domain_names)
+            row[f"tracking_error_{name}"] = _get(tasks, "tracking", "per_domain", domain,
+                                                 "mean_predicted")
+            row[f"tracking_last_observed_{name}"] = _get(tasks, "tracking", "per_domain", domain,
+                                                         "baseline_mean_predicted")
         for domain in domains:
             name = _domain_name(domain, domain_names)
             row[f"reward_nmse_{name}"] = _get(tasks, "reward", "per_domain", domain,
@@ -353,6 +482,8 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
         row["action_accuracy"] = _get(tasks, "action", "accuracy")
         row["action_null"] = _get(tasks, "action", "null_accuracy")
         row["action_ground_truth"] = _get(tasks, "action", "ground_truth_accuracy")
+        for stage in ("train", "evaluate", "tasks"):
+            row[f"{stage}_s"] = _get(run, "wall_time_s", stage)
         rows_by_variant.setdefault(run["variant"], []).append(row)
     rows = []
     for variant, variant_rows in rows_by_variant.items():
@@ -394,13 +525,17 @@ COLUMN_HELP = {
     "samples": "N, samples per sequence of the closest/furthest selection",
     "vgg_closest": "VGG cosine similarity of the closest of N samples, mean over predicted steps",
     "vgg_furthest": "the same for the furthest sample",
+    "steps": "training steps of the model",
     "tracking_error": "coordinate regression error of the best of N samples, mean over "
-                      "predicted steps (Figure 4)",
-    "tracking_last_observed": "the same for the last observed keypoints repeated",
+                      "predicted steps and domains (Figure 4); tracking_error_<d>: domain d",
+    "tracking_last_observed": "the same without dynamics: the detected keypoints of the last "
+                              "observed step held",
     "reward_nmse_<d>": "reward MSE / null-model MSE of domain d on 20% held-out test "
                        "sequences (Figure 9); _mean: mean over domains",
     "action_accuracy": "classifying the domain from observed keypoints (Figure 8); "
                        "_null: most frequent class; _ground_truth: from true positions",
+    "train_s, evaluate_s, tasks_s": "wall time of training (summed over resumed runs), "
+                                    "evaluate.py and collection plus tasks, in seconds",
 }
 
 
@@ -475,17 +610,14 @@ def _plot_mean_and_ci(axis, steps, values, label, color, style="-"):
 
     NaN entries (undefined values) are left out; a step without any value is a gap.
     """
-    valid = np.isfinite(values)
-    count = valid.sum(axis=0)  # [time]
-    filled = np.where(valid, values, 0.0)
-    mean = np.divide(filled.sum(axis=0), count, out=np.full(count.shape, np.nan),
-                     where=count > 0)
+    mean = downstream.masked_mean(values, axis=0)  # [time]
     axis.plot(steps, mean, style, color=color, label=label)
     if len(values) > 1:
-        squares = np.where(valid, (values - mean) ** 2, 0.0).sum(axis=0)
-        spread = np.sqrt(np.divide(squares, count - 1, out=np.full(count.shape, np.nan),
-                                   where=count > 1))
-        half = 1.96 * spread / np.sqrt(np.maximum(count, 1))
+        count = np.sum(~np.isnan(values), axis=0)  # [time]
+        # Unbiased variance; undefined (NaN) with fewer than two values.
+        variance = downstream.masked_mean((values - mean) ** 2, axis=0) * count / np.where(
+            count > 1, count - 1, np.nan)
+        half = 1.96 * np.sqrt(variance / count)
         axis.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
 
 
@@ -575,7 +707,7 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
         axis.legend(fontsize=7, loc="lower right")
         save(figure, "figure8_action.png")
 
-    domains = _domains(runs)
+    domains = _domains(runs, "reward")
     if domains:
         columns = min(3, len(domains))
         lines = -(-len(domains) // columns)

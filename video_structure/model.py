@@ -199,14 +199,14 @@ class StructVRNN(keras.Model):
         nll = losses.keypoint_nll(targets, rollout.keypoints)  # [batch, time]
         beta = schedules.kl_scale(step, config.kl_scale, config.kl_annealing_steps)
 
-        structured = config.representation == "keypoints"
+        # A term whose scale is 0 is not computed and reports 0; config
+        # validation keeps the keypoint priors at 0 for the CNN-VRNN.
         terms = {
             "image": losses.image_loss(frames, reconstructed),
-            # The keypoint priors mean nothing for an unstructured representation.
             "separation": (losses.separation_loss(keypoints, config.separation_sigma)
-                           if structured else tf.constant(0.0)),
+                           if config.separation_scale else tf.constant(0.0)),
             "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps))
-                         if structured else tf.constant(0.0)),
+                         if config.sparsity_scale else tf.constant(0.0)),
             "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta),
             "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
             "future": losses.future_loss(nll[:, config.observed_steps:]),

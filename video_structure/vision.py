@@ -106,6 +106,7 @@ class FeatureDetector(keras.layers.Layer):
     def __init__(self, config: config_lib.Config, **kwargs):
         super().__init__(**kwargs)
         self.num_keypoints = config.num_keypoints
+        self.map_size = config.heatmap_size**2 * config.num_keypoints
         self.encoder = ImageEncoder(config, config.num_keypoints, "leaky_relu", name="encoder")
         self.features = keras.layers.Dense(3 * config.num_keypoints, activation="tanh",
                                            name="features")
@@ -119,7 +120,8 @@ class FeatureDetector(keras.layers.Layer):
         """
         time = tf.shape(frames)[1]
         maps = self.encoder(_merge_time(frames))  # [batch * time, h, w, K]
-        features = self.features(keras.layers.Flatten()(maps))  # [batch * time, 3K]
+        flat = tf.reshape(maps, [-1, self.map_size])  # [batch * time, h * w * K]
+        features = self.features(flat)  # [batch * time, 3K]
         features = tf.reshape(features, [-1, self.num_keypoints, 3])
         return _split_time(features, time), _split_time(maps, time)
 
