@@ -163,6 +163,14 @@ def _more_episodes(manifest):
     manifest["shards"][0]["num_episodes"] = 2
 
 
+def _drop_checksum(manifest):
+    del manifest["shards"][0]["sha256"]
+
+
+def _drop_size(manifest):
+    del manifest["shards"][0]["bytes"]
+
+
 def _longer_episodes(manifest):
     manifest["episode_length"] += 1
     for _, _, shape in manifest["record_dtype"]:
@@ -181,7 +189,14 @@ def _damage_shard_header(path, name):
         (lambda p: _truncate(p, _shard_name(p)), ValueError, "truncated"),
         (lambda p: _flip_last_byte(p, _shard_name(p)), ValueError, "corrupt"),
         (lambda p: os.remove(os.path.join(p, _shard_name(p))), FileNotFoundError, "missing"),
-        (lambda p: _edit_manifest(p, _more_episodes), ValueError, "manifest expects"),
+        (
+            lambda p: _edit_manifest(p, _more_episodes),
+            ValueError,
+            "listed with {'num_episodes': 2}",
+        ),
+        (lambda p: _edit_manifest(p, lambda m: m["shards"].pop(0)), ValueError, "missing from"),
+        (lambda p: _edit_manifest(p, _drop_checksum), ValueError, r"lacks \['sha256'\]"),
+        (lambda p: _edit_manifest(p, _drop_size), ValueError, r"lacks \['bytes'\]"),
         (lambda p: _edit_manifest(p, _longer_episodes), ValueError, "manifest expects"),
         (
             lambda p: _edit_manifest(p, lambda m: m["record_dtype"].pop()),

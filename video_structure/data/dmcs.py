@@ -643,6 +643,43 @@ def _dtype_from_json(fields):
     return np.dtype([(name, np.dtype(base), tuple(shape)) for name, base, shape in fields])
 
 
+_PLANNED_KEYS = ("file", "split", "domain", "first_episode", "num_episodes")
+
+
+def _check_shard_list(manifest):
+    """Raises ValueError unless the manifest lists exactly its planned shards.
+
+    A list with entries removed would otherwise silently yield less data.
+    """
+    listed = {}
+    for i, entry in enumerate(manifest["shards"]):
+        missing = [k for k in _PLANNED_KEYS + ("bytes", "sha256") if k not in entry]
+        if missing:
+            raise ValueError(f"shard entry {i} ({entry.get('file')}) lacks {missing}")
+        listed[entry["file"]] = entry
+    planned = plan_shards(
+        manifest["domains"], manifest["episodes"], manifest["episodes_per_shard"]
+    )
+    for shard in planned:
+        entry = listed.pop(shard["file"], None)
+        if entry is None:
+            raise ValueError(
+                f'shard {shard["file"]} ({shard["num_episodes"]} {shard["split"]} episodes of '
+                f'{shard["domain"]}) is missing from the shard list'
+            )
+        differing = {k: entry[k] for k in _PLANNED_KEYS if entry[k] != shard[k]}
+        if differing:
+            raise ValueError(
+                f'shard {shard["file"]} is listed with {differing}, but the manifest\'s '
+                f"domains and episodes plan {({k: shard[k] for k in differing})}"
+            )
+    if listed:
+        raise ValueError(
+            f"shards {sorted(listed)} are listed but not planned for the manifest's domains "
+            "and episodes"
+        )
+
+
 def load_manifest(data_dir):
     """Reads and checks data_dir/manifest.json.
 
@@ -685,9 +722,7 @@ def load_manifest(data_dir):
             )
         if sorted(manifest["action_sizes"]) != sorted(manifest["domains"]):
             raise ValueError("action_sizes and domains list different domains")
-        unknown = {s["domain"] for s in manifest["shards"]} - set(manifest["domains"])
-        if unknown:
-            raise ValueError(f"shards of unlisted domains {sorted(unknown)}")
+        _check_shard_list(manifest)
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"Malformed DMCS manifest {path}: {e!r}") from e
     return manifest
