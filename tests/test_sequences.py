@@ -75,8 +75,17 @@ def test_dmcs_dataset_yields_every_window_once(dmcs_dir):
         assert batch["rewards"].shape == (2, 4)
         assert batch["positions"].shape == (2, 4, 7, 2)
         assert batch["domain"].dtype == tf.int32
+        for key in ("actions", "rewards", "positions"):
+            assert batch[key].dtype == tf.float32, key
         frames = batch["frames"].numpy()
         assert frames.min() >= 0 and frames.max() <= 1
+        assert np.all(np.abs(batch["actions"]) <= 1)
+        assert np.all((batch["rewards"] >= 0) & (batch["rewards"] <= 1))
+        positions = batch["positions"].numpy()  # [2, 4, 7, 2]
+        num_bodies = np.where(batch["domain"].numpy() == 0, 2, 7)  # cartpole, walker
+        for i in range(2):
+            assert np.all(np.abs(positions[i, :, : num_bodies[i]]) < 1)
+            assert np.all(np.isnan(positions[i, :, num_bodies[i] :]))
         for i in range(2):
             uint8 = np.round(frames[i] * 255).astype(np.uint8)
             found = _find_window(uint8, episodes["frames"])
