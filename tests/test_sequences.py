@@ -293,10 +293,29 @@ def test_npz_dataset_passes_authors_arrays_through(tmp_path):
         np.testing.assert_allclose(batch["rewards"][i], arrays["reward"], atol=1e-6)
 
 
-def test_npz_dataset_windows(tmp_path):
+def test_npz_dataset_accepts_no_objects(tmp_path):
+    # The authors' example file has true_object_pos of shape [T, 0, 2].
+    arrays = _write_npz(tmp_path / "a.npz", 4, keys=("image",))
+    np.savez(tmp_path / "a.npz", true_object_pos=np.zeros((4, 0, 2)), **arrays)
+    dataset = sequences.npz_dataset(
+        str(tmp_path), seq_len=2, batch_size=3, shuffle=False, repeat=False
+    )
+    (batch,) = list(dataset)
+    assert batch["positions"].shape == (3, 2, 0, 2)
+    np.testing.assert_allclose(batch["frames"][2], arrays["image"][2:4] / 255, atol=1e-7)
+
+
+# A cache of 0 bytes decodes every window's file again.
+@pytest.mark.parametrize("cache_bytes", [0, 2**29])
+def test_npz_dataset_windows(tmp_path, cache_bytes):
     arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
     dataset = sequences.npz_dataset(
-        str(tmp_path), seq_len=3, batch_size=5, shuffle=False, repeat=False
+        str(tmp_path),
+        seq_len=3,
+        batch_size=5,
+        shuffle=False,
+        repeat=False,
+        cache_bytes=cache_bytes,
     )
     (batch,) = list(dataset)
     assert sorted(batch) == ["frames"]
@@ -320,6 +339,25 @@ def test_npz_dataset_rejects_bad_files(tmp_path):
         sequences.npz_dataset(str(tmp_path), 2, 1)
     bad.write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match=re.escape(f"{bad} is not a readable")):
+        sequences.npz_dataset(str(tmp_path), 2, 1)
+
+
+@pytest.mark.parametrize(
+    "key, shape, expected",
+    [
+        ("reward", (4, 1), "[T]"),
+        ("action", (4,), "[T, A]"),
+        ("action", (3, 2), "[T, A]"),
+        ("true_object_pos", (4, 3), "[T, N, 2]"),
+        ("true_object_pos", (4, 3, 3), "[T, N, 2]"),
+    ],
+)
+def test_npz_dataset_rejects_arrays_of_other_shapes(tmp_path, key, shape, expected):
+    arrays = _write_npz(tmp_path / "a.npz", 4)
+    arrays[key] = np.zeros(shape, np.float32)
+    np.savez(tmp_path / "a.npz", **arrays)
+    message = f"{tmp_path / 'a.npz'}: `{key}` has shape {shape}, expected {expected} with T = 4"
+    with pytest.raises(ValueError, match=re.escape(message)):
         sequences.npz_dataset(str(tmp_path), 2, 1)
 
 
