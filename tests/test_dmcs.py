@@ -214,6 +214,15 @@ def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch):
         dmcs.generate(path, num_workers=1, **_TINY)
 
 
+def test_size_differences_name_the_existing_sizes(tiny_dataset):
+    _, manifest = tiny_dataset
+    assert dmcs.size_differences(manifest, 2, 2, 5) is None
+    assert (
+        dmcs.size_differences(manifest, 20, 2, 100)
+        == "train_episodes 2 (not 20), episode_length 5 (not 100)"
+    )
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

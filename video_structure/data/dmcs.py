@@ -635,6 +635,28 @@ def generate(
     return load_manifest(output_dir)
 
 
+def size_differences(manifest, train_episodes, test_episodes, episode_length):
+    """Describes how a dataset's sizes differ from requested ones.
+
+    Args:
+        manifest: the dict from `load_manifest`.
+        train_episodes: requested train episodes per domain.
+        test_episodes: requested test episodes per domain.
+        episode_length: requested frames per episode.
+
+    Returns:
+        None if they agree, else e.g. 'train_episodes 20 (not 50), episode_length
+        100 (not 20)'.
+    """
+    pairs = [
+        ("train_episodes", manifest["episodes"]["train"], train_episodes),
+        ("test_episodes", manifest["episodes"]["test"], test_episodes),
+        ("episode_length", manifest["episode_length"], episode_length),
+    ]
+    differing = [f"{name} {have} (not {want})" for name, have, want in pairs if have != want]
+    return ", ".join(differing) or None
+
+
 def _dtype_to_json(dtype):
     return [[name, dtype[name].base.str, list(dtype[name].shape)] for name in dtype.names]
 
