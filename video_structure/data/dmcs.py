@@ -64,9 +64,9 @@ Storage format
     `generation_spec.json` (written first) makes a rerun with different
     parameters fail instead of mixing two datasets. The spec includes the GL
     backend and the package versions: content is a function of the seed for
-    one backend, package versions and renderer (EGL and OSMesa both render with
-    Mesa's llvmpipe on a machine without GPU and agree; a GPU driver's EGL may
-    differ in the last bits).
+    one backend, package versions and renderer (EGL and OSMesa rendered
+    identical frames where we compared them, both on Mesa's software renderer;
+    a GPU driver's EGL may differ).
 """
 
 import concurrent.futures
@@ -745,7 +745,7 @@ def load_manifest(data_dir):
         if sorted(manifest["action_sizes"]) != sorted(manifest["domains"]):
             raise ValueError("action_sizes and domains list different domains")
         _check_shard_list(manifest)
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"Malformed DMCS manifest {path}: {e!r}") from e
     return manifest
 
