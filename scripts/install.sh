@@ -31,7 +31,8 @@ if [ -n "$missing_egl$missing_osmesa" ]; then
     install_packages egl $missing_egl
     install_packages osmesa $missing_osmesa
   else
-    echo "warning: install these Debian packages for headless MuJoCo rendering:$missing_egl$missing_osmesa" >&2
+    missing="$missing_egl$missing_osmesa"
+    echo "warning: install these Debian packages for headless MuJoCo rendering:$missing" >&2
   fi
 fi
 
