@@ -219,6 +219,22 @@ class ImageSummaries(keras.callbacks.Callback):
         visualize.save_gif(animation, os.path.join(self.output_dir, "samples.gif"))
 
 
+def prepare_dmcs(data_dir: str, image_size: int) -> None:
+    """Generates the DMCS dataset unless data_dir has one; says when --dmcs_* flags go unused."""
+    sizes = dict(train_episodes=FLAGS.dmcs_train_episodes, test_episodes=FLAGS.dmcs_test_episodes,
+                 episode_length=FLAGS.dmcs_episode_length)
+    if os.path.exists(os.path.join(data_dir, dmcs.MANIFEST_NAME)):
+        differences = dmcs.size_differences(dmcs.load_manifest(data_dir), **sizes)
+        if differences:
+            print(f"Note: using the existing DMCS dataset in {data_dir}, which has "
+                  f"{differences}; the --dmcs_* flags apply only when a dataset is generated "
+                  "(pass an empty --data_dir for a new one).", flush=True)
+        return
+    print(f"Generating the DMCS dataset in {data_dir} (resumable; "
+          "datasets/generate_dmcs.py makes larger ones).", flush=True)
+    dmcs.generate(data_dir, image_size=image_size, seed=FLAGS.seed, **sizes)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -236,16 +252,10 @@ def main(argv):
     check_resumed_config(config, output_dir)
 
     data_dir = FLAGS.data_dir
-    if FLAGS.dataset == "dmcs":
-        data_dir = data_dir or DMCS_DEFAULT_DIR
-        if not os.path.exists(os.path.join(data_dir, dmcs.MANIFEST_NAME)):
-            print(f"Generating the DMCS dataset in {data_dir} (resumable; "
-                  "datasets/generate_dmcs.py makes larger ones).", flush=True)
-            dmcs.generate(data_dir, train_episodes=FLAGS.dmcs_train_episodes,
-                          test_episodes=FLAGS.dmcs_test_episodes,
-                          episode_length=FLAGS.dmcs_episode_length,
-                          image_size=config.image_size, seed=FLAGS.seed)
     try:
+        if FLAGS.dataset == "dmcs":
+            data_dir = data_dir or DMCS_DEFAULT_DIR
+            prepare_dmcs(data_dir, config.image_size)
         train_data, test_data, action_size = registry.load(
             FLAGS.dataset, config, data_dir=data_dir, seed=FLAGS.seed,
             num_sequences=FLAGS.num_sequences)

@@ -53,7 +53,10 @@ _ACTION_REPEAT = flags.DEFINE_integer(
     lower_bound=1,
 )
 _WORKERS = flags.DEFINE_integer(
-    "workers", None, "Rendering worker processes (default: number of CPUs).", lower_bound=1
+    "workers",
+    None,
+    "Rendering worker processes (default: the CPUs this process may use).",
+    lower_bound=1,
 )
 _SEED = flags.DEFINE_integer(
     "seed",

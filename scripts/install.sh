@@ -7,16 +7,31 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-GL_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6"
-missing=""
-for package in $GL_PACKAGES; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
-done
-if [ -n "$missing" ]; then
+# Each backend's packages are installed separately, so that one missing from
+# this distribution costs only its own backend.
+EGL_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri"
+OSMESA_PACKAGES="libosmesa6"
+missing_packages() {
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || echo -n " $package"
+  done
+}
+install_packages() {  # backend package...
+  local backend=$1
+  shift
+  [ $# -gt 0 ] || return 0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null ||
+    echo "warning: could not install $*; MUJOCO_GL=$backend will not render" >&2
+}
+missing_egl=$(missing_packages $EGL_PACKAGES)
+missing_osmesa=$(missing_packages $OSMESA_PACKAGES)
+if [ -n "$missing_egl$missing_osmesa" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    apt-get update -qq || echo "warning: apt-get update failed" >&2
+    install_packages egl $missing_egl
+    install_packages osmesa $missing_osmesa
   else
+    missing="$missing_egl$missing_osmesa"
     echo "warning: install these Debian packages for headless MuJoCo rendering:$missing" >&2
   fi
 fi

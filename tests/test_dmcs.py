@@ -1,6 +1,8 @@
 """Tests for video_structure.data.dmcs (no TensorFlow in this file)."""
 
+import contextlib
 import filecmp
+import glob
 import json
 import os
 import signal
@@ -12,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from video_structure import files
 from video_structure.data import dmcs
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,9 +65,11 @@ import sys
 from video_structure.data import dmcs
 
 if __name__ == '__main__':
-    dmcs.generate(sys.argv[1], domains=['reacher/easy'], train_episodes=1,
-                  test_episodes=0, episode_length=2, num_workers=1,
-                  progress=False)
+    # Two shards for two workers: the second worker starts at the second
+    # shard's submit, after the first has rendered the domain's info.
+    dmcs.generate(sys.argv[1], domains=['reacher/easy'], train_episodes=2,
+                  test_episodes=0, episode_length=2, episodes_per_shard=1,
+                  num_workers=2, progress=False)
 else:
     # Only a spawn worker re-importing this script gets here; a script that
     # imports TensorFlow would load it into the worker the same way.
@@ -197,8 +202,25 @@ def test_rerun_skips_finished_shards(tiny_dataset):
 
 def test_rerun_with_other_parameters_fails(tiny_dataset):
     path, _ = tiny_dataset
-    with pytest.raises(ValueError, match="other parameters"):
+    with pytest.raises(ValueError, match="other parameters.*seed: 3 before, 4 now"):
         dmcs.generate(path, num_workers=1, **dict(_TINY, seed=4))
+
+
+def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch):
+    path, manifest = tiny_dataset
+    other = next(b for b in dmcs.GL_BACKENDS if b != manifest["gl_backend"])
+    monkeypatch.setenv("MUJOCO_GL", other)
+    with pytest.raises(ValueError, match=f"gl_backend.*set MUJOCO_GL={manifest['gl_backend']}"):
+        dmcs.generate(path, num_workers=1, **_TINY)
+
+
+def test_size_differences_name_the_existing_sizes(tiny_dataset):
+    _, manifest = tiny_dataset
+    assert dmcs.size_differences(manifest, 2, 2, 5) is None
+    assert (
+        dmcs.size_differences(manifest, 20, 2, 100)
+        == "train_episodes 2 (not 20), episode_length 5 (not 100)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -235,53 +257,54 @@ def test_manifest_errors(tmp_path):
         dmcs.load_manifest(str(tmp_path))
 
 
-# Replays a generated episode from its stored actions and checks, at every
-# frame, that the replay renders the stored frame and that each stored
-# position lies on its body in the segmentation (or within 2 px of the body's
-# mask centroid). Bodies are ones whose frame origin lies inside their own
-# geometry and that stay visible: body origins at joints (thighs, poles) may
-# be hidden behind the parent body.
+# Replays a generated episode of every domain from its stored actions and
+# checks, at every frame, that the replay renders the stored frame, that the
+# camera matrix equals dm_control's, and that every body's stored position
+# lies on that body: inside its segmentation mask or within 2 px of the mask's
+# centroid. Each body is rendered alone (the other bodies' geoms moved to a
+# hidden geom group), because a walker's left leg is often behind its right
+# one, and the position of a hidden part still belongs on the body.
 _POSITIONS_ON_BODIES = """
-import sys
 import mujoco
 import numpy as np
+from dm_control.mujoco import engine
 from video_structure.data import dmcs
 
-BODIES = {'cartpole/balance': ['cart'], 'walker/walk': ['torso'],
-          'cheetah/run': ['torso'], 'reacher/easy': ['finger']}
-T, SIZE = 8, 64
+T, SIZE, HIDDEN_GROUP = 3, 64, 5
 checked = 0
-for domain, bodies in BODIES.items():
+for domain in dmcs.DOMAINS:
     env = dmcs.load_env(domain)
-    names = [env.physics.model.id2name(i, 'body')
-             for i in range(1, env.physics.model.nbody)]
+    model = env.physics.model
     record = np.zeros((), dmcs.record_dtype(T, SIZE, 6, 7))
     seed_sequence = dmcs.episode_seed(0, 'test', domain, 0)
     dmcs.generate_episode(env, seed_sequence, T, SIZE, 1, record)
     dmcs.reset_episode(env, seed_sequence)
     num_actions = env.action_spec().shape[0]
+    groups = model.geom_group.copy()
     for t in range(T):
         if t > 0:
             env.step(record['actions'][t, :num_actions])
         physics = env.physics
         frame = physics.render(SIZE, SIZE, camera_id=0)
         assert np.array_equal(frame, record['frames'][t]), (domain, t)
-        seg = physics.render(SIZE, SIZE, camera_id=0, segmentation=True)
-        is_geom = seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
-        body_of_pixel = np.where(
-            is_geom, physics.model.geom_bodyid[np.maximum(seg[..., 0], 0)], -1)
-        for body in bodies:
-            body_id = names.index(body) + 1
+        np.testing.assert_allclose(
+            dmcs.camera_matrix(physics, SIZE),
+            engine.Camera(physics, SIZE, SIZE, camera_id=0).matrix, rtol=1e-12, atol=1e-9)
+        for body_id in range(1, model.nbody):
+            model.geom_group[:] = np.where(model.geom_bodyid == body_id, groups, HIDDEN_GROUP)
+            seg = physics.render(SIZE, SIZE, camera_id=0, segmentation=True)
+            model.geom_group[:] = groups
+            is_geom = seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
+            mask = is_geom & (model.geom_bodyid[np.maximum(seg[..., 0], 0)] == body_id)
+            if not mask.any():
+                continue
             x, y = record['positions'][t, body_id - 1]
             u, v = (x + 1) * SIZE / 2 - 0.5, (1 - y) * SIZE / 2 - 0.5
-            mask = body_of_pixel == body_id
-            assert mask.any(), (domain, body, t, 'not visible')
             centroid_v, centroid_u = np.argwhere(mask).mean(axis=0)
             column, row = int(round(u)), int(round(v))
-            inside = (0 <= row < SIZE and 0 <= column < SIZE and
-                      mask[row, column])
+            inside = 0 <= row < SIZE and 0 <= column < SIZE and mask[row, column]
             near = np.hypot(u - centroid_u, v - centroid_v) <= 2
-            assert inside or near, (domain, body, t, (u, v),
+            assert inside or near, (domain, model.id2name(body_id, 'body'), t, (u, v),
                                     (centroid_u, centroid_v))
             checked += 1
 print('checked', checked)
@@ -291,43 +314,111 @@ print('checked', checked)
 def test_positions_land_on_bodies():
     result = _run_python(_POSITIONS_ON_BODIES, env={"MUJOCO_GL": dmcs.select_gl_backend()})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "checked 32" in result.stdout
+    # 3 frames x 28 bodies of the six domains: every body is in view.
+    assert "checked 84" in result.stdout
 
 
 def _read_tree(path):
     return sorted(os.listdir(path))
 
 
+def _spawn_workers(pid):
+    """Returns the pids of the multiprocessing spawn workers of process pid."""
+    children = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        with contextlib.suppress(FileNotFoundError), open(path) as f:
+            children += [int(child) for child in f.read().split()]
+    workers = []
+    for child in children:
+        with contextlib.suppress(FileNotFoundError), open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"spawn_main" in f.read():
+                workers.append(child)
+    return sorted(workers)
+
+
+def _is_running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_until(condition, what, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+    reason="finds worker processes through Linux's /proc/<pid>/task/<tid>/children",
+)
 def test_killed_generation_resumes_byte_identical(tmp_path):
     kwargs = dict(_TINY, train_episodes=4, test_episodes=2, episode_length=8)
     resumed, fresh = str(tmp_path / "resumed"), str(tmp_path / "fresh")
+    num_shards = len(dmcs.plan_shards(kwargs["domains"], {"train": 4, "test": 2}, 1))
     code = (
         f"from video_structure.data import dmcs\n"
-        f"dmcs.generate({resumed!r}, num_workers=1, **{kwargs!r})\n"
+        f"dmcs.generate({resumed!r}, num_workers=2, **{kwargs!r})\n"
     )
-    env = dict(os.environ, PYTHONPATH=_REPO_ROOT)
-    # A new session, so that SIGKILL reaches the spawn workers as well.
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = dict(os.environ, PYTHONPATH=_REPO_ROOT, MUJOCO_GL=dmcs.select_gl_backend())
+    processes = []
+
+    def start(stderr):
+        # A new session, so that clean-up can kill whatever is left of it.
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                text=True,
+            )
+        )
+        return processes[-1]
+
+    def shards():
+        return [n for n in os.listdir(resumed) if n.endswith(".npy")]
+
     try:
-        deadline = time.monotonic() + 300
-        while not (os.path.isdir(resumed) and any(n.endswith(".npy") for n in os.listdir(resumed))):
-            assert process.poll() is None, "generation ended early"
-            assert time.monotonic() < deadline, "no shard appeared"
-            time.sleep(0.02)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        # A worker killed mid-run stops the run with an error that says how to
+        # resume, instead of leaving it waiting forever for the lost shard.
+        process = start(subprocess.PIPE)
+        _wait_until(
+            lambda: len(_spawn_workers(process.pid)) == 2 and os.path.isdir(resumed) and shards(),
+            "two workers and a first shard",
+        )
+        os.kill(_spawn_workers(process.pid)[0], signal.SIGKILL)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode != 0
+        assert "rerun with the same parameters to resume" in stderr, stderr[-3000:]
+
+        # SIGKILL of the parent: the orphaned workers exit on their own. (They
+        # would hold a stderr pipe open, so this run writes to /dev/null.)
+        done = len(shards())
+        process = start(subprocess.DEVNULL)
+        _wait_until(
+            lambda: len(_spawn_workers(process.pid)) == 2 and len(shards()) > done,
+            "two workers and another shard",
+        )
+        workers = _spawn_workers(process.pid)
+        process.kill()
         process.wait()
-    num_shards = len(dmcs.plan_shards(kwargs["domains"], {"train": 4, "test": 2}, 1))
-    finished = [n for n in os.listdir(resumed) if n.endswith(".npy")]
+        _wait_until(lambda: not any(map(_is_running, workers)), "orphaned workers to exit", 30)
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    finished = shards()
     assert not os.path.exists(os.path.join(resumed, dmcs.MANIFEST_NAME))
-    assert 1 <= len(finished) < num_shards
+    assert done < len(finished) < num_shards
+    # A killed writer leaves its temporary file behind; the rerun removes it.
+    open(os.path.join(resumed, finished[0] + files.TMP_MARKER + "stale"), "w").close()
 
     dmcs.generate(resumed, num_workers=2, **kwargs)
     dmcs.generate(fresh, num_workers=1, **kwargs)

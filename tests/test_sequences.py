@@ -75,8 +75,17 @@ def test_dmcs_dataset_yields_every_window_once(dmcs_dir):
         assert batch["rewards"].shape == (2, 4)
         assert batch["positions"].shape == (2, 4, 7, 2)
         assert batch["domain"].dtype == tf.int32
+        for key in ("actions", "rewards", "positions"):
+            assert batch[key].dtype == tf.float32, key
         frames = batch["frames"].numpy()
         assert frames.min() >= 0 and frames.max() <= 1
+        assert np.all(np.abs(batch["actions"]) <= 1)
+        assert np.all((batch["rewards"] >= 0) & (batch["rewards"] <= 1))
+        positions = batch["positions"].numpy()  # [2, 4, 7, 2]
+        num_bodies = np.where(batch["domain"].numpy() == 0, 2, 7)  # cartpole, walker
+        for i in range(2):
+            assert np.all(np.abs(positions[i, :, : num_bodies[i]]) < 1)
+            assert np.all(np.isnan(positions[i, :, num_bodies[i] :]))
         for i in range(2):
             uint8 = np.round(frames[i] * 255).astype(np.uint8)
             found = _find_window(uint8, episodes["frames"])
@@ -163,6 +172,14 @@ def _more_episodes(manifest):
     manifest["shards"][0]["num_episodes"] = 2
 
 
+def _drop_checksum(manifest):
+    del manifest["shards"][0]["sha256"]
+
+
+def _drop_size(manifest):
+    del manifest["shards"][0]["bytes"]
+
+
 def _longer_episodes(manifest):
     manifest["episode_length"] += 1
     for _, _, shape in manifest["record_dtype"]:
@@ -181,7 +198,14 @@ def _damage_shard_header(path, name):
         (lambda p: _truncate(p, _shard_name(p)), ValueError, "truncated"),
         (lambda p: _flip_last_byte(p, _shard_name(p)), ValueError, "corrupt"),
         (lambda p: os.remove(os.path.join(p, _shard_name(p))), FileNotFoundError, "missing"),
-        (lambda p: _edit_manifest(p, _more_episodes), ValueError, "manifest expects"),
+        (
+            lambda p: _edit_manifest(p, _more_episodes),
+            ValueError,
+            "listed with {'num_episodes': 2}",
+        ),
+        (lambda p: _edit_manifest(p, lambda m: m["shards"].pop(0)), ValueError, "missing from"),
+        (lambda p: _edit_manifest(p, _drop_checksum), ValueError, r"lacks \['sha256'\]"),
+        (lambda p: _edit_manifest(p, _drop_size), ValueError, r"lacks \['bytes'\]"),
         (lambda p: _edit_manifest(p, _longer_episodes), ValueError, "manifest expects"),
         (
             lambda p: _edit_manifest(p, lambda m: m["record_dtype"].pop()),
@@ -269,10 +293,29 @@ def test_npz_dataset_passes_authors_arrays_through(tmp_path):
         np.testing.assert_allclose(batch["rewards"][i], arrays["reward"], atol=1e-6)
 
 
-def test_npz_dataset_windows(tmp_path):
+def test_npz_dataset_accepts_no_objects(tmp_path):
+    # The authors' example file has true_object_pos of shape [T, 0, 2].
+    arrays = _write_npz(tmp_path / "a.npz", 4, keys=("image",))
+    np.savez(tmp_path / "a.npz", true_object_pos=np.zeros((4, 0, 2)), **arrays)
+    dataset = sequences.npz_dataset(
+        str(tmp_path), seq_len=2, batch_size=3, shuffle=False, repeat=False
+    )
+    (batch,) = list(dataset)
+    assert batch["positions"].shape == (3, 2, 0, 2)
+    np.testing.assert_allclose(batch["frames"][2], arrays["image"][2:4] / 255, atol=1e-7)
+
+
+# A cache of 0 bytes decodes every window's file again.
+@pytest.mark.parametrize("cache_bytes", [0, 2**29])
+def test_npz_dataset_windows(tmp_path, cache_bytes):
     arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
     dataset = sequences.npz_dataset(
-        str(tmp_path), seq_len=3, batch_size=5, shuffle=False, repeat=False
+        str(tmp_path),
+        seq_len=3,
+        batch_size=5,
+        shuffle=False,
+        repeat=False,
+        cache_bytes=cache_bytes,
     )
     (batch,) = list(dataset)
     assert sorted(batch) == ["frames"]
@@ -296,6 +339,25 @@ def test_npz_dataset_rejects_bad_files(tmp_path):
         sequences.npz_dataset(str(tmp_path), 2, 1)
     bad.write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match=re.escape(f"{bad} is not a readable")):
+        sequences.npz_dataset(str(tmp_path), 2, 1)
+
+
+@pytest.mark.parametrize(
+    "key, shape, expected",
+    [
+        ("reward", (4, 1), "[T]"),
+        ("action", (4,), "[T, A]"),
+        ("action", (3, 2), "[T, A]"),
+        ("true_object_pos", (4, 3), "[T, N, 2]"),
+        ("true_object_pos", (4, 3, 3), "[T, N, 2]"),
+    ],
+)
+def test_npz_dataset_rejects_arrays_of_other_shapes(tmp_path, key, shape, expected):
+    arrays = _write_npz(tmp_path / "a.npz", 4)
+    arrays[key] = np.zeros(shape, np.float32)
+    np.savez(tmp_path / "a.npz", **arrays)
+    message = f"{tmp_path / 'a.npz'}: `{key}` has shape {shape}, expected {expected} with T = 4"
+    with pytest.raises(ValueError, match=re.escape(message)):
         sequences.npz_dataset(str(tmp_path), 2, 1)
 
 

@@ -9,15 +9,18 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
+from video_structure import export
+from video_structure.data import dmcs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--dataset=synthetic", "--num_sequences=32", "--batch_size=4", "--eval_batches=1",
-        "--num_keypoints=4", "--encoder_filters=4", "--rnn_units=8", "--num_bom_samples=2",
-        "--verbose=0"]
+TINY_MODEL = ["--eval_batches=1", "--num_keypoints=4", "--encoder_filters=4", "--rnn_units=8",
+              "--num_bom_samples=2", "--verbose=0"]
+TINY = ["--dataset=synthetic", "--num_sequences=32", "--batch_size=4", *TINY_MODEL]
 
 
-def run_train(*flags):
+def run_train(*flags, base=TINY):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *TINY, *flags],
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *base, *flags],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
@@ -70,3 +73,35 @@ def test_bad_flags_are_named(tmp_path, flag, message):
     result = run_train(f"--output_dir={tmp_path}", "--steps=1", flag)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path):
+    data_dir, out = str(tmp_path / "dmcs"), str(tmp_path / "run")
+    result = run_train("--dataset=dmcs", f"--data_dir={data_dir}", f"--output_dir={out}",
+                       "--dmcs_train_episodes=1", "--dmcs_test_episodes=1",
+                       "--dmcs_episode_length=20", "--observed_steps=3", "--predicted_steps=2",
+                       "--steps=2", "--batch_size=2", "--checkpoint_every=2", base=TINY_MODEL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Generating the DMCS dataset" in result.stdout
+    manifest = dmcs.load_manifest(data_dir)
+    action_size = manifest["dtype"]["actions"].shape[-1]  # Padded to the largest domain's.
+    assert action_size == max(manifest["action_sizes"].values()) == 6
+    loaded, config, exported_action_size = export.load(os.path.join(out, "export"))
+    assert exported_action_size == action_size
+
+    shard = next(s for s in manifest["shards"] if s["split"] == "test")
+    episode = dmcs.open_shard(data_dir, manifest, shard)[0]
+    observed, total = 3, 5
+    frames = tf.constant(episode["frames"][None, :observed] / 255, tf.float32)
+    actions = episode["actions"][None, :total]  # [1, 5, 6]
+
+    def predicted_keypoints(actions):
+        out = loaded.rollout(frames, tf.constant(1), tf.constant([0, 0]), tf.constant(actions))
+        assert out["frames"].shape == (1, 1, total, 64, 64, 3)
+        return out["keypoints"].numpy()[:, :, observed:]  # [1, 1, 2, 4, 3]
+
+    keypoints = predicted_keypoints(actions)
+    assert config["num_keypoints"] == 4 and keypoints.shape == (1, 1, 2, 4, 3)
+    assert np.all(np.isfinite(keypoints))
+    assert not np.allclose(keypoints, predicted_keypoints(-actions)), "actions are ignored"

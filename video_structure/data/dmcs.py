@@ -57,19 +57,27 @@ Storage format
     `manifest.json` lists the parameters, seeds, package versions, the record
     dtype and every shard with its size and SHA-256. Every file is written to a
     temporary file in the same directory and moved into place with os.replace,
-    so an interrupted run never leaves a shard that looks complete. A rerun with
-    the same parameters deletes stale temporary files, skips finished shards and
-    writes the manifest last; its output is byte-identical to an uninterrupted
-    run. `generation_spec.json` (written first) makes a rerun with different
-    parameters fail instead of mixing two datasets.
+    so an interrupted run never leaves a shard that looks complete. A worker
+    that dies stops the run with an error; a rerun with the same parameters
+    deletes stale temporary files, skips finished shards and writes the
+    manifest last; its output is byte-identical to an uninterrupted run.
+    `generation_spec.json` (written first) makes a rerun with different
+    parameters fail instead of mixing two datasets. The spec includes the GL
+    backend and the package versions: content is a function of the seed for
+    one backend, package versions and renderer (EGL and OSMesa rendered
+    identical frames where we compared them, both on Mesa's software renderer;
+    a GPU driver's EGL may differ).
 """
 
+import concurrent.futures
 import contextlib
 import json
 import multiprocessing
 import os
 import subprocess
 import sys
+import threading
+import time
 import types
 
 import numpy as np
@@ -194,8 +202,40 @@ def pixels_to_keypoints(uv, width, height):
     return np.stack([x, y], axis=-1)
 
 
+def camera_matrix(physics, image_size, camera_id=CAMERA_ID):
+    """Returns the 3x4 pinhole matrix of a fixed camera, mapping to pixels.
+
+    The same matrix as `dm_control.mujoco.Camera(...).matrix`, computed from
+    the physics data alone: building a Camera allocates a rendering scene,
+    which would cost more per frame than the projection itself.
+
+    Args:
+        physics: a dm_control mujoco Physics.
+        image_size: rendered image height and width in pixels.
+        camera_id: a camera defined in the model (not the free camera).
+
+    Returns:
+        float64 [3, 4]; homogeneous world points times its transpose give
+        (column * w, row * w, w) with row 0 the top row.
+
+    Raises:
+        ValueError: the model has no camera `camera_id`.
+    """
+    if not 0 <= camera_id < physics.model.ncam:
+        raise ValueError(f"camera_id {camera_id} is not one of the model's {physics.model.ncam}")
+    translation = np.eye(4)
+    translation[:3, 3] = -physics.data.cam_xpos[camera_id]
+    rotation = np.eye(4)
+    rotation[:3, :3] = physics.data.cam_xmat[camera_id].reshape(3, 3).T
+    focal_scaling = image_size / 2.0 / np.tan(np.deg2rad(physics.model.cam_fovy[camera_id]) / 2)
+    focal = np.diag([-focal_scaling, focal_scaling, 1.0, 0.0])[:3]
+    image = np.eye(3)
+    image[:2, 2] = (image_size - 1) / 2.0
+    return image @ focal @ rotation @ translation
+
+
 def project_bodies(physics, image_size, camera_id=CAMERA_ID):
-    """Projects the body frame origins (world body excluded) into the image.
+    """Projects the bodies' centres of mass (world body excluded) into the image.
 
     Args:
         physics: a dm_control mujoco Physics.
@@ -205,12 +245,9 @@ def project_bodies(physics, image_size, camera_id=CAMERA_ID):
     Returns:
         float32 [num_bodies - 1, 2] positions in the keypoint convention.
     """
-    from dm_control import mujoco  # pylint: disable=g-import-not-at-top
-
-    matrix = mujoco.Camera(physics, image_size, image_size, camera_id).matrix
-    xpos = physics.data.xipos[1:]  # [N, 3] centres of mass
-    homogeneous = np.concatenate([xpos, np.ones((len(xpos), 1))], axis=1)
-    projected = homogeneous @ matrix.T  # [N, 3]
+    xipos = physics.data.xipos[1:]  # [N, 3] centres of mass
+    homogeneous = np.concatenate([xipos, np.ones((len(xipos), 1))], axis=1)  # [N, 4]
+    projected = homogeneous @ camera_matrix(physics, image_size, camera_id).T  # [N, 3]
     uv = projected[:, :2] / projected[:, 2:]
     return pixels_to_keypoints(uv, image_size, image_size).astype(np.float32)
 
@@ -291,7 +328,20 @@ def generate_episode(env, seed_sequence, episode_length, image_size, action_repe
 
 
 def _init_worker(gl_backend):
+    """Runs first in every rendering worker."""
     os.environ["MUJOCO_GL"] = gl_backend
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_when_orphaned(parent_pid):
+    """Ends this worker once its parent has died (e.g. of SIGKILL).
+
+    An orphaned worker would otherwise wait for tasks forever, or keep
+    rendering while a rerun rewrites the same shards.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(0.2)
+    os._exit(1)  # pylint: disable=protected-access
 
 
 def _check_worker_is_tf_free():
@@ -305,13 +355,13 @@ def _check_worker_is_tf_free():
 
 @contextlib.contextmanager
 def _workers_skip_main_module():
-    """Keeps spawn workers from re-importing the caller's __main__ module.
+    """Keeps spawn workers started inside from re-importing the caller's __main__.
 
     A spawn worker normally re-imports the script that started it, so a
     training script that imports TensorFlow would load it into every rendering
     worker. Worker functions live in this module, so the workers do not need
-    __main__; while the pool starts, a bare stand-in (no __file__, no
-    __spec__) hides the real one from multiprocessing.
+    __main__; while workers start, a bare stand-in (no __file__, no __spec__)
+    hides the real one from multiprocessing.
     """
     main = sys.modules["__main__"]
     sys.modules["__main__"] = types.ModuleType("__main__")
@@ -319,6 +369,46 @@ def _workers_skip_main_module():
         yield
     finally:
         sys.modules["__main__"] = main
+
+
+@contextlib.contextmanager
+def _worker_pool(num_workers, gl_backend, output_dir):
+    """A pool of spawn rendering workers; a dead worker raises a clear error.
+
+    concurrent.futures notices a worker that dies (SIGKILL, out of memory) and
+    fails every pending task with BrokenProcessPool, where multiprocessing.Pool
+    would lose the task and wait forever. ProcessPoolExecutor starts spawn
+    workers lazily in submit(), so callers submit under
+    `_workers_skip_main_module`.
+
+    Args:
+        num_workers: maximum number of worker processes.
+        gl_backend: MUJOCO_GL for the workers.
+        output_dir: the dataset directory, named in the error.
+
+    Yields:
+        A concurrent.futures.ProcessPoolExecutor.
+
+    Raises:
+        RuntimeError: a worker died.
+    """
+    pool = concurrent.futures.ProcessPoolExecutor(
+        num_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(gl_backend,),
+    )
+    try:
+        yield pool
+    except concurrent.futures.process.BrokenProcessPool as e:
+        raise RuntimeError(
+            f"A DMCS rendering worker died unexpectedly (killed, or out of memory): {e}. "
+            f"Finished shards in {output_dir} are kept; rerun with the same parameters to "
+            "resume generation."
+        ) from e
+    finally:
+        # Without cancelling, an error (or Ctrl-C) would wait for every queued shard.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _worker_envs = {}
@@ -381,6 +471,32 @@ def plan_shards(domains, episodes, episodes_per_shard):
     return shards
 
 
+def _available_cpus():
+    """CPUs this process may run on (fewer than os.cpu_count() under taskset or cpusets)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _check_same_spec(previous, spec, spec_path):
+    """Raises ValueError naming what differs from an earlier run's spec."""
+    changed = sorted(k for k in set(previous) | set(spec) if previous.get(k) != spec.get(k))
+    if not changed:
+        return
+    details = "; ".join(f"{k}: {previous.get(k)!r} before, {spec.get(k)!r} now" for k in changed)
+    hint = ""
+    if "gl_backend" in changed:
+        hint = (
+            f" (frames rendered by different GL backends may differ; set "
+            f"MUJOCO_GL={previous.get('gl_backend')} to resume)"
+        )
+    raise ValueError(
+        f"{os.path.dirname(spec_path)} holds a dataset generated with other parameters "
+        f"({spec_path}): {details}. Use an empty directory or the same parameters as "
+        f"before{hint}."
+    )
+
+
 def _package_versions():
     from importlib import metadata  # pylint: disable=g-import-not-at-top
 
@@ -414,7 +530,8 @@ def generate(
         image_size: frame height and width in pixels.
         action_repeat: control steps per recorded frame.
         seed: base seed; see `episode_seed`.
-        num_workers: spawn worker processes; defaults to os.cpu_count().
+        num_workers: spawn worker processes; defaults to the CPUs this process
+            may use.
         progress: whether to show a tqdm progress bar (in episodes).
 
     Returns:
@@ -423,7 +540,8 @@ def generate(
     Raises:
         ValueError: bad arguments, or output_dir holds a dataset generated with
             different parameters.
-        RuntimeError: no GL backend can render (see `select_gl_backend`).
+        RuntimeError: no GL backend can render (see `select_gl_backend`), or a
+            worker died (rerunning resumes).
     """
     domains = list(domains)
     unknown = [d for d in domains if d not in DOMAINS]
@@ -440,7 +558,9 @@ def generate(
     ]:
         if not isinstance(value, (int, np.integer)) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    num_workers = num_workers or os.cpu_count() or 1
+    num_workers = num_workers or _available_cpus()
+    # Probing the backend starts subprocesses, so bad arguments fail before it.
+    gl_backend = select_gl_backend()
     episodes = {"train": int(train_episodes), "test": int(test_episodes)}
     spec = {
         "format_version": FORMAT_VERSION,
@@ -452,6 +572,7 @@ def generate(
         "action_repeat": int(action_repeat),
         "camera_id": CAMERA_ID,
         "seed": int(seed),
+        "gl_backend": gl_backend,
         "versions": _package_versions(),
     }
     os.makedirs(output_dir, exist_ok=True)
@@ -459,24 +580,17 @@ def generate(
     if os.path.exists(spec_path):
         with open(spec_path) as f:
             previous = json.load(f)
-        if previous != spec:
-            raise ValueError(
-                f"{output_dir} holds a dataset generated with other "
-                f"parameters ({spec_path}: {previous}); use an empty directory "
-                f"or the same parameters as before (requested: {spec})"
-            )
+        _check_same_spec(previous, spec, spec_path)
     else:
         files.write_json(spec_path, spec)
     for name in os.listdir(output_dir):
         if files.TMP_MARKER in name:
             os.remove(os.path.join(output_dir, name))
 
-    gl_backend = select_gl_backend()
-    context = multiprocessing.get_context("spawn")
-    with _workers_skip_main_module():
-        pool = context.Pool(num_workers, initializer=_init_worker, initargs=(gl_backend,))
-    with pool:
-        infos = dict(zip(domains, pool.map(domain_info, domains)))
+    with _worker_pool(num_workers, gl_backend, output_dir) as pool:
+        with _workers_skip_main_module():
+            infos = pool.map(domain_info, domains)
+        infos = dict(zip(domains, infos))
         action_size = max(info["action_size"] for info in infos.values())
         num_bodies = max(len(info["body_names"]) for info in infos.values())
         dtype = record_dtype(episode_length, image_size, action_size, num_bodies)
@@ -495,14 +609,16 @@ def generate(
             for shard in shards
             if not os.path.exists(os.path.join(output_dir, shard["file"]))
         ]
+        with _workers_skip_main_module():
+            futures = [pool.submit(_generate_shard, task) for task in tasks]
         with tqdm.tqdm(
             total=sum(t["num_episodes"] for t in tasks),
             unit="episode",
             disable=not progress,
             desc=f"DMCS ({gl_backend})",
         ) as bar:
-            for done in pool.imap_unordered(_generate_shard, tasks):
-                bar.update(done)
+            for future in concurrent.futures.as_completed(futures):
+                bar.update(future.result())
 
     for shard in shards:
         path = os.path.join(output_dir, shard["file"])
@@ -510,7 +626,6 @@ def generate(
         shard["sha256"] = files.sha256_of_file(path)
     manifest = dict(
         spec,
-        gl_backend=gl_backend,
         action_sizes={d: infos[d]["action_size"] for d in domains},
         body_names={d: infos[d]["body_names"] for d in domains},
         record_dtype=_dtype_to_json(dtype),
@@ -520,12 +635,71 @@ def generate(
     return load_manifest(output_dir)
 
 
+def size_differences(manifest, train_episodes, test_episodes, episode_length):
+    """Describes how a dataset's sizes differ from requested ones.
+
+    Args:
+        manifest: the dict from `load_manifest`.
+        train_episodes: requested train episodes per domain.
+        test_episodes: requested test episodes per domain.
+        episode_length: requested frames per episode.
+
+    Returns:
+        None if they agree, else e.g. 'train_episodes 20 (not 50), episode_length
+        100 (not 20)'.
+    """
+    pairs = [
+        ("train_episodes", manifest["episodes"]["train"], train_episodes),
+        ("test_episodes", manifest["episodes"]["test"], test_episodes),
+        ("episode_length", manifest["episode_length"], episode_length),
+    ]
+    differing = [f"{name} {have} (not {want})" for name, have, want in pairs if have != want]
+    return ", ".join(differing) or None
+
+
 def _dtype_to_json(dtype):
     return [[name, dtype[name].base.str, list(dtype[name].shape)] for name in dtype.names]
 
 
 def _dtype_from_json(fields):
     return np.dtype([(name, np.dtype(base), tuple(shape)) for name, base, shape in fields])
+
+
+_PLANNED_KEYS = ("file", "split", "domain", "first_episode", "num_episodes")
+
+
+def _check_shard_list(manifest):
+    """Raises ValueError unless the manifest lists exactly its planned shards.
+
+    A list with entries removed would otherwise silently yield less data.
+    """
+    listed = {}
+    for i, entry in enumerate(manifest["shards"]):
+        missing = [k for k in _PLANNED_KEYS + ("bytes", "sha256") if k not in entry]
+        if missing:
+            raise ValueError(f"shard entry {i} ({entry.get('file')}) lacks {missing}")
+        listed[entry["file"]] = entry
+    planned = plan_shards(
+        manifest["domains"], manifest["episodes"], manifest["episodes_per_shard"]
+    )
+    for shard in planned:
+        entry = listed.pop(shard["file"], None)
+        if entry is None:
+            raise ValueError(
+                f'shard {shard["file"]} ({shard["num_episodes"]} {shard["split"]} episodes of '
+                f'{shard["domain"]}) is missing from the shard list'
+            )
+        differing = {k: entry[k] for k in _PLANNED_KEYS if entry[k] != shard[k]}
+        if differing:
+            raise ValueError(
+                f'shard {shard["file"]} is listed with {differing}, but the manifest\'s '
+                f"domains and episodes plan {({k: shard[k] for k in differing})}"
+            )
+    if listed:
+        raise ValueError(
+            f"shards {sorted(listed)} are listed but not planned for the manifest's domains "
+            "and episodes"
+        )
 
 
 def load_manifest(data_dir):
@@ -570,10 +744,8 @@ def load_manifest(data_dir):
             )
         if sorted(manifest["action_sizes"]) != sorted(manifest["domains"]):
             raise ValueError("action_sizes and domains list different domains")
-        unknown = {s["domain"] for s in manifest["shards"]} - set(manifest["domains"])
-        if unknown:
-            raise ValueError(f"shards of unlisted domains {sorted(unknown)}")
-    except (ValueError, KeyError, TypeError) as e:
+        _check_shard_list(manifest)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"Malformed DMCS manifest {path}: {e!r}") from e
     return manifest
 

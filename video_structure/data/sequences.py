@@ -15,6 +15,7 @@ batches them with drop_remainder, and reads each batch with one
 validated when the dataset is built so that bad files fail before training.
 """
 
+import functools
 import os
 import zipfile
 
@@ -25,11 +26,11 @@ import tensorflow as tf
 from video_structure.data import dmcs
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-_NPZ_KEYS = {  # Author's npz key -> (batch key, dtype).
-    "image": ("frames", np.uint8),
-    "true_object_pos": ("positions", np.float32),
-    "action": ("actions", np.float32),
-    "reward": ("rewards", np.float32),
+_NPZ_KEYS = {  # Authors' npz key -> (batch key, dtype, shape: names are free, ints fixed).
+    "image": ("frames", np.uint8, ("T", "H", "W", "C")),
+    "true_object_pos": ("positions", np.float32, ("T", "N", 2)),
+    "action": ("actions", np.float32, ("T", "A")),
+    "reward": ("rewards", np.float32, ("T",)),
 }
 
 
@@ -240,6 +241,19 @@ def _list_files(data_dir, suffixes, what):
     return [os.path.join(data_dir, n) for n in names]
 
 
+def _check_npz_shape(path, key, shape, num_frames):
+    """Raises ValueError unless an npz array has the shape documented in _NPZ_KEYS."""
+    expected = _NPZ_KEYS[key][2]
+    fits = len(shape) == len(expected) and shape[0] == num_frames
+    if fits and all(s == e for s, e in zip(shape, expected) if isinstance(e, int)):
+        return
+    layout = "[" + ", ".join(map(str, expected)) + "]"
+    raise ValueError(
+        f"{path}: `{key}` has shape {shape}, expected {layout} with T = {num_frames} "
+        "(the frames of `image`)"
+    )
+
+
 def npz_dataset(
     data_dir,
     seq_len,
@@ -249,6 +263,7 @@ def npz_dataset(
     seed=None,
     window_stride=1,
     image_size=64,
+    cache_bytes=2**29,
 ):
     """Reads the original authors' format: one .npz file per sequence.
 
@@ -256,8 +271,10 @@ def npz_dataset(
     `true_object_pos` [T, N, 2], `action` [T, A] and `reward` [T]. The
     coordinate convention of the authors' `true_object_pos` is not documented,
     so it is passed through unchanged as `positions` (it is NOT converted to
-    the keypoint convention of video_structure.keypoint_ops). Each window reads its file
-    again, so the data need not fit in memory.
+    the keypoint convention of video_structure.keypoint_ops). A window needs
+    its whole file decompressed (npz members cannot be sliced), so the most
+    recently used files are kept decoded, up to `cache_bytes`; the data need
+    not fit in memory.
 
     Args:
         data_dir: directory with the .npz files (not searched recursively).
@@ -268,6 +285,8 @@ def npz_dataset(
         seed: shuffle seed, or None.
         window_stride: windows start at multiples of this frame count.
         image_size: expected frame height and width.
+        cache_bytes: memory for decoded files (least recently used go first);
+            0 decodes a file again for every window.
 
     Returns:
         A tf.data.Dataset of dicts with `frames` and, where the files have
@@ -276,10 +295,11 @@ def npz_dataset(
     Raises:
         FileNotFoundError: missing or empty directory.
         ValueError: a file is unreadable, lacks `image`, has frames of another
-            size, or has keys or shapes that differ from the first file.
+            size, an array of another shape than documented above, or keys or
+            shapes that differ from the first file.
     """
     paths = _list_files(data_dir, (".npz",), ".npz files")
-    lengths, reference = [], None
+    lengths, reference, file_bytes = [], None, 0
     for path in paths:
         headers = _npz_headers(path)
         if "image" not in headers:
@@ -294,10 +314,7 @@ def npz_dataset(
             raise ValueError(f"{path}: `image` has dtype {dtype}, expected " "uint8")
         known = {k: v[0] for k, v in headers.items() if k in _NPZ_KEYS}
         for key, key_shape in known.items():
-            if not key_shape or key_shape[0] != shape[0]:
-                raise ValueError(
-                    f"{path}: `{key}` has shape {key_shape}, but " f"`image` has {shape[0]} frames"
-                )
+            _check_npz_shape(path, key, key_shape, shape[0])
         signature = {k: s[1:] for k, s in known.items()}
         if reference is None:
             reference = signature
@@ -307,11 +324,19 @@ def npz_dataset(
                 f"time), but {paths[0]} has {reference}"
             )
         lengths.append(shape[0])
+        file_bytes = max(
+            file_bytes,
+            sum(int(np.prod(headers[k][0])) * headers[k][1].itemsize for k in reference),
+        )
     specs = {_NPZ_KEYS[k][0]: (_NPZ_KEYS[k][1], (seq_len,) + s) for k, s in reference.items()}
 
-    def read_window(index, start, length):
+    @functools.lru_cache(maxsize=cache_bytes // max(file_bytes, 1))
+    def read_file(index):
         with np.load(paths[index]) as arrays:
-            return {_NPZ_KEYS[k][0]: arrays[k][start : start + length] for k in reference}
+            return {_NPZ_KEYS[k][0]: arrays[k] for k in reference}
+
+    def read_window(index, start, length):
+        return {key: array[start : start + length] for key, array in read_file(index).items()}
 
     return _window_dataset(
         lengths,

@@ -1,0 +1,86 @@
+"""Training steps/s of one setting, measured in a fresh process.
+
+Shared by benchmarks/train_step.py and benchmarks/input_pipeline.py. A fresh
+process per measurement, because TF_ENABLE_ONEDNN_OPTS only takes effect before
+TensorFlow is imported. Run directly, it measures the JSON settings in argv[1]
+and prints the result as JSON.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def measure(settings):
+    """Times train steps of one setting in this process.
+
+    Args:
+        settings: {"preset": str, "batch_size": int, "xla": bool, "warmup_steps":
+            int, "timed_steps": int, optionally "action_size": int (0: no
+            actions)}.
+
+    Returns:
+        {"steps_per_s": float, "peak_mib": float, "device": "CPU" or "GPU"};
+        steps/s excludes the warm-up (tracing, compiling) steps; peak memory is
+        the process's maximum resident set size, or the GPU's peak where one is
+        used.
+    """
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf
+
+    from video_structure import config as config_lib
+    from video_structure import model as model_lib
+
+    config = config_lib.get_preset(settings["preset"], batch_size=settings["batch_size"])
+    action_size = settings.get("action_size", 0)
+    model = model_lib.StructVRNN(config, action_size=action_size)
+    model.compile(optimizer=model_lib.make_optimizer(config), jit_compile=settings["xla"])
+    model.build_all()
+    rng = np.random.default_rng(0)
+    batch = {"frames": rng.uniform(size=[config.batch_size, config.sequence_length,
+                                         config.image_size, config.image_size,
+                                         config.image_channels]).astype(np.float32)}
+    if action_size:
+        batch["actions"] = rng.uniform(-1, 1, size=[config.batch_size, config.sequence_length,
+                                                    action_size]).astype(np.float32)
+    data = tf.data.Dataset.from_tensors(batch).repeat()
+    model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"], verbose=0)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=settings["timed_steps"], verbose=0)
+    seconds = time.perf_counter() - start
+    gpus = tf.config.list_physical_devices("GPU")
+    peak = (tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpus
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10)
+    return {"steps_per_s": settings["timed_steps"] / seconds, "peak_mib": peak,
+            "device": "GPU" if gpus else "CPU"}
+
+
+def measure_in_subprocess(settings, onednn="1"):
+    """Runs `measure(settings)` in a fresh Python process.
+
+    Args:
+        settings: as for `measure`.
+        onednn: the TF_ENABLE_ONEDNN_OPTS value, "1" or "0".
+
+    Returns:
+        The dict of `measure`.
+
+    Raises:
+        RuntimeError: the measurement failed; the message ends with its stderr.
+    """
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=_ROOT)
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(settings)],
+                            capture_output=True, text=True, env=env)
+    if result.returncode:
+        raise RuntimeError(f"Measuring {settings} failed: {result.stderr.strip()[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(json.loads(sys.argv[1]))))
