@@ -165,12 +165,10 @@ def _check_cnn(model, data, terms, samples):
 
 def _check_supervised(model, data, terms, samples):
     assert float(terms["supervised"]) > 0
-    # From the same weights, training with the supervised term brings the first
-    # keypoints closer to the positions than training without it. The scale is
-    # raised so that 10 steps show it: at 1.0 the term's detector gradient is
-    # ~1000x smaller than the image loss's.
+    # From the same weights, training with the variant's supervised term brings
+    # the first keypoints closer to the positions than training without it.
     distances = []
-    for scale in (100.0, 0.0):
+    for scale in (model.config.supervision_scale, 0.0):
         trained = make_model(cfg=model.config.replace(supervision_scale=scale))
         trained.set_weights(model.get_weights())
         for _ in range(10):
