@@ -33,6 +33,7 @@ and samples.gif (ground truth, closest and furthest sample by VGG cosine).
 import json
 import os
 import time
+import warnings
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -74,6 +75,8 @@ flags.DEFINE_integer("fvd_samples_per_sequence", 1, "Samples per sequence enteri
                      "--num_samples (the paper uses all; I3D is slow on a CPU).", lower_bound=1)
 flags.DEFINE_bool("fvd", True, "Compute FVD (needs I3D weights and >= 9 frames).")
 flags.DEFINE_integer("batch_size", 2, "Sequences per rollout batch.", lower_bound=1)
+flags.DEFINE_integer("render_batch_size", 32, "Sample videos per reconstructor pass (speed "
+                     "and memory only).", lower_bound=1)
 flags.DEFINE_integer("i3d_batch_size", 8, "Videos per I3D forward pass (speed and memory only).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of the samples and of the dataset.")
@@ -119,6 +122,41 @@ def to_rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
+def sample_videos(loaded, observed_frames: np.ndarray, num_samples: int, seed,
+                  actions=None, render_batch_size: int = 32) -> np.ndarray:
+    """The export's `rollout`, rendered a few sample videos at a time.
+
+    Keypoints of all samples are predicted at once (they are small); the
+    reconstructor then renders `render_batch_size` videos per call, so memory
+    does not grow with batch x samples. Same samples as `rollout` for a seed.
+
+    Args:
+        loaded: the SavedModel of `export_lib.load`.
+        observed_frames: float32 [batch, T, H, W, C] in [0, 1].
+        num_samples: N.
+        seed: int32 [2] stateless seed.
+        actions: float32 [batch, T + Delta T, A], for action-conditional exports.
+        render_batch_size: videos per reconstructor call.
+
+    Returns:
+        float32 [batch, N, T + Delta T, H, W, C], not clipped.
+    """
+    observed = loaded.detect_keypoints(observed_frames)["keypoints"]  # [batch, T, K, 3]
+    inputs = [observed, tf.constant(num_samples), seed]
+    if actions is not None:
+        inputs.append(actions)
+    keypoints = loaded.predict_keypoints(*inputs)["keypoints"]  # [batch, N, T + dT, K, 3]
+    batch = keypoints.shape[0]
+    flat = tf.reshape(keypoints, (-1,) + tuple(keypoints.shape[2:]))  # [batch * N, T + dT, K, 3]
+    first_frames = tf.repeat(observed_frames[:, 0], num_samples, axis=0)
+    first_keypoints = tf.repeat(observed[:, 0], num_samples, axis=0)
+    videos = np.concatenate([
+        loaded.reconstruct(flat[i:i + render_batch_size], first_frames[i:i + render_batch_size],
+                           first_keypoints[i:i + render_batch_size])["frames"].numpy()
+        for i in range(0, len(flat), render_batch_size)])
+    return videos.reshape((batch, num_samples) + videos.shape[1:])
+
+
 def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
     """Per-frame metrics of samples against the truth.
 
@@ -138,12 +176,23 @@ def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
 
 
 def _summary(values: np.ndarray):
-    """Mean and 95% confidence half-width over sequences, per time step."""
+    """Mean and 95% confidence half-width over sequences, per time step.
+
+    Non-finite values (the infinite PSNR of a frame equal to the truth) are
+    left out of both and counted under "num_non_finite".
+    """
     values = np.asarray(values, np.float64)
-    finite = np.where(np.isfinite(values), values, np.nan)
-    mean = np.nanmean(finite, axis=0)
-    half_width = 1.96 * np.nanstd(finite, axis=0, ddof=1) / np.sqrt(len(values))
-    return {"mean": mean.tolist(), "ci95": half_width.tolist()}
+    finite = np.isfinite(values)
+    kept = np.where(finite, values, np.nan)
+    with warnings.catch_warnings():
+        # A step without two finite values has no interval: NaN, not a warning.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(kept, axis=0)
+        half_width = 1.96 * np.nanstd(kept, axis=0, ddof=1) / np.sqrt(finite.sum(axis=0))
+    summary = {"mean": mean.tolist(), "ci95": half_width.tolist()}
+    if not finite.all():
+        summary["num_non_finite"] = (~finite).sum(axis=0).tolist()
+    return summary
 
 
 def summarize(per_sample: np.ndarray):
@@ -154,11 +203,16 @@ def summarize(per_sample: np.ndarray):
 
     Returns:
         {"closest", "furthest", "mean_over_samples"}: each {"mean", "ci95"} over
-        sequences, per predicted step.
+        sequences, per predicted step; "per_sequence": the closest and furthest
+        sample's values [sequences, Delta T] and their sample indices.
     """
     selection = metrics.select_closest_and_furthest(per_sample)
     return {"closest": _summary(selection.closest), "furthest": _summary(selection.furthest),
-            "mean_over_samples": _summary(per_sample.mean(axis=1))}
+            "mean_over_samples": _summary(per_sample.mean(axis=1)),
+            "per_sequence": {"closest": selection.closest.tolist(),
+                             "furthest": selection.furthest.tolist(),
+                             "closest_index": selection.closest_index.tolist(),
+                             "furthest_index": selection.furthest_index.tolist()}}
 
 
 def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
@@ -249,9 +303,15 @@ def main(argv):
     # Windows of the export's full length, so that a shorter --predicted_steps
     # evaluates the same sequences. Shuffling with a fixed seed mixes domains
     # and episodes deterministically.
-    data, data_action_size = registry.load_split(
-        FLAGS.dataset, FLAGS.split, config, FLAGS.batch_size, data_dir=data_dir,
-        seed=FLAGS.seed, num_sequences=FLAGS.num_sequences, shuffle=True, repeat=False)
+    batch_size = min(FLAGS.batch_size, FLAGS.num_sequences)
+    try:
+        # Generated datasets drop a last partial batch: ask for whole batches.
+        data, data_action_size = registry.load_split(
+            FLAGS.dataset, FLAGS.split, config, batch_size, data_dir=data_dir, seed=FLAGS.seed,
+            num_sequences=-(-FLAGS.num_sequences // batch_size) * batch_size, shuffle=True,
+            repeat=False)
+    except (FileNotFoundError, ValueError) as error:
+        raise app.UsageError(f"--dataset={FLAGS.dataset}: {error}") from error
     if data_action_size != action_size:
         raise app.UsageError(f"The export takes actions of size {action_size}, the "
                              f"{FLAGS.dataset} dataset has {data_action_size}.")
@@ -269,15 +329,17 @@ def main(argv):
     seed = tf.constant([FLAGS.seed, 0])
     progress = tqdm.tqdm(total=FLAGS.num_sequences, desc="sequences", unit="seq")
     for batch in data:
-        registry.check_batch(batch, config, f"the {FLAGS.dataset} {FLAGS.split} split")
+        try:
+            registry.check_batch(batch, config, f"the {FLAGS.dataset} {FLAGS.split} split")
+        except ValueError as error:
+            raise app.UsageError(str(error)) from error
         remaining = FLAGS.num_sequences - progress.n
         frames = batch["frames"].numpy()[:remaining]
-        inputs = [frames[:, :observed], tf.constant(FLAGS.num_samples), seed]
-        if action_size:
-            inputs.append(batch["actions"][:remaining])
-        outputs = loaded.rollout(*inputs)
+        actions = batch["actions"][:remaining] if action_size else None
+        samples = sample_videos(loaded, frames[:, :observed], FLAGS.num_samples, seed, actions,
+                                FLAGS.render_batch_size)
         frames = frames[:, :length]  # [batch, T + Delta T, H, W, C]
-        samples = np.clip(outputs["frames"].numpy()[:, :, :length], 0.0, 1.0)  # [batch, N, ...]
+        samples = np.clip(samples[:, :, :length], 0.0, 1.0)  # [batch, N, T + Delta T, H, W, C]
         truth = frames[:, observed:]
         values = frame_metrics(truth, samples[:, :, observed:], vgg)
         last = np.repeat(frames[:, observed - 1:observed], predicted, axis=1)[:, np.newaxis]
@@ -306,6 +368,13 @@ def main(argv):
             break
     progress.close()
     evaluated = progress.n
+    if not evaluated:
+        raise app.UsageError(
+            f"The {FLAGS.split} split of {FLAGS.dataset} gave no sequence of {length} frames in "
+            f"batches of {batch_size}.")
+    if evaluated < FLAGS.num_sequences:
+        logging.warning("The %s split of %s has only %d sequences (asked for %d).", FLAGS.split,
+                        FLAGS.dataset, evaluated, FLAGS.num_sequences)
 
     results = {"model": {}, "repeat_last": {}, "ground_truth": {}}
     for m in FRAME_METRICS:

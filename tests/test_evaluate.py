@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 import pytest
 import scipy.linalg
 import tensorflow as tf
@@ -53,6 +54,26 @@ def test_summaries_match_a_brute_force_selection():
         np.testing.assert_allclose(summary[key]["ci95"],
                                    1.96 * chosen.std(axis=0, ddof=1) / np.sqrt(5), rtol=1e-12)
     np.testing.assert_allclose(summary["mean_over_samples"]["mean"], values.mean(axis=(0, 1)))
+    per_sequence = summary["per_sequence"]
+    for i in range(5):
+        ranking = values[i].mean(axis=1)
+        assert per_sequence["closest_index"][i] == np.argmax(ranking)
+        assert per_sequence["furthest_index"][i] == np.argmin(ranking)
+        np.testing.assert_array_equal(per_sequence["closest"][i],
+                                      values[i, per_sequence["closest_index"][i]])
+        np.testing.assert_array_equal(per_sequence["furthest"][i],
+                                      values[i, per_sequence["furthest_index"][i]])
+
+
+def test_summary_leaves_out_and_counts_infinite_psnr():
+    values = np.array([[30.0, 20.0], [np.inf, 22.0], [34.0, 24.0]])  # [sequences, steps]
+    summary = evaluate._summary(values)
+    np.testing.assert_allclose(summary["mean"], [32.0, 22.0])
+    # The interval of step 0 rests on its 2 finite values, not on 3.
+    np.testing.assert_allclose(summary["ci95"][0], 1.96 * np.std([30, 34], ddof=1) / np.sqrt(2))
+    np.testing.assert_allclose(summary["ci95"][1], 1.96 * np.std([20, 22, 24], ddof=1) / np.sqrt(3))
+    assert summary["num_non_finite"] == [1, 0]
+    assert "num_non_finite" not in evaluate._summary(values[[0, 2]])
 
 
 def test_fvd_rows_ground_truth_halves_need_four_sequences():
@@ -96,6 +117,19 @@ def make_export(tmp_path, observed, predicted, **overrides):
     return path, cfg
 
 
+def test_sample_videos_renders_the_rollout_in_small_batches(tmp_path):
+    path, cfg = make_export(tmp_path, 3, 2)
+    loaded = tf.saved_model.load(path)
+    frames = np.random.default_rng(0).uniform(
+        size=(2, 3, cfg.image_size, cfg.image_size, 3)).astype(np.float32)
+    seed = tf.constant([4, 5])
+    expected = loaded.rollout(frames, tf.constant(3), seed)["frames"].numpy()
+    videos = evaluate.sample_videos(loaded, frames, 3, seed, render_batch_size=4)
+    assert videos.shape == expected.shape == (2, 3, 5, cfg.image_size, cfg.image_size, 3)
+    np.testing.assert_allclose(videos, expected, atol=1e-5)
+    assert not np.allclose(videos[:, 0], videos[:, 1])  # Samples differ.
+
+
 def run_evaluate(*flags):
     env = dict(os.environ, PYTHONPATH=ROOT)
     return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *flags],
@@ -114,12 +148,20 @@ def _scipy_frechet(a, b):
 def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     path, cfg = make_export(tmp_path, 5, 4)
     out = tmp_path / "eval"
+    # A rollout batch larger than --num_sequences shrinks to it.
     result = run_evaluate(f"--export={path}", "--dataset=synthetic", "--num_sequences=4",
-                          "--num_samples=3", "--fvd_samples_per_sequence=5",
+                          "--num_samples=3", "--fvd_samples_per_sequence=5", "--batch_size=8",
                           f"--output_dir={out}")
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["metrics.json", "metrics.png", "samples.gif",
                                        "samples.png"]
+    # The strip: ground truth, closest and furthest rows of 9 frames, upscaled 4x.
+    with Image.open(out / "samples.gif") as gif:
+        assert gif.n_frames == 9 and gif.size == (3 * 4 * cfg.image_size, 4 * cfg.image_size)
+    with Image.open(out / "samples.png") as png:
+        assert png.size[0] > 9 * 4 * cfg.image_size and png.size[1] > 3 * 4 * cfg.image_size
+    with Image.open(out / "metrics.png") as png:
+        assert png.format == "PNG" and png.size[0] > png.size[1]
     report = json.loads((out / "metrics.json").read_text())
     settings = report["settings"]
     assert (settings["num_sequences"], settings["num_samples"]) == (4, 3)
@@ -132,8 +174,15 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     assert settings["i3d_weights"]["sha256"] == pretrained.I3D_KINETICS400.sha256
     results = report["results"]
     for metric in evaluate.FRAME_METRICS:
+        model = results["model"][metric]
         for key in ("closest", "furthest", "mean_over_samples"):
-            assert len(results["model"][metric][key]["mean"]) == 4
+            assert len(model[key]["mean"]) == 4
+        # Ranked by the mean over predicted steps, per sequence.
+        closest = np.mean(model["per_sequence"]["closest"], axis=1)
+        furthest = np.mean(model["per_sequence"]["furthest"], axis=1)
+        assert closest.shape == (4,) and np.all(closest >= furthest)
+        assert np.mean(model["closest"]["mean"]) >= np.mean(model["mean_over_samples"]["mean"])
+        assert np.mean(model["mean_over_samples"]["mean"]) >= np.mean(model["furthest"]["mean"])
     assert results["model"]["fvd"]["num_generated"] == 12
     assert "strongly biased" in results["model"]["fvd"]["warning"]
 
@@ -201,3 +250,14 @@ def test_bad_inputs_are_named(tmp_path):
     assert result.returncode != 0 and "the export observes 3 frames" in result.stderr
     result = run_evaluate(f"--export={tmp_path}", "--num_sequences=2")
     assert result.returncode != 0 and "saved_model.pb" in result.stderr
+    # Data errors are usage errors that name the flag or the file, not tracebacks.
+    long, _ = make_export(tmp_path / "long", 6, 4)
+    result = run_evaluate(f"--export={long}", "--dataset=npz", "--nofvd")
+    assert result.returncode != 0 and "--dataset=npz" in result.stderr
+    assert "needs --data_dir" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "data" / "test").mkdir(parents=True)
+    np.savez(tmp_path / "data" / "test" / "small.npz", image=np.zeros([10, 16, 16, 3], np.uint8))
+    result = run_evaluate(f"--export={long}", "--dataset=npz", f"--data_dir={tmp_path / 'data'}",
+                          "--nofvd")
+    assert result.returncode != 0 and "small.npz" in result.stderr
+    assert "Traceback" not in result.stderr
