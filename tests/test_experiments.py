@@ -235,7 +235,7 @@ def test_scaled_schedules_keep_the_fractions_of_s12():
 
 def test_load_if_current_reuses_only_outputs_of_the_same_model_and_settings(tmp_path):
     path = str(tmp_path / "tasks.json")
-    settings = {"num_sequences": 32, "tracking_samples": 10, "task_epochs": 20,
+    settings = {"task_sequences": 300, "tracking_samples": 10, "task_epochs": 20,
                 "selection": "sequence", "data_dir": None}
     assert experiments.load_if_current(path, settings, 300) is None
     files.write_json(path, {"results": {"tracking": {}},
@@ -243,7 +243,7 @@ def test_load_if_current_reuses_only_outputs_of_the_same_model_and_settings(tmp_
                                        "wall_time_s": 2.0}})
     assert experiments.load_if_current(path, dict(settings), 300)["results"] == {"tracking": {}}
     assert experiments.load_if_current(path, settings, 600) is None  # Trained further.
-    for key, value in (("num_sequences", 64), ("tracking_samples", 50), ("task_epochs", 100),
+    for key, value in (("task_sequences", 64), ("tracking_samples", 50), ("task_epochs", 100),
                        ("selection", "object")):
         assert experiments.load_if_current(path, dict(settings, **{key: value}), 300) is None
     files.write_json(path, {"results": {"tracking": {}}})  # From before settings were stored.
@@ -293,7 +293,8 @@ def run_runner(out, *args):
     """Runs scripts/run_experiments.py at toy size; returns its output."""
     command = [sys.executable, os.path.join(ROOT, "scripts", "run_experiments.py"),
                f"--output_dir={out}", "--seeds=0", "--batch_size=4", "--num_sequences=8",
-               "--num_samples=2", "--tracking_samples=2", "--task_epochs=1", *args]
+               "--task_sequences=8", "--num_samples=2", "--tracking_samples=2",
+               "--task_epochs=1", *args]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900,
                             env=dict(os.environ, PYTHONPATH=ROOT))
     assert result.returncode == 0, result.stdout + result.stderr
