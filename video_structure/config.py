@@ -38,8 +38,9 @@ class Config:
         "keypoints", "Internal representation: keypoints (Struct) or cnn (CNN-VRNN baseline).",
         choices=("keypoints", "cnn"))
     supervision_scale: float = _field(
-        0.0, "Scale of the supervised loss pulling the first N keypoints (or the first 2N "
-        "features) to the N ground-truth positions (Section 5.2); 0 is unsupervised.", 0.0)
+        0.0, "Scale of the supervised loss pulling (x, y) of the first N keypoints (CNN-VRNN: "
+        "of the first N feature triplets) to the N ground-truth positions (Section 5.2); 0 is "
+        "unsupervised.", 0.0)
 
     # Keypoint detector and reconstructor (Table S1, S1.1.1).
     num_keypoints: int = _field(64, "K: number of keypoints.", 1)

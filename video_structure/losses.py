@@ -101,8 +101,9 @@ def supervised_loss(keypoints: tf.Tensor, positions: tf.Tensor) -> tf.Tensor:
     """Pulls the first N keypoints to the N ground-truth positions (Section 5.2).
 
     The supervised baselines of Figure 4 add this term; for CNN-VRNN the
-    "keypoints" are its features shaped [K, 3], so the first 2N features are
-    pulled. Missing positions (NaN) do not count.
+    "keypoints" are its features shaped [K, 3], so the first two features of
+    each of the first N triplets are pulled. Missing positions (NaN) do not
+    count.
 
     Args:
         keypoints: [batch, time, K, 3] keypoints (or features).
