@@ -460,3 +460,48 @@ def test_reward_prediction_is_deterministic_given_seed():
     assert runs[0] != runs[2]
     # The seed is the task's own: global generators are neither reseeded nor used.
     assert np.random.random() == expected
+
+
+def test_reward_model_is_dense_two_grus_dense_with_relus_between():
+    model = downstream.RewardPredictor(seed=0)
+    states = np.random.default_rng(0).normal(size=(2, 5, 7)).astype(np.float32)
+    rewards = model(states).numpy()
+    assert rewards.shape == (2, 5)
+    assert (model.input_dense.units, model.gru_1.units, model.gru_2.units,
+            model.output_dense.units) == (128, 128, 128, 1)
+    assert model.gru_1.return_sequences and model.gru_2.return_sequences
+    assert model.input_dense.activation.__name__ == "relu"
+    assert model.output_dense.activation.__name__ == "linear"
+    # A ReLU after each GRU: recomposed by hand, the layers give the model's output.
+    first = model.gru_1(model.input_dense(states)).numpy()
+    assert np.any(first < 0)  # So the ReLUs matter.
+    features = np.maximum(model.gru_2(np.maximum(first, 0.0)), 0.0)
+    np.testing.assert_allclose(model.output_dense(features)[..., 0], rewards, atol=1e-6)
+
+
+def test_action_classifier_is_two_grus_with_dropout_and_a_softmax():
+    model = downstream.ActionClassifier(num_classes=5, seed=0)
+    features = np.random.default_rng(0).normal(size=(3, 8, 6)).astype(np.float32)
+    probabilities = model(features).numpy()
+    assert probabilities.shape == (3, 5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert (model.gru_1.units, model.gru_2.units, model.logits.units) == (128, 128, 5)
+    assert (model.dropout_1.rate, model.dropout_2.rate) == (0.25, 0.25)
+    assert model.gru_1.return_sequences and not model.gru_2.return_sequences
+    # Dropout acts in training only.
+    np.testing.assert_array_equal(model(features).numpy(), probabilities)
+    assert not np.allclose(model(features, training=True).numpy(), probabilities)
+
+
+@pytest.mark.parametrize("start,end", [(1e-3, 1e-4), (1e-2, 1e-4)])
+def test_task_learning_rates_decay_from_start_to_end_over_training(start, end):
+    optimizer = downstream._decaying_adam(start, end, num_examples=100, batch_size=32, epochs=10)
+
+    def rate_at(step):
+        optimizer.iterations.assign(step)
+        return float(optimizer.learning_rate)
+
+    total = 4 * 10  # ceil(100 / 32) steps per epoch.
+    np.testing.assert_allclose(rate_at(0), start, rtol=1e-6)
+    np.testing.assert_allclose(rate_at(total), end, rtol=1e-5)
+    assert start > rate_at(total // 2) > end

@@ -100,3 +100,18 @@ def test_actions_change_the_dynamics_and_are_required():
     assert not np.allclose(with_actions.states.numpy(), other_actions.states.numpy())
     with pytest.raises(ValueError, match="actions"):
         dynamics.unroll(cell, keypoints, 3, 5, SEED)
+
+
+@pytest.mark.parametrize("step", [0, 2, 4])
+def test_actions_of_step_t_enter_the_update_of_h_t(step):
+    # S1.1.2: a_{t-1}, the action that produced frame t, updates h_t; states
+    # before t cannot depend on it.
+    cell = make_cell(action_size=2)
+    keypoints = tf.random.uniform([2, 5, 9])
+    actions = np.random.default_rng(0).uniform(size=(2, 5, 2)).astype(np.float32)
+    changed = actions.copy()
+    changed[:, step] += 1.0
+    states = [dynamics.unroll(cell, keypoints, 3, 5, SEED, actions=tf.constant(a)).states.numpy()
+              for a in (actions, changed)]
+    np.testing.assert_array_equal(states[0][:, :step], states[1][:, :step])
+    assert not np.allclose(states[0][:, step], states[1][:, step])

@@ -103,5 +103,9 @@ def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path):
 
     keypoints = predicted_keypoints(actions)
     assert config["num_keypoints"] == 4 and keypoints.shape == (1, 1, 2, 4, 3)
+    # The dmcs preset of Table S1 under the flags that shrink the model.
+    dmcs_values = {"sparsity_scale": 5.0, "kl_scale": 3e-3, "latent_size": 128,
+                   "separation_sigma": 2e-2, "prior_net_size": 16, "layers_per_scale": 1}
+    assert {name: config[name] for name in dmcs_values} == dmcs_values
     assert np.all(np.isfinite(keypoints))
     assert not np.allclose(keypoints, predicted_keypoints(-actions)), "actions are ignored"
