@@ -5,6 +5,7 @@ Imports nothing heavy: TensorFlow-free dataset workers use it.
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 
@@ -41,10 +42,26 @@ def atomic_write(path: str, write_fn, mode: str = "wb") -> None:
         raise
 
 
+def _finite(data):
+    """`data` with every non-finite float replaced by None."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(value) for value in data]
+    return data
+
+
 def write_json(path: str, data) -> None:
-    """Writes `data` as indented, key-sorted JSON, atomically."""
-    atomic_write(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=True) + "\n"),
-                 mode="w")
+    """Writes `data` as indented, key-sorted JSON, atomically.
+
+    JSON has no NaN or infinity (Python's `json` would write `NaN`, which
+    strict parsers reject): non-finite floats, undefined values such as the
+    mean of an empty set, are written as null.
+    """
+    text = json.dumps(_finite(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write(path, lambda f: f.write(text), mode="w")
 
 
 def sha256_of_file(path: str) -> str:
