@@ -123,12 +123,14 @@ def to_rgb(frames: np.ndarray) -> np.ndarray:
 
 
 def sample_videos(loaded, observed_frames: np.ndarray, num_samples: int, seed,
-                  actions=None, render_batch_size: int = 32) -> np.ndarray:
+                  actions=None, steps: slice = slice(None),
+                  render_batch_size: int = 32) -> np.ndarray:
     """The export's `rollout`, rendered a few sample videos at a time.
 
     Keypoints of all samples are predicted at once (they are small); the
     reconstructor then renders `render_batch_size` videos per call, so memory
-    does not grow with batch x samples. Same samples as `rollout` for a seed.
+    does not grow with batch x samples, and only the time `steps` asked for.
+    Same samples as `rollout` for a seed.
 
     Args:
         loaded: the SavedModel of `export_lib.load`.
@@ -136,10 +138,11 @@ def sample_videos(loaded, observed_frames: np.ndarray, num_samples: int, seed,
         num_samples: N.
         seed: int32 [2] stateless seed.
         actions: float32 [batch, T + Delta T, A], for action-conditional exports.
+        steps: the time steps of the rollout to render.
         render_batch_size: videos per reconstructor call.
 
     Returns:
-        float32 [batch, N, T + Delta T, H, W, C], not clipped.
+        float32 [batch, N, steps, H, W, C], not clipped.
     """
     observed = loaded.detect_keypoints(observed_frames)["keypoints"]  # [batch, T, K, 3]
     inputs = [observed, tf.constant(num_samples), seed]
@@ -147,7 +150,7 @@ def sample_videos(loaded, observed_frames: np.ndarray, num_samples: int, seed,
         inputs.append(actions)
     keypoints = loaded.predict_keypoints(*inputs)["keypoints"]  # [batch, N, T + dT, K, 3]
     batch = keypoints.shape[0]
-    flat = tf.reshape(keypoints, (-1,) + tuple(keypoints.shape[2:]))  # [batch * N, T + dT, K, 3]
+    flat = tf.reshape(keypoints, (-1,) + tuple(keypoints.shape[2:]))[:, steps]  # [batch * N, ...]
     first_frames = tf.repeat(observed_frames[:, 0], num_samples, axis=0)
     first_keypoints = tf.repeat(observed[:, 0], num_samples, axis=0)
     videos = np.concatenate([
@@ -224,10 +227,14 @@ def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
         repeat_last: [sequences, 400] of the repeat-last-frame videos.
 
     Returns:
-        {row: {"value", "num_real", "num_generated", "warning"}}; the
-        ground-truth row has value None and a "reason" below 4 sequences.
+        {row: {"value", "num_real", "num_generated", "warning"}}; a row of
+        fewer than 2 videos a set (one sequence; the ground-truth row below 4
+        sequences) has value None and a "reason".
     """
     def row(real, generated):
+        if min(len(real), len(generated)) < 2:
+            return {"value": None, "num_real": len(real), "num_generated": len(generated),
+                    "reason": "FVD needs at least 2 videos per set (their covariance)."}
         result = metrics.fvd_from_logits(real, generated)
         return {"value": result.fvd, "num_real": result.num_videos_a,
                 "num_generated": result.num_videos_b, "warning": result.warning}
@@ -271,6 +278,19 @@ def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
     plt.close(figure)
 
 
+def _usage_errors(batches):
+    """Yields the batches, their ValueErrors (naming the file or value) as usage errors."""
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except ValueError as error:
+            raise app.UsageError(str(error)) from error
+        yield batch
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -303,13 +323,10 @@ def main(argv):
     # Windows of the export's full length, so that a shorter --predicted_steps
     # evaluates the same sequences. Shuffling with a fixed seed mixes domains
     # and episodes deterministically.
-    batch_size = min(FLAGS.batch_size, FLAGS.num_sequences)
     try:
-        # Generated datasets drop a last partial batch: ask for whole batches.
-        data, data_action_size = registry.load_split(
-            FLAGS.dataset, FLAGS.split, config, batch_size, data_dir=data_dir, seed=FLAGS.seed,
-            num_sequences=-(-FLAGS.num_sequences // batch_size) * batch_size, shuffle=True,
-            repeat=False)
+        batches, data_action_size = registry.take_sequences(
+            FLAGS.dataset, FLAGS.split, config, FLAGS.num_sequences, FLAGS.batch_size,
+            data_dir=data_dir, seed=FLAGS.seed)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(f"--dataset={FLAGS.dataset}: {error}") from error
     if data_action_size != action_size:
@@ -328,20 +345,17 @@ def main(argv):
     strip = None
     seed = tf.constant([FLAGS.seed, 0])
     progress = tqdm.tqdm(total=FLAGS.num_sequences, desc="sequences", unit="seq")
-    for batch in data:
-        try:
-            registry.check_batch(batch, config, f"the {FLAGS.dataset} {FLAGS.split} split")
-        except ValueError as error:
-            raise app.UsageError(str(error)) from error
-        remaining = FLAGS.num_sequences - progress.n
-        frames = batch["frames"].numpy()[:remaining]
-        actions = batch["actions"][:remaining] if action_size else None
-        samples = sample_videos(loaded, frames[:, :observed], FLAGS.num_samples, seed, actions,
-                                FLAGS.render_batch_size)
+    for batch in _usage_errors(batches):
+        frames = batch["frames"]
+        actions = batch["actions"] if action_size else None
+        # The observed steps of the samples are the posterior's reconstructions;
+        # only the predictions are scored and shown.
+        samples = np.clip(sample_videos(loaded, frames[:, :observed], FLAGS.num_samples, seed,
+                                        actions, slice(observed, length),
+                                        FLAGS.render_batch_size), 0.0, 1.0)  # [batch, N, dT, ...]
         frames = frames[:, :length]  # [batch, T + Delta T, H, W, C]
-        samples = np.clip(samples[:, :, :length], 0.0, 1.0)  # [batch, N, T + Delta T, H, W, C]
         truth = frames[:, observed:]
-        values = frame_metrics(truth, samples[:, :, observed:], vgg)
+        values = frame_metrics(truth, samples, vgg)
         last = np.repeat(frames[:, observed - 1:observed], predicted, axis=1)[:, np.newaxis]
         baseline = frame_metrics(truth, last, vgg)
         for m in FRAME_METRICS:
@@ -349,11 +363,13 @@ def main(argv):
             repeat_last[m].append(baseline[m][:, 0])
         if strip is None:
             ranked = metrics.select_closest_and_furthest(values["vgg_cosine"][:1])
-            strip = (frames[0], samples[0, ranked.closest_index[0]],
-                     samples[0, ranked.furthest_index[0]])
+            observed_truth = frames[0, :observed]
+            strip = (frames[0],
+                     np.concatenate([observed_truth, samples[0, ranked.closest_index[0]]]),
+                     np.concatenate([observed_truth, samples[0, ranked.furthest_index[0]]]))
         if embedder is not None:
             # The observed ground truth followed by each of the first samples.
-            predicted_part = samples[:, :fvd_samples, observed:]
+            predicted_part = samples[:, :fvd_samples]
             observed_part = np.broadcast_to(
                 frames[:, np.newaxis, :observed],
                 predicted_part.shape[:2] + frames[:, :observed].shape[1:])
@@ -364,17 +380,8 @@ def main(argv):
                          to_rgb(np.concatenate([frames[:, :observed], last[:, 0]], axis=1)))
         progress.update(len(frames))
         seed = seed + tf.constant([0, 1])
-        if progress.n >= FLAGS.num_sequences:
-            break
     progress.close()
     evaluated = progress.n
-    if not evaluated:
-        raise app.UsageError(
-            f"The {FLAGS.split} split of {FLAGS.dataset} gave no sequence of {length} frames in "
-            f"batches of {batch_size}.")
-    if evaluated < FLAGS.num_sequences:
-        logging.warning("The %s split of %s has only %d sequences (asked for %d).", FLAGS.split,
-                        FLAGS.dataset, evaluated, FLAGS.num_sequences)
 
     results = {"model": {}, "repeat_last": {}, "ground_truth": {}}
     for m in FRAME_METRICS:

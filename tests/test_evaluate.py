@@ -93,6 +93,10 @@ def test_fvd_rows_ground_truth_halves_need_four_sequences():
         rows = evaluate.fvd_rows(truth, model, repeat_last)
     assert rows["ground_truth"]["value"] == metrics.frechet_distance(truth[:2], truth[2:])
     assert (rows["ground_truth"]["num_real"], rows["ground_truth"]["num_generated"]) == (2, 3)
+    # One sequence: no covariance, so no FVD, but no error after all the sampling either.
+    rows = evaluate.fvd_rows(truth[:1], model[:3], repeat_last[:1])
+    assert rows["model"]["value"] is None and "at least 2 videos" in rows["model"]["reason"]
+    assert rows["repeat_last"]["value"] is None and rows["ground_truth"]["value"] is None
 
 
 def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
@@ -128,6 +132,8 @@ def test_sample_videos_renders_the_rollout_in_small_batches(tmp_path):
     assert videos.shape == expected.shape == (2, 3, 5, cfg.image_size, cfg.image_size, 3)
     np.testing.assert_allclose(videos, expected, atol=1e-5)
     assert not np.allclose(videos[:, 0], videos[:, 1])  # Samples differ.
+    predicted = evaluate.sample_videos(loaded, frames, 3, seed, steps=slice(3, 5))
+    np.testing.assert_allclose(predicted, expected[:, :, 3:], atol=1e-5)
 
 
 def run_evaluate(*flags):

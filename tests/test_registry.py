@@ -60,3 +60,36 @@ def test_file_datasets_name_what_is_missing(tmp_path, name):
         registry.load_split(name, "train", CONFIG, 2)
     with pytest.raises(FileNotFoundError, match="train"):
         registry.load_split(name, "train", CONFIG, 2, data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("num_sequences,batch_size,sizes", [(5, 2, [2, 2, 1]), (3, 8, [3])])
+def test_take_sequences_cuts_the_split_to_the_count(num_sequences, batch_size, sizes):
+    batches, action_size = registry.take_sequences("synthetic", "test", CONFIG, num_sequences,
+                                                   batch_size, seed=3)
+    batches = list(batches)
+    assert action_size == 0 and [len(b["frames"]) for b in batches] == sizes
+    frames = np.concatenate([b["frames"] for b in batches])
+    assert isinstance(frames, np.ndarray) and frames.shape == (num_sequences, 3, 32, 32, 3)
+    assert len(np.unique(frames.reshape(num_sequences, -1), axis=0)) == num_sequences
+
+
+def test_take_sequences_reads_the_first_sequences_of_one_shuffled_order(tmp_path):
+    write_npz_split(tmp_path / "test", num_files=6, length=3)  # One window per file.
+
+    def frames(num_sequences, batch_size):
+        batches, _ = registry.take_sequences("npz", "test", CONFIG, num_sequences, batch_size,
+                                             data_dir=str(tmp_path), seed=3)
+        return np.concatenate([b["frames"] for b in batches])
+
+    everything = frames(6, 6)
+    np.testing.assert_array_equal(frames(4, 2), everything[:4])
+    np.testing.assert_array_equal(frames(5, 3), everything[:5])
+
+
+def test_take_sequences_of_a_small_split_warns_or_names_the_split(tmp_path, caplog):
+    write_npz_split(tmp_path / "test", num_files=3, length=3)  # One window per file.
+    batches, _ = registry.take_sequences("npz", "test", CONFIG, 4, 1, data_dir=str(tmp_path))
+    assert len(list(batches)) == 3
+    assert "has only 3 sequences (asked for 4)" in caplog.text
+    with pytest.raises(ValueError, match="test has 3 windows of 3 frames, fewer than batch_size"):
+        registry.take_sequences("npz", "test", CONFIG, 4, 4, data_dir=str(tmp_path))

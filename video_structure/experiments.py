@@ -33,7 +33,6 @@ import math
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from absl import logging
 import matplotlib
 import matplotlib.ticker
 import numpy as np
@@ -58,9 +57,8 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
             seed: int = 0) -> Dict[str, np.ndarray]:
     """Runs an export over the first `num_sequences` sequences of a split.
 
-    The split is read once (no repetition) in an order shuffled by `seed`:
-    file-based datasets list their windows domain by domain, so the first
-    sequences of an unshuffled pass would all come from one domain.
+    The sequences are `registry.take_sequences`': the split read once, in an
+    order shuffled by `seed`.
 
     Args:
         export_path: SavedModel directory written by train.py.
@@ -80,50 +78,32 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
         ValueError: for a bad export, bad sizes, a dataset whose actions do not
             fit the export, or an empty split.
     """
-    for name, value in (("num_sequences", num_sequences), ("num_samples", num_samples),
-                        ("batch_size", batch_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}.")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
     loaded, config_dict, action_size = export_lib.load(export_path)
     config = config_lib.Config(**config_dict)
     observed = config.observed_steps
-    batch_size = min(batch_size, num_sequences)
-    # Generated datasets drop a last partial batch: ask for whole batches.
-    requested = -(-num_sequences // batch_size) * batch_size
-    data, data_action_size = registry.load_split(
-        dataset, split, config, batch_size, data_dir=data_dir, seed=seed,
-        num_sequences=requested, shuffle=True, repeat=False)
+    batches, data_action_size = registry.take_sequences(
+        dataset, split, config, num_sequences, batch_size, data_dir=data_dir, seed=seed)
     if data_action_size != action_size:
         raise ValueError(f"The export {export_path} takes actions of size {action_size}, the "
                          f"{dataset} dataset has {data_action_size}.")
     parts = {key: [] for key in ("keypoints", "observed_keypoints", "states") + _OPTIONAL_KEYS}
     sample_seed = tf.constant([seed, 0])
-    count = 0
-    for batch in data:
-        registry.check_batch(batch, config, f"the {dataset} {split} split")
-        take = min(num_sequences - count, int(batch["frames"].shape[0]))
-        frames = batch["frames"][:take]  # [b, T + Delta T, H, W, C]
-        detected = loaded.detect_keypoints(frames)["keypoints"]  # [b, T + Delta T, K, 3]
+    for batch in batches:
+        # [b, T + Delta T, K, 3]
+        detected = loaded.detect_keypoints(batch["frames"])["keypoints"].numpy()
         inputs = [detected[:, :observed], tf.constant(num_samples), sample_seed]
         if action_size:
-            inputs.append(batch["actions"][:take])
+            inputs.append(batch["actions"])
         outputs = loaded.predict_keypoints(*inputs)
         parts["keypoints"].append(outputs["keypoints"].numpy())  # [b, N, T + Delta T, K, 3]
-        parts["observed_keypoints"].append(detected.numpy())
+        parts["observed_keypoints"].append(detected)
         parts["states"].append(outputs["states"][:, 0].numpy())  # [b, T + Delta T, H]
         for key in _OPTIONAL_KEYS:
             if key in batch:
-                parts[key].append(batch[key][:take].numpy())
-        count += take
+                parts[key].append(batch[key])
         sample_seed = sample_seed + tf.constant([0, 1])
-        if count >= num_sequences:
-            break
-    if count == 0:
-        raise ValueError(f"The {split} split of {dataset} gave no sequence of "
-                         f"{config.sequence_length} frames in batches of {batch_size}.")
-    if count < num_sequences:
-        logging.warning("The %s split of %s has only %d sequences (asked for %d).", split,
-                        dataset, count, num_sequences)
     return {key: np.concatenate(value) for key, value in parts.items() if value}
 
 

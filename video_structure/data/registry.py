@@ -1,8 +1,9 @@
 """The datasets train.py and evaluate.py know, behind one function."""
 
 import os
-from typing import Optional, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
+from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -91,6 +92,60 @@ def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, s
     test, _ = load_split(name, "test", num_sequences=max(num_sequences // 4, config.batch_size),
                          **common)
     return train, test, action_size
+
+
+def take_sequences(name: str, split: str, config: config_lib.Config, num_sequences: int,
+                   batch_size: int, data_dir: Optional[str] = None,
+                   seed: int = 0) -> Tuple[Iterator[Dict[str, np.ndarray]], int]:
+    """The first `num_sequences` sequences of a split, read once in batches.
+
+    The order is shuffled by `seed`: file-based datasets list their windows
+    domain by domain, so the first sequences of an unshuffled pass would all
+    come from one domain. Every batch is checked (`check_batch`); the last one
+    is cut to `num_sequences`.
+
+    Args:
+        name: a key of DATASETS.
+        split: "train" or "test".
+        config: hyperparameters; set sequence length and image size.
+        num_sequences: sequences to read (fewer, with a warning, if the split
+            has fewer).
+        batch_size: sequences per batch; at most `num_sequences` are used.
+        data_dir: directory of file-based datasets.
+        seed: shuffling and generation seed.
+
+    Returns:
+        (iterator of dicts of numpy arrays as `load_split`'s batches, action
+        size). The iterator raises ValueError for a batch that does not fit
+        the config.
+
+    Raises:
+        ValueError, FileNotFoundError: as `load_split` (which refuses a split
+            with fewer sequences than one batch).
+    """
+    if num_sequences < 1 or batch_size < 1:
+        raise ValueError(f"num_sequences={num_sequences} and batch_size={batch_size} must be "
+                         ">= 1.")
+    batch_size = min(batch_size, num_sequences)
+    # Generated datasets drop a last partial batch: ask for whole batches.
+    data, action_size = load_split(name, split, config, batch_size, data_dir=data_dir,
+                                   seed=seed, num_sequences=-(-num_sequences // batch_size)
+                                   * batch_size, shuffle=True, repeat=False)
+    source = f"the {name} {split} split"
+
+    def batches():
+        count = 0
+        for batch in data:
+            check_batch(batch, config, source)
+            take = min(num_sequences - count, int(batch["frames"].shape[0]))
+            yield {key: value[:take].numpy() for key, value in batch.items()}
+            count += take
+            if count >= num_sequences:
+                return
+        logging.warning("%s has only %d sequences (asked for %d).", source.capitalize(), count,
+                        num_sequences)
+
+    return batches(), action_size
 
 
 def check_batch(batch, config: config_lib.Config, source: str) -> None:
