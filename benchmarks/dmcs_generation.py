@@ -84,10 +84,15 @@ def main(argv):
     frames = _EPISODES.value * frames_per_episode
     wall = generation_seconds(_EPISODES.value)
     wall_twice = generation_seconds(2 * _EPISODES.value)
-    steady = frames / (wall_twice - wall) / _WORKERS.value
     print(f"generation_frames {frames} and {2 * frames} with {_WORKERS.value} workers")
     print(f"generation_wall_s {wall:.2f} and {wall_twice:.2f}")
     print(f"generation_fps_per_worker_end_to_end {frames / wall / _WORKERS.value:.1f}")
+    if wall_twice <= wall:
+        # Start-up noise exceeded the extra work: no marginal rate to report.
+        print("generation_fps_per_worker_steady n/a (the longer run was not slower; "
+              "raise --episodes)")
+        return
+    steady = frames / (wall_twice - wall) / _WORKERS.value
     print(f"generation_fps_per_worker_steady {steady:.1f}")
     print(f"steady_over_raw {steady / np.mean(rates):.2f}")
 

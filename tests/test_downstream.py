@@ -246,6 +246,7 @@ def test_action_recognition_well_above_null():
 def test_load_human36m_sequences(tmp_path):
     image = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
     positions = np.zeros((2, 12, 2), np.float32)
+    positions[1, 3] = np.nan  # Joint 3 missing from frame 1.
     np.savez(tmp_path / "b.npz", image=image, action_label=np.int32(4))
     np.savez(tmp_path / "a.npz", image=image, action_label=np.int64(14), true_object_pos=positions)
     (tmp_path / "notes.txt").write_text("ignored")
@@ -274,6 +275,14 @@ def test_load_human36m_sequences(tmp_path):
                 true_object_pos=np.zeros((3, 5, 2)),
             ),
             r"T = 2",
+        ),
+        (
+            dict(
+                image=np.zeros((2, 4, 4, 3), np.uint8),
+                action_label=1,
+                true_object_pos=np.full((2, 5, 2), np.inf),
+            ),
+            "infinite",
         ),
     ],
 )

@@ -323,6 +323,9 @@ def test_fvd_reports_n_and_warns_below_the_recommended_size(random_i3d):
     with pytest.warns(UserWarning, match="FVD from 2 and 3 videos.*strongly biased"):
         result = metrics.fvd(videos_a, videos_b, random_i3d, batch_size=2)
     assert (result.num_videos_a, result.num_videos_b) == (2, 3)
+    expected = metrics.frechet_distance(metrics.i3d_logits(videos_a, random_i3d),
+                                        metrics.i3d_logits(videos_b, random_i3d))
+    np.testing.assert_allclose(result.fvd, expected, rtol=1e-6)
     assert result.fvd > 0
     assert "below 256 videos" in result.warning
     assert metrics.FvdResult(1.0, 256, 300).warning is None

@@ -349,3 +349,7 @@ def test_vgg16_weights_file_must_hold_vgg16(tmp_path):
     path.write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="not an HDF5 file"):
         pretrained.build_vgg16_features(str(path))
+    path = tmp_path / "broken.weights.h5"
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="broken.weights.h5 are not Keras 3 VGG16 weights"):
+        pretrained.build_vgg16_features(str(path))

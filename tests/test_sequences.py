@@ -305,9 +305,9 @@ def test_npz_dataset_accepts_no_objects(tmp_path):
     np.testing.assert_allclose(batch["frames"][2], arrays["image"][2:4] / 255, atol=1e-7)
 
 
-# A cache of 0 bytes decodes every window's file again.
-@pytest.mark.parametrize("cache_bytes", [0, 2**29])
-def test_npz_dataset_windows(tmp_path, cache_bytes):
+# A cache of 0 bytes decodes the file again for each of its 5 windows.
+@pytest.mark.parametrize("cache_bytes,decodes", [(0, 5), (2**29, 1)])
+def test_npz_dataset_windows(tmp_path, monkeypatch, cache_bytes, decodes):
     arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
     dataset = sequences.npz_dataset(
         str(tmp_path),
@@ -317,7 +317,16 @@ def test_npz_dataset_windows(tmp_path, cache_bytes):
         repeat=False,
         cache_bytes=cache_bytes,
     )
+    loads = []
+    load = np.load
+
+    def counting_load(*args, **kwargs):
+        loads.append(args[0])
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", counting_load)
     (batch,) = list(dataset)
+    assert len(loads) == decodes
     assert sorted(batch) == ["frames"]
     for start in range(5):
         np.testing.assert_allclose(

@@ -1093,7 +1093,9 @@ def _load_human36m_file(path):
                 f"{path}: true_object_pos must be [T, N, 2] with T = {image.shape[0]} "
                 f"(image shape {image.shape}), got shape {positions.shape}."
             )
-        positions = _float_array(f"{path}: true_object_pos", positions, "[T, N, 2]")
+        # NaN marks an object absent from a frame, as everywhere in this module.
+        positions = _float_array(f"{path}: true_object_pos", positions, "[T, N, 2]",
+                                 allow_nan=True)
     name = os.path.splitext(os.path.basename(path))[0]
     return Human36mSequence(name, image, int(label), positions)
 

@@ -323,7 +323,8 @@ class I3dEmbedder:
                 f"Videos of shape {videos.shape[1:]} cannot join videos of shape "
                 f"{self._video_shape}."
             )
-        self._pending.extend((name, video) for video in videos)
+        # Copies: a caller may reuse its buffer before the batch is embedded.
+        self._pending.extend((name, np.array(video)) for video in videos)
         while len(self._pending) >= self.batch_size:
             self._embed(self.batch_size)
 

@@ -735,7 +735,11 @@ def _keras_vgg16_conv_weights(path):
         include_top=False, weights=None, input_shape=(None, None, 3)
     )
     if str(path).endswith(".weights.h5"):
-        reference.load_weights(path)
+        try:
+            reference.load_weights(path)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"VGG16 weights {path} are not Keras 3 VGG16 weights "
+                             f"(include_top=False): {error}") from None
     else:
         try:
             with h5py.File(path, "r") as f:
