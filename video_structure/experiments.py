@@ -698,13 +698,13 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
             for variant, values in curves.items():
                 steps = np.arange(1, values.shape[1] + 1)
                 _plot_mean_and_ci(axis, steps, values, variant, colors[variant])
+            axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
+            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             if not any(np.isfinite(values).any() for values in curves.values()):
                 axis.text(0.5, 0.5, "undefined: the null model is exact\n(constant rewards)",
                           ha="center", va="center", transform=axis.transAxes, fontsize=8)
                 axis.set_xticks([])
                 axis.set_yticks([])
-            axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
-            axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             axis.set_title(f"domain {_domain_name(domain, domain_names)}", fontsize=9)
             axis.set_xlabel("time step")
             axis.set_ylabel("normalised reward MSE")
