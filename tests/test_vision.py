@@ -71,3 +71,17 @@ def test_reconstructor_adds_its_output_to_the_first_frame():
         layer.bias.assign(tf.zeros_like(layer.bias))
     frames = reconstructor(keypoints, keypoints[:, 0], features, first)
     np.testing.assert_allclose(frames.numpy(), np.repeat(first.numpy()[:, None], 4, 1), atol=1e-6)
+
+
+def test_cnn_features_stay_out_of_tanh_tails_whatever_the_scale_of_the_maps():
+    cfg = config.get_preset("synthetic", "cnn_vrnn", num_keypoints=4, encoder_filters=4)
+    detector = vision.FeatureDetector(cfg)
+    frames = tf.random.uniform([2, 3, cfg.image_size, cfg.image_size, 3], seed=0)
+    detector(frames)
+    kernel, bias = detector.features.get_weights()
+    detector.features.set_weights([kernel * 1e4, bias])  # Pre-activations in the thousands.
+    features, maps = detector(frames)
+    features = features.numpy()
+    assert features.shape == (2, 3, 4, 3) and maps.shape == (2, 3, 16, 16, 4)
+    assert np.mean(np.abs(features) > 0.99) < 0.2
+    assert np.std(features, axis=1).mean() > 0.01  # Frames still differ.
