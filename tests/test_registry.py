@@ -34,11 +34,11 @@ def test_bad_frames_are_named(frames, message):
         registry.check_batch({"frames": tf.constant(frames)}, CONFIG, "my data")
 
 
-def write_npz_split(directory, num_files=2, length=6, size=32, with_actions=True):
+def write_npz_split(directory, num_files=2, length=6, size=32, with_actions=True, channels=3):
     directory.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(num_files):
-        arrays = {"image": rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)}
+        arrays = {"image": rng.integers(0, 256, (length, size, size, channels), dtype=np.uint8)}
         if with_actions:
             arrays["action"] = rng.uniform(size=(length, 2)).astype(np.float32)
         np.savez(directory / f"seq{i}.npz", **arrays)
@@ -93,3 +93,24 @@ def test_take_sequences_of_a_small_split_warns_or_names_the_split(tmp_path, capl
     assert "has only 3 sequences (asked for 4)" in caplog.text
     with pytest.raises(ValueError, match="test has 3 windows of 3 frames, fewer than batch_size"):
         registry.take_sequences("npz", "test", CONFIG, 4, 4, data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("train,test,message", [
+    ({}, {"with_actions": False}, "train and test splits differ"),
+    ({}, {"channels": 1}, "train and test splits differ"),
+    ({"channels": 1}, {"channels": 1}, "1 channels, but image_channels=3"),
+])
+def test_splits_that_differ_from_each_other_or_the_model_are_refused(tmp_path, train, test,
+                                                                     message):
+    write_npz_split(tmp_path / "train", **train)
+    write_npz_split(tmp_path / "test", **test)
+    with pytest.raises(ValueError, match=message):
+        registry.load("npz", CONFIG, data_dir=str(tmp_path))
+
+
+def test_the_train_stream_starts_at_the_step_given():
+    def train_frames(start_step, count):
+        train, _, _ = registry.load("synthetic", CONFIG, num_sequences=6, start_step=start_step)
+        return np.stack([b["frames"].numpy() for b in train.take(count)])
+
+    np.testing.assert_array_equal(train_frames(4, 2), train_frames(0, 6)[4:])

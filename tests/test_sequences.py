@@ -410,3 +410,93 @@ def test_video_dataset_rejects_bad_frames(tmp_path):
     bad.write_bytes(b"not an image")
     with pytest.raises(ValueError, match=re.escape(f"{bad} is not a readable image")):
         sequences.video_dataset(str(tmp_path), 1, 1)
+
+
+def _png_folder(root, name, length, size=64):
+    os.makedirs(root / name)
+    for t, frame in enumerate(_frames(length, size)):
+        Image.fromarray(frame).save(root / name / f"{t:03d}.png")
+    return root / name
+
+
+def _cut_short(path, fraction=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+
+
+def test_video_dataset_rejects_truncated_pixel_data(tmp_path):
+    bad = _png_folder(tmp_path, "clip", 4) / "002.png"
+    _cut_short(bad)  # The header stays readable.
+    with pytest.raises(ValueError, match=re.escape(f"{bad} has unreadable pixel data")):
+        sequences.video_dataset(str(tmp_path), 2, 1)
+    shutil.rmtree(tmp_path / "clip")
+    images = [Image.fromarray(f) for f in np.random.default_rng(0).integers(
+        0, 256, (5, 64, 64, 3), np.uint8)]
+    gif = tmp_path / "clip.gif"
+    images[0].save(gif, save_all=True, append_images=images[1:])
+    _cut_short(gif, 0.6)
+    with pytest.raises(ValueError, match=re.escape(f"{gif} has unreadable pixel data")):
+        sequences.video_dataset(str(tmp_path), 2, 1)
+
+
+def test_npz_dataset_rejects_corrupt_or_unusable_arrays(tmp_path):
+    path = tmp_path / "a.npz"
+    arrays = _write_npz(path, 4, keys=("image",))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # Inside image.npy: only its CRC shows it.
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=re.escape(f"{path}: `image` is corrupt: BadZipFile")):
+        sequences.npz_dataset(str(tmp_path), 2, 1)
+    np.savez(path, action=np.array([[None, 1]] * 4, dtype=object), **arrays)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: `action` has dtype object")):
+        sequences.npz_dataset(str(tmp_path), 2, 1)
+    np.savez(path, action=np.full((4, 2), np.nan, np.float32), **arrays)
+    with pytest.raises(ValueError, match=re.escape(f"{path}: `action` contains NaN")):
+        sequences.npz_dataset(str(tmp_path), 2, 1)
+
+
+def test_short_sequences_are_skipped_with_a_warning(tmp_path, caplog):
+    _write_npz(tmp_path / "long.npz", 4, keys=("image",))
+    _write_npz(tmp_path / "short.npz", 2, keys=("image",))
+    dataset = sequences.npz_dataset(str(tmp_path), 3, 2, shuffle=False, repeat=False)
+    assert len(list(dataset)) == 1
+    assert f"Skipping 1 of 2 sequences of {tmp_path} shorter than seq_len=3 frames" in caplog.text
+    assert str(tmp_path / "short.npz") in caplog.text
+
+
+def test_a_batch_larger_than_the_data_is_refused(tmp_path):
+    _write_npz(tmp_path / "a.npz", 4, keys=("image",))
+    # 3 windows: a repeating batch of 4 would hold one of them twice.
+    with pytest.raises(ValueError, match="3 windows of 2 frames, fewer than batch_size=4"):
+        sequences.npz_dataset(str(tmp_path), 2, 4, repeat=True)
+
+
+def test_a_file_damaged_after_validation_is_named_when_read(tmp_path):
+    bad = _png_folder(tmp_path, "clip", 4) / "001.png"
+    dataset = sequences.video_dataset(str(tmp_path), 4, 1, repeat=False)
+    _cut_short(bad)
+    with pytest.raises(tf.errors.OpError) as raised:
+        list(dataset)
+    message = sequences.read_error_message(raised.value)
+    assert message == f"{bad}: OSError: image file is truncated"
+    assert sequences.read_error_message(tf.errors.UnknownError(None, None, "other")) is None
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_batch_b_of_a_stream_does_not_depend_on_where_it_starts(tmp_path, shuffle):
+    for i in range(2):
+        _write_npz(tmp_path / f"{i}.npz", 4, keys=("image",), seed=i)
+
+    def frames(start_batch, count, seed=3):
+        dataset = sequences.npz_dataset(str(tmp_path), 2, 2, shuffle=shuffle, seed=seed,
+                                        start_batch=start_batch)
+        return np.stack([b["frames"].numpy() for b in dataset.take(count)])
+
+    # 6 windows, 3 batches an epoch: batches 2-4 span epochs 0 and 1.
+    whole = frames(0, 5)
+    np.testing.assert_array_equal(frames(2, 3), whole[2:])
+    epochs = whole[:3].reshape(6, -1), frames(3, 3).reshape(6, -1)
+    # Each epoch visits every window once, in a new order when shuffling.
+    assert sorted(map(bytes, epochs[0])) == sorted(map(bytes, epochs[1]))
+    assert np.array_equal(epochs[0], epochs[1]) != shuffle
+    assert not shuffle or not np.array_equal(frames(0, 3, seed=4), whole[:3])

@@ -26,7 +26,8 @@ DEFAULT_PRESETS = {"synthetic": "synthetic", "dmcs": "dmcs", "npz": "basketball"
 
 def load_split(name: str, split: str, config: config_lib.Config, batch_size: int,
                data_dir: Optional[str] = None, seed: int = 0, num_sequences: int = 2000,
-               shuffle: bool = True, repeat: bool = True) -> Tuple[tf.data.Dataset, int]:
+               shuffle: bool = True, repeat: bool = True,
+               start_batch: int = 0) -> Tuple[tf.data.Dataset, int]:
     """One split of dataset `name`, cut to the config's sequence length.
 
     Args:
@@ -39,6 +40,8 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
         num_sequences: sequences of generated datasets.
         shuffle: shuffle sequences.
         repeat: repeat forever.
+        start_batch: index of the first batch of a repeating stream; batch b
+            is the same whatever the start, so a resumed run passes its step.
 
     Returns:
         (dataset of dicts as described in video_structure/data/__init__.py,
@@ -51,13 +54,14 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
     if name == "synthetic":
         data = synthetic.dataset(split, num_sequences, config.sequence_length, batch_size,
-                                 config.image_size, seed=seed, shuffle=shuffle, repeat=repeat)
+                                 config.image_size, seed=seed, shuffle=shuffle, repeat=repeat,
+                                 start_batch=start_batch)
         return data, 0
     if not data_dir:
         raise ValueError(f"The {name} dataset needs --data_dir.")
     # Test windows do not overlap, so that every evaluated sequence is new.
     common = dict(seq_len=config.sequence_length, batch_size=batch_size, shuffle=shuffle,
-                  repeat=repeat, seed=seed, image_size=config.image_size,
+                  repeat=repeat, seed=seed, image_size=config.image_size, start_batch=start_batch,
                   window_stride=config.sequence_length if split == "test" else 1)
     if name == "dmcs":
         data = sequences.dmcs_dataset(data_dir, split, **common)
@@ -73,8 +77,12 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
 
 
 def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, seed: int = 0,
-         num_sequences: int = 2000) -> Tuple[tf.data.Dataset, tf.data.Dataset, int]:
+         num_sequences: int = 2000,
+         start_step: int = 0) -> Tuple[tf.data.Dataset, tf.data.Dataset, int]:
     """Shuffled, repeating training and test pipelines of dataset `name`.
+
+    Both splits are checked against the config and against each other, so that
+    a mismatch fails here rather than inside training.
 
     Args:
         name: a key of DATASETS.
@@ -83,15 +91,45 @@ def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, s
         seed: shuffling and generation seed.
         num_sequences: training sequences of generated datasets (the test split
             gets a quarter).
+        start_step: the training step the train stream starts at.
 
     Returns:
         (train dataset, test dataset, action size).
+
+    Raises:
+        ValueError: as `load_split`, or splits that differ from each other or
+            from the config.
     """
     common = dict(config=config, batch_size=config.batch_size, data_dir=data_dir, seed=seed)
-    train, action_size = load_split(name, "train", num_sequences=num_sequences, **common)
+    train, action_size = load_split(name, "train", num_sequences=num_sequences,
+                                    start_batch=start_step, **common)
     test, _ = load_split(name, "test", num_sequences=max(num_sequences // 4, config.batch_size),
                          **common)
+    check_splits(train.element_spec, test.element_spec, config, name)
     return train, test, action_size
+
+
+def check_splits(train_spec, test_spec, config: config_lib.Config, name: str) -> None:
+    """Raises ValueError unless both splits have the same arrays and fit the model.
+
+    Args:
+        train_spec: element_spec of the train split.
+        test_spec: element_spec of the test split.
+        config: the model's hyperparameters.
+        name: the dataset, for the message.
+    """
+    def shapes(spec):
+        return {key: tuple(value.shape[1:]) for key, value in sorted(spec.items())}
+
+    if shapes(train_spec) != shapes(test_spec):
+        raise ValueError(f"The {name} train and test splits differ: train has "
+                         f"{shapes(train_spec)}, test has {shapes(test_spec)} (arrays and their "
+                         "shapes per sequence).")
+    channels = train_spec["frames"].shape[-1]
+    if channels != config.image_channels:
+        raise ValueError(f"The {name} frames have {channels} channels, but "
+                         f"image_channels={config.image_channels}; pass --image_channels="
+                         f"{channels}.")
 
 
 def take_sequences(name: str, split: str, config: config_lib.Config, num_sequences: int,

@@ -8,17 +8,21 @@ float32 [batch, time, A], `rewards` float32 [batch, time], `positions` float32
 Each source is a list of sequences (episodes, npz files, videos). A window is
 `seq_len` consecutive frames of one sequence starting at a multiple of
 `window_stride`, so windows never cross sequence boundaries. The pipeline
-enumerates window indices, optionally shuffles them (the shuffle buffer holds
-every window index, so an epoch visits each window once in random order),
-batches them with drop_remainder, and reads each batch with one
-`tf.numpy_function` call, run in parallel with prefetching. Sources are
-validated when the dataset is built so that bad files fail before training.
+enumerates batch indices, maps each to its windows (an epoch visits each
+window once, in an order drawn from the seed and the epoch; see
+`window_dataset`) and reads each batch with one `tf.numpy_function` call,
+run in parallel with prefetching. Sources are validated when the dataset is
+built, pixel data included, so that bad files fail before training; a file
+that fails later raises DataReadError naming it.
 """
 
 import functools
 import os
+import re
+from typing import Optional
 import zipfile
 
+from absl import logging
 import numpy as np
 from PIL import Image
 import tensorflow as tf
@@ -34,10 +38,39 @@ _NPZ_KEYS = {  # Authors' npz key -> (batch key, dtype, shape: names are free, i
 }
 
 
-def _window_dataset(
-    lengths, read_window, specs, seq_len, batch_size, shuffle, repeat, seed, window_stride, source
+class DataReadError(Exception):
+    """A data file could not be read while the pipeline ran; the message names it."""
+
+
+def read_error_message(error: tf.errors.OpError) -> Optional[str]:
+    """The message of a DataReadError that stopped a pipeline, or None.
+
+    TensorFlow wraps an exception raised inside `tf.numpy_function` in an
+    OpError whose text holds the whole Python traceback; the user needs only
+    the line that names the file.
+
+    Args:
+        error: what iterating the dataset raised.
+
+    Returns:
+        "path: reason", or None if the error came from elsewhere.
+    """
+    match = re.search(r"DataReadError: (.*)", error.message)
+    return match.group(1).strip() if match else None
+
+
+def window_dataset(
+    lengths, read_window, specs, seq_len, batch_size, *, shuffle, repeat, seed, window_stride,
+    source, names, start_batch=0,
 ):
     """Builds the shared windowing pipeline over a list of sequences.
+
+    The stream of windows is the concatenation of epochs, each visiting every
+    window once (in an order drawn from `seed` and the epoch number when
+    shuffling), and batch b is its windows [b * batch_size, (b + 1) *
+    batch_size). A batch is thus a function of its index alone, so a resumed
+    training run that starts the stream at its step reads what the
+    interrupted run would have read.
 
     Args:
         lengths: number of frames of each sequence.
@@ -51,6 +84,8 @@ def _window_dataset(
         seed: shuffle seed, or None for a nondeterministic order.
         window_stride: windows start at multiples of this.
         source: description of the data for error messages.
+        names: the file (or folder) of each sequence, for messages.
+        start_batch: index of the first batch (a repeating stream only).
 
     Returns:
         A tf.data.Dataset of batch dicts.
@@ -74,18 +109,44 @@ def _window_dataset(
             f"No sequence in {source} has seq_len={seq_len} "
             f"frames (the longest has {lengths.max()})"
         )
-    if not repeat and num_windows < batch_size:
+    short = [names[i] for i in np.flatnonzero(counts == 0)]
+    if short:
+        logging.warning(
+            "Skipping %d of %d sequences of %s shorter than seq_len=%d frames: %s%s",
+            len(short), len(names), source, seq_len, ", ".join(short[:3]),
+            ", ..." if len(short) > 3 else "",
+        )
+    # Fewer windows than a batch would repeat sequences within every batch.
+    if num_windows < batch_size:
         raise ValueError(
             f"{source} has {num_windows} windows of {seq_len} "
             f"frames, fewer than batch_size={batch_size}"
         )
     offsets = np.concatenate([[0], np.cumsum(counts)])
     keys = sorted(specs)
+    if seed is None:
+        seed = np.random.SeedSequence().entropy
 
-    def read_batch(window_ids):
+    @functools.lru_cache(maxsize=2)  # A batch spans at most two epochs.
+    def epoch_order(epoch):
+        if not shuffle:
+            return np.arange(num_windows)
+        return np.random.default_rng([seed, epoch]).permutation(num_windows)
+
+    def read_batch(batch_index):
+        positions = batch_index * batch_size + np.arange(batch_size)
+        window_ids = np.array([epoch_order(int(p // num_windows))[p % num_windows]
+                               for p in positions])
         sequences = np.searchsorted(offsets, window_ids, side="right") - 1
         starts = (window_ids - offsets[sequences]) * window_stride
-        windows = [read_window(int(i), int(start), seq_len) for i, start in zip(sequences, starts)]
+        windows = []
+        for i, start in zip(sequences, starts):
+            try:
+                windows.append(read_window(int(i), int(start), seq_len))
+            except DataReadError:
+                raise
+            except Exception as e:  # Any failure: the user needs the file it came from.
+                raise DataReadError(f"{names[i]}: {type(e).__name__}: {e}") from e
         return [
             np.stack([w[key] for w in windows]).astype(specs[key][0], copy=False) for key in keys
         ]
@@ -98,15 +159,15 @@ def _window_dataset(
         batch["frames"] = tf.cast(batch["frames"], tf.float32) / 255.0
         return batch
 
-    dataset = tf.data.Dataset.range(num_windows)
-    if shuffle:
-        dataset = dataset.shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
     if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+        dataset = tf.data.Dataset.counter(start_batch)
+    elif start_batch:
+        raise ValueError("start_batch needs a repeating stream")
+    else:
+        dataset = tf.data.Dataset.range(num_windows // batch_size)
     out_types = [tf.as_dtype(specs[key][0]) for key in keys]
     dataset = dataset.map(
-        lambda ids: tf.numpy_function(read_batch, [ids], out_types, stateful=False),
+        lambda index: tf.numpy_function(read_batch, [index], out_types, stateful=False),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     dataset = dataset.map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
@@ -125,6 +186,7 @@ def dmcs_dataset(
     window_stride=1,
     image_size=64,
     verify_checksums=True,
+    start_batch=0,
 ):
     """Reads a dataset written by `video_structure.data.dmcs.generate`.
 
@@ -142,6 +204,8 @@ def dmcs_dataset(
         image_size: expected frame height and width.
         verify_checksums: compare each shard's SHA-256 with the manifest
             (reads every shard once).
+        start_batch: index of the first batch of a repeating stream (see
+            `window_dataset`).
 
     Returns:
         A tf.data.Dataset of dicts with `frames` [batch, seq_len, H, W, 3],
@@ -173,10 +237,13 @@ def dmcs_dataset(
         raise ValueError(f"{data_dir} has no {split} episodes of {domains}")
     fields = manifest["dtype"].names
     episodes = []  # (field views of a memory-mapped shard, episode index).
+    names = []
     for shard in shards:
         records = dmcs.open_shard(data_dir, manifest, shard, verify_checksums)
         views = {name: records[name] for name in fields}
         episodes.extend((views, i) for i in range(len(records)))
+        path = os.path.join(data_dir, shard["file"])
+        names.extend(f"{path} (episode {i})" for i in range(len(records)))
     dtype = manifest["dtype"]
     specs = {
         name: (
@@ -196,17 +263,19 @@ def dmcs_dataset(
         window["domain"] = views["domain"][episode]
         return window
 
-    return _window_dataset(
+    return window_dataset(
         [manifest["episode_length"]] * len(episodes),
         read_window,
         specs,
         seq_len,
         batch_size,
-        shuffle,
-        repeat,
-        seed,
-        window_stride,
-        f"{data_dir} ({split})",
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
+        window_stride=window_stride,
+        source=f"{data_dir} ({split})",
+        names=names,
+        start_batch=start_batch,
     )
 
 
@@ -230,6 +299,29 @@ def _npz_headers(path):
     except (zipfile.BadZipFile, ValueError, OSError) as e:
         raise ValueError(f"{path} is not a readable .npz file: {e}") from e
     return headers
+
+
+def _check_npz_data(path, keys):
+    """Reads every array of an npz file once, so that a corrupt file fails before training.
+
+    Headers alone do not show a bad CRC or truncated compressed data, and
+    non-finite actions or rewards would otherwise surface as a diverged loss.
+
+    Args:
+        path: the .npz file.
+        keys: its arrays to read (of _NPZ_KEYS).
+
+    Raises:
+        ValueError: naming the file and what is wrong with it.
+    """
+    for key in keys:
+        try:
+            with np.load(path) as arrays:  # allow_pickle=False: object arrays are refused.
+                array = arrays[key]
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise ValueError(f"{path}: `{key}` is corrupt: {type(e).__name__}: {e}") from e
+        if key in ("action", "reward") and not np.all(np.isfinite(array)):
+            raise ValueError(f"{path}: `{key}` contains NaN or infinite values")
 
 
 def _list_files(data_dir, suffixes, what):
@@ -264,6 +356,7 @@ def npz_dataset(
     window_stride=1,
     image_size=64,
     cache_bytes=2**29,
+    start_batch=0,
 ):
     """Reads the original authors' format: one .npz file per sequence.
 
@@ -287,6 +380,8 @@ def npz_dataset(
         image_size: expected frame height and width.
         cache_bytes: memory for decoded files (least recently used go first);
             0 decodes a file again for every window.
+        start_batch: index of the first batch of a repeating stream (see
+            `window_dataset`).
 
     Returns:
         A tf.data.Dataset of dicts with `frames` and, where the files have
@@ -294,9 +389,10 @@ def npz_dataset(
 
     Raises:
         FileNotFoundError: missing or empty directory.
-        ValueError: a file is unreadable, lacks `image`, has frames of another
-            size, an array of another shape than documented above, or keys or
-            shapes that differ from the first file.
+        ValueError: a file is unreadable or corrupt, lacks `image`, has frames
+            of another size, an array of another shape or dtype than
+            documented above, non-finite actions or rewards, or keys or shapes
+            that differ from the first file; too few windows for a batch.
     """
     paths = _list_files(data_dir, (".npz",), ".npz files")
     lengths, reference, file_bytes = [], None, 0
@@ -313,6 +409,11 @@ def npz_dataset(
         if dtype != np.uint8:
             raise ValueError(f"{path}: `image` has dtype {dtype}, expected " "uint8")
         known = {k: v[0] for k, v in headers.items() if k in _NPZ_KEYS}
+        for key in known:
+            if headers[key][1].kind not in "biuf":
+                raise ValueError(
+                    f"{path}: `{key}` has dtype {headers[key][1]}, expected numbers"
+                )
         for key, key_shape in known.items():
             _check_npz_shape(path, key, key_shape, shape[0])
         signature = {k: s[1:] for k, s in known.items()}
@@ -323,12 +424,14 @@ def npz_dataset(
                 f"{path} has arrays {signature} (shapes without "
                 f"time), but {paths[0]} has {reference}"
             )
+        _check_npz_data(path, known)
         lengths.append(shape[0])
         file_bytes = max(
             file_bytes,
             sum(int(np.prod(headers[k][0])) * headers[k][1].itemsize for k in reference),
         )
     specs = {_NPZ_KEYS[k][0]: (_NPZ_KEYS[k][1], (seq_len,) + s) for k, s in reference.items()}
+    names = paths
 
     @functools.lru_cache(maxsize=cache_bytes // max(file_bytes, 1))
     def read_file(index):
@@ -338,17 +441,19 @@ def npz_dataset(
     def read_window(index, start, length):
         return {key: array[start : start + length] for key, array in read_file(index).items()}
 
-    return _window_dataset(
+    return window_dataset(
         lengths,
         read_window,
         specs,
         seq_len,
         batch_size,
-        shuffle,
-        repeat,
-        seed,
-        window_stride,
-        data_dir,
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
+        window_stride=window_stride,
+        source=data_dir,
+        names=names,
+        start_batch=start_batch,
     )
 
 
@@ -366,6 +471,17 @@ def _open_image(path, image_size):
     return image
 
 
+def _decode_all(image, path):
+    """Decodes every frame of an opened image: a header can be intact over truncated pixels."""
+    try:
+        for t in range(getattr(image, "n_frames", 1)):
+            image.seek(t)
+            image.load()
+    # PIL signals damage with any of these (IndexError: a GIF cut short).
+    except (OSError, ValueError, EOFError, IndexError, SyntaxError) as e:
+        raise ValueError(f"{path} has unreadable pixel data: {type(e).__name__}: {e}") from e
+
+
 def video_dataset(
     data_dir,
     seq_len,
@@ -375,6 +491,7 @@ def video_dataset(
     seed=None,
     window_stride=1,
     image_size=64,
+    start_batch=0,
 ):
     """Reads user videos: frame folders and animated GIFs.
 
@@ -391,13 +508,16 @@ def video_dataset(
         seed: shuffle seed, or None.
         window_stride: windows start at multiples of this frame count.
         image_size: expected frame height and width.
+        start_batch: index of the first batch of a repeating stream (see
+            `window_dataset`).
 
     Returns:
         A tf.data.Dataset of dicts with `frames` [batch, seq_len, H, W, 3].
 
     Raises:
         FileNotFoundError: missing directory, or no videos in it.
-        ValueError: an unreadable image or a frame of another size.
+        ValueError: an unreadable or truncated image, a frame of another
+            size, or too few windows for a batch.
     """
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"Video directory {data_dir} does not exist")
@@ -414,11 +534,13 @@ def video_dataset(
             if not frames:
                 continue
             for frame in frames:
-                _open_image(frame, image_size).close()
+                with _open_image(frame, image_size) as image:
+                    _decode_all(image, frame)
             videos.append((frames, None))
             lengths.append(len(frames))
         elif name.lower().endswith(".gif"):
             with _open_image(path, image_size) as gif:
+                _decode_all(gif, path)
                 lengths.append(getattr(gif, "n_frames", 1))
             videos.append((None, path))
     if not videos:
@@ -431,8 +553,11 @@ def video_dataset(
         images = []
         if frames is not None:
             for path in frames[start : start + length]:
-                with Image.open(path) as image:
-                    images.append(np.asarray(image.convert("RGB")))
+                try:
+                    with Image.open(path) as image:
+                        images.append(np.asarray(image.convert("RGB")))
+                except (OSError, ValueError) as e:
+                    raise DataReadError(f"{path}: {type(e).__name__}: {e}") from e
         else:
             with Image.open(gif_path) as gif:
                 for t in range(start, start + length):
@@ -441,15 +566,18 @@ def video_dataset(
         return {"frames": np.stack(images)}
 
     specs = {"frames": (np.uint8, (seq_len, image_size, image_size, 3))}
-    return _window_dataset(
+    names = [os.path.dirname(frames[0]) if frames else gif for frames, gif in videos]
+    return window_dataset(
         lengths,
         read_window,
         specs,
         seq_len,
         batch_size,
-        shuffle,
-        repeat,
-        seed,
-        window_stride,
-        data_dir,
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
+        window_stride=window_stride,
+        source=data_dir,
+        names=names,
+        start_batch=start_batch,
     )

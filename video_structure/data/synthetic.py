@@ -9,7 +9,8 @@ deterministic for a seed; train and test splits use disjoint seed streams.
 """
 
 import numpy as np
-import tensorflow as tf
+
+from video_structure.data import sequences
 
 SPLITS = ("train", "test")
 # Fixed, well separated colours so that each blob is its own object.
@@ -91,8 +92,11 @@ def _background(image_size: int) -> np.ndarray:
 
 def dataset(split: str, num_sequences: int, sequence_length: int, batch_size: int,
             image_size: int = 32, num_blobs: int = 3, seed: int = 0, shuffle: bool = True,
-            repeat: bool = True):
+            repeat: bool = True, start_batch: int = 0):
     """A tf.data pipeline over freshly generated sequences.
+
+    Batches follow `video_structure.data.sequences.window_dataset`: batch b
+    is a function of b and the seed alone.
 
     Args:
         split: "train" or "test".
@@ -104,22 +108,22 @@ def dataset(split: str, num_sequences: int, sequence_length: int, batch_size: in
         seed: random seed of generation and shuffling.
         shuffle: shuffle the sequences every epoch.
         repeat: repeat forever.
+        start_batch: index of the first batch of a repeating stream.
 
     Returns:
         A tf.data.Dataset of dicts with `frames` float32 [batch, time, H, W, 3]
         in [0, 1] and `positions` float32 [batch, time, num_blobs, 2].
+
+    Raises:
+        ValueError: as `generate`, or fewer sequences than batch_size.
     """
     frames, positions = generate(num_sequences, sequence_length, image_size, num_blobs,
                                  seed=seed, split=split)
-    data = tf.data.Dataset.from_tensor_slices({"frames": frames, "positions": positions})
-    if shuffle:
-        data = data.shuffle(num_sequences, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        data = data.repeat()
-    data = data.batch(batch_size, drop_remainder=True)
-
-    def to_float(batch):
-        batch["frames"] = tf.cast(batch["frames"], tf.float32) / 255.0
-        return batch
-
-    return data.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    specs = {"frames": (np.uint8, frames.shape[1:]), "positions": (np.float32, positions.shape[1:])}
+    return sequences.window_dataset(
+        [sequence_length] * num_sequences,
+        lambda index, start, length: {"frames": frames[index], "positions": positions[index]},
+        specs, sequence_length, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
+        window_stride=1, source=f"the synthetic {split} split",
+        names=[f"synthetic {split} sequence {i}" for i in range(num_sequences)],
+        start_batch=start_batch)
