@@ -57,6 +57,7 @@ def test_scheduled_sampling_ramps_over_all_training_by_default():
 @pytest.mark.parametrize("overrides,message", [
     ({"kl_scale": -1.0}, "kl_scale"),
     ({"num_keypoints": 0}, "num_keypoints"),
+    ({"predicted_steps": 0}, r"predicted_steps=0 must be >= 1"),  # Nothing to predict or evaluate.
     ({"sampling_final_prob_observed": 1.5}, "sampling_final_prob_observed"),
     ({"image_size": 48}, "image_size"),
     ({"batch_size": 2.5}, "batch_size"),

@@ -28,7 +28,7 @@ class Config:
 
     # Sequences (Table S1).
     observed_steps: int = _field(8, "T: observed (input) steps.", 1)
-    predicted_steps: int = _field(8, "Delta T: predicted steps.", 0)
+    predicted_steps: int = _field(8, "Delta T: predicted steps.", 1)
     image_size: int = _field(64, "Height and width of the frames (S1.1.1).", 8)
     image_channels: int = _field(3, "Channels of the frames.", 1)
 
