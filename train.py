@@ -6,14 +6,15 @@ Every hyperparameter of `video_structure.config.Config` has a flag of the same
 name that overrides the preset's value (`--steps` and `--batch_size` set
 num_steps and batch_size). Output directory layout:
 
-    config.json      the resolved hyperparameters (a resumed run must match)
-    checkpoints/     tf.train.CheckpointManager checkpoints; reruns resume
+    config.json      the resolved hyperparameters, seed and data (a resumed run must match)
+    checkpoints/     tf.train.CheckpointManager checkpoints; reruns resume from the
+                     newest intact one, reading the data stream on from its step
+    .lock            held while a run lives (see video_structure/run_dir.py)
     tensorboard/     scalars of every loss term and keypoint images
     samples.png/gif  true, reconstructed and predicted frames with keypoints
     export/          the SavedModel (see video_structure/export.py)
 """
 
-import json
 import math
 import os
 import sys
@@ -32,13 +33,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from video_structure import cli
 from video_structure import config as config_lib
 from video_structure import export as export_lib
-from video_structure import files
 from video_structure import model as model_lib
+from video_structure import run_dir
 from video_structure import visualize
 from video_structure.data import dmcs
 from video_structure.data import registry
+from video_structure.data import sequences
 
 FLAGS = flags.FLAGS
 DMCS_DEFAULT_DIR = os.path.join("datasets", "data", "dmcs")
@@ -103,22 +106,6 @@ def resolve_config() -> config_lib.Config:
         if value is not None:
             overrides[field.name] = value
     return config_lib.get_preset(preset, FLAGS.variant, **overrides)
-
-
-def check_resumed_config(config: config_lib.Config, output_dir: str) -> None:
-    """Saves the config, or checks that a resumed run keeps the saved one."""
-    path = os.path.join(output_dir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
-        changed = {k: (saved.get(k), v) for k, v in config.to_dict().items()
-                   if saved.get(k) != v and k != "num_steps"}
-        if changed:
-            details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            raise app.UsageError(
-                f"{output_dir} holds a run with other hyperparameters ({details}); use another "
-                "--output_dir or the same flags.")
-    files.write_json(path, config.to_dict())
 
 
 class TrainingGuard(keras.callbacks.Callback):
@@ -235,6 +222,48 @@ def prepare_dmcs(data_dir: str, image_size: int) -> None:
     dmcs.generate(data_dir, image_size=image_size, seed=FLAGS.seed, **sizes)
 
 
+def run_settings(config: config_lib.Config, data_dir) -> dict:
+    """What config.json records: the hyperparameters and the flags that shape the run."""
+    settings = {**config.to_dict(), "seed": FLAGS.seed, "dataset": FLAGS.dataset,
+                "data_dir": os.path.abspath(data_dir) if data_dir else None}
+    if FLAGS.dataset == "synthetic":  # Other datasets ignore --num_sequences.
+        settings["num_sequences"] = FLAGS.num_sequences
+    return settings
+
+
+def open_run(output_dir: str) -> run_dir.Lock:
+    """Creates or locks the run directory and removes an interrupted run's leftovers."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise app.UsageError(f"--output_dir={output_dir} is a file, not a directory.") from error
+    try:
+        lock = run_dir.Lock(output_dir)
+    except run_dir.RunDirError as error:
+        raise app.UsageError(str(error)) from error
+    if lock.previous_holder:
+        print(f"Note: took over the lock of {output_dir} from process "
+              f"{lock.previous_holder}, which ended without releasing it.", flush=True)
+    removed = run_dir.remove_leftovers(output_dir)
+    if removed:
+        print("Removed the leftovers of an interrupted run: " + ", ".join(removed), flush=True)
+    return lock
+
+
+def resume_point(output_dir: str):
+    """The newest intact checkpoint (or None) and its step; says which damaged ones it skips."""
+    checkpoint, damaged = run_dir.newest_intact_checkpoint(output_dir)
+    for line in damaged:
+        print(f"Warning: skipping the damaged checkpoint {line}", file=sys.stderr, flush=True)
+    if damaged and checkpoint is None:
+        directory = os.path.join(output_dir, run_dir.CHECKPOINTS)
+        raise app.UsageError(f"no checkpoint in {directory} is intact; remove that directory "
+                             "to train from step 0.")
+    if damaged:
+        print(f"Resuming from {checkpoint}, the newest intact checkpoint.", flush=True)
+    return checkpoint, run_dir.checkpoint_step(checkpoint) if checkpoint else 0
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -248,33 +277,60 @@ def main(argv):
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     keras.utils.set_random_seed(FLAGS.seed)
     output_dir = FLAGS.output_dir
-    os.makedirs(output_dir, exist_ok=True)
-    check_resumed_config(config, output_dir)
+    lock = open_run(output_dir)
+    try:
+        train(config, output_dir)
+    except sequences.DataReadError as error:
+        lock.release()
+        # The pipeline's threads may be inside tf.numpy_function still: destroying its
+        # iterator, as the interpreter's shutdown would, waits for them while holding
+        # the GIL they wait for, forever. Leave without destroying anything.
+        cli.fail(f"reading the training data failed: {error}", exitcode=1, now=True)
+    finally:
+        lock.release()
 
+
+def train(config: config_lib.Config, output_dir: str) -> None:
+    """Trains (or resumes) the run in `output_dir`, which the caller has locked, and exports it."""
+    checkpoint_path, step = resume_point(output_dir)
     data_dir = FLAGS.data_dir
+    if FLAGS.dataset == "dmcs":
+        data_dir = data_dir or DMCS_DEFAULT_DIR
+    try:
+        run_dir.check_config(output_dir, run_settings(config, data_dir), step)
+    except run_dir.RunDirError as error:
+        raise app.UsageError(str(error)) from error
+
     try:
         if FLAGS.dataset == "dmcs":
-            data_dir = data_dir or DMCS_DEFAULT_DIR
             prepare_dmcs(data_dir, config.image_size)
         train_data, test_data, action_size = registry.load(
             FLAGS.dataset, config, data_dir=data_dir, seed=FLAGS.seed,
-            num_sequences=FLAGS.num_sequences)
+            num_sequences=FLAGS.num_sequences, start_step=step)
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from error
     sample_batch = next(iter(test_data))
-    registry.check_batch(sample_batch, config, f"the {FLAGS.dataset} test split")
+    try:
+        registry.check_batch(sample_batch, config, f"the {FLAGS.dataset} test split")
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
 
     model = model_lib.StructVRNN(config, action_size=action_size, seed=FLAGS.seed)
     model.compile(optimizer=model_lib.make_optimizer(config), jit_compile=FLAGS.xla)
     model.build_all()
     model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    # The weights come in through the optimizer; the seed generators' states (the
+    # non-trainable variables) must be named, or a resumed run draws other samples.
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                                     state=model.non_trainable_variables)
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(output_dir, "checkpoints"), max_to_keep=3)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("Resumed from %s.", manager.latest_checkpoint)
-    step = int(model.optimizer.iterations.numpy())
+        checkpoint, os.path.join(output_dir, run_dir.CHECKPOINTS), max_to_keep=3)
+    if checkpoint_path:
+        try:
+            checkpoint.restore(checkpoint_path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise app.UsageError(f"{checkpoint_path} does not fit this model: "
+                                 f"{str(error).splitlines()[0]}") from error
     every = FLAGS.checkpoint_every
     print(f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
           f"{model.count_params():,} parameters; output in {output_dir}.", flush=True)
@@ -285,14 +341,21 @@ def main(argv):
         callbacks = [guard,
                      keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
                      ImageSummaries(sample_batch, log_dir, output_dir, FLAGS.seed, guard)]
-        model.fit(train_data, epochs=math.ceil(config.num_steps / every),
-                  initial_epoch=step // every, steps_per_epoch=every, callbacks=callbacks,
-                  validation_data=test_data if FLAGS.eval_batches else None,
-                  validation_steps=FLAGS.eval_batches or None, verbose=FLAGS.verbose)
+        try:
+            model.fit(train_data, epochs=math.ceil(config.num_steps / every),
+                      initial_epoch=step // every, steps_per_epoch=every, callbacks=callbacks,
+                      validation_data=test_data if FLAGS.eval_batches else None,
+                      validation_steps=FLAGS.eval_batches or None, verbose=FLAGS.verbose)
+        except tf.errors.OpError as error:
+            message = sequences.read_error_message(error)
+            if message is None:
+                raise
+            raise sequences.DataReadError(message) from None
     if guard.diverged_at is not None:
+        kept = (f"The last good checkpoint is {manager.latest_checkpoint}."
+                if manager.latest_checkpoint else "No checkpoint was written.")
         print(f"Error: the loss became non-finite at step {guard.diverged_at}; training "
-              f"stopped. The last good checkpoint is {manager.latest_checkpoint}.",
-              file=sys.stderr)
+              f"stopped. {kept}", file=sys.stderr)
         sys.exit(1)
     export_dir = os.path.join(output_dir, "export")
     export_lib.export(model, export_dir)
@@ -300,4 +363,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

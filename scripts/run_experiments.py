@@ -62,6 +62,7 @@ from video_structure import config as config_lib  # pylint: disable=g-import-not
 from video_structure import experiments
 from video_structure import files
 from video_structure import pretrained
+from video_structure import run_dir as run_dir_lib
 from video_structure.data import registry
 
 FLAGS = flags.FLAGS
@@ -187,8 +188,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
     data_flags = [f"--data_dir={data_dir}"] if data_dir else []
     trained_now, training = _train(variant, seed, run_dir, data_flags, log)
     step = _trained_step(run_dir)
-    with open(os.path.join(run_dir, "config.json")) as f:
-        config = config_lib.Config(**json.load(f))
+    config = run_dir_lib.load_config(run_dir)
     batch_size = FLAGS.batch_size or 8
     common = {"dataset": FLAGS.dataset, "data_dir": data_dir, "batch_size": batch_size}
 

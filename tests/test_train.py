@@ -1,6 +1,14 @@
-"""End-to-end runs of train.py at toy size (slow: each run starts TensorFlow)."""
+"""End-to-end runs of train.py at toy size (slow: each run starts TensorFlow).
 
+The fault-injection tests run train.py as a child process and break it: kill
+-9 during a checkpoint write (tests/faulty_train.py), damaged checkpoints,
+files and flags, a second run on a locked directory. Every run has a timeout,
+so a hang fails its test.
+"""
+
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +18,7 @@ import pytest
 import tensorflow as tf
 
 from video_structure import export
+from video_structure import run_dir
 from video_structure.data import dmcs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,10 +27,26 @@ TINY_MODEL = ["--eval_batches=1", "--num_keypoints=4", "--encoder_filters=4", "-
 TINY = ["--dataset=synthetic", "--num_sequences=32", "--batch_size=4", *TINY_MODEL]
 
 
-def run_train(*flags, base=TINY):
+def run_train(*flags, base=TINY, script="train.py", fault=(), timeout=600):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *base, *flags],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    command = [sys.executable, os.path.join(ROOT, script), *fault, *base, *flags]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=timeout)
+
+
+def assert_one_line_error(result, *fragments, returncode=2):
+    """The run failed with `train.py: error: ...` naming `fragments`: no traceback, no help."""
+    assert result.returncode == returncode, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: "), result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in last, last
+    assert "Traceback" not in result.stderr and "--checkpoint_every" not in result.stderr
+
+
+def checkpoint_tensors(prefix):
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
 @pytest.mark.slow
@@ -44,7 +69,17 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path):
     assert "from step 4" in resumed.stdout
     assert tf.train.latest_checkpoint(os.path.join(out, "checkpoints")).endswith("ckpt-6")
     changed = run_train(f"--output_dir={out}", "--steps=6", "--kl_scale=0.5")
-    assert changed.returncode != 0 and "kl_scale" in changed.stderr
+    assert_one_line_error(changed, "kl_scale: 0.01 -> 0.5")
+    with open(os.path.join(out, "config.json")) as f:
+        saved = json.load(f)
+    assert saved["seed"] == 0 and saved["dataset"] == "synthetic" and saved["num_steps"] == 6
+    other_seed = run_train(f"--output_dir={out}", "--steps=6", "--seed=1")
+    assert_one_line_error(other_seed, "seed: 0 -> 1")
+    fewer = run_train(f"--output_dir={out}", "--steps=4")
+    assert_one_line_error(fewer, "trained 6 steps; --steps=4")
+    assert export.load(os.path.join(out, "export"))[1]["num_steps"] == 6
+    with open(os.path.join(out, run_dir.LOCK_NAME)) as f:
+        assert not f.read(), "a run that ended left its PID"
 
 
 @pytest.mark.slow
@@ -68,11 +103,163 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 @pytest.mark.parametrize("flag,message", [("--preset=nope", "nope"),
                                           ("--kl_scale=-1", "kl_scale"),
                                           ("--num_keypoints=0", "num_keypoints"),
-                                          ("--dataset=nope", "dataset")])
-def test_bad_flags_are_named(tmp_path, flag, message):
-    result = run_train(f"--output_dir={tmp_path}", "--steps=1", flag)
-    assert result.returncode != 0
-    assert message in result.stderr
+                                          ("--dataset=nope", "--dataset=nope"),
+                                          ("--steps=0", "--steps=0"),
+                                          ("--predicted_steps=0", "predicted_steps=0"),
+                                          ("--batch_size=100", "fewer than batch_size=100"),
+                                          ("stray", "Unexpected arguments: ['stray']")])
+def test_bad_flags_are_named_in_one_line(tmp_path, flag, message):
+    result = run_train(f"--output_dir={tmp_path}", "--steps=1", flag, timeout=300)
+    assert_one_line_error(result, message)
+
+
+@pytest.mark.slow
+def test_a_file_as_output_dir_is_named(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("")
+    assert_one_line_error(run_train(f"--output_dir={path}", "--steps=1", timeout=300),
+                          f"--output_dir={path} is a file")
+
+
+@pytest.mark.slow
+def test_a_second_run_on_a_locked_directory_stops_naming_the_holder(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    lock = run_dir.Lock(str(out))  # This process plays the first run.
+    result = run_train(f"--output_dir={out}", "--steps=2", timeout=300)
+    lock.release()
+    assert_one_line_error(result, f"in use by another training run (PID {os.getpid()})")
+    assert not os.path.exists(out / "checkpoints") and not os.path.exists(out / "config.json")
+
+
+@pytest.mark.slow
+def test_a_kill_during_a_checkpoint_write_resumes_bit_for_bit(tmp_path):
+    # 12 sequences in batches of 4: the 6 steps cross two epochs of the stream.
+    flags = ["--num_sequences=12", "--steps=6", "--checkpoint_every=2"]
+    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    log = tmp_path / "whole.log"
+    with open(log, "w") as f:  # Runs beside the killed run, to save time.
+        uninterrupted = subprocess.Popen(  # pylint: disable=consider-using-with
+            [sys.executable, os.path.join(ROOT, "train.py"), *TINY, *flags,
+             f"--output_dir={whole}"], env=env, cwd=ROOT, stdout=f, stderr=f)
+    first = run_train(f"--output_dir={killed}", *flags, script="tests/faulty_train.py",
+                      fault=["--fault=kill_at_checkpoint=4"])
+    assert first.returncode == -9, first.stderr[-3000:]
+    assert os.path.isdir(os.path.join(killed, "checkpoints", "ckpt-4_temp"))
+    # What kills during the other writes leave.
+    os.mkdir(os.path.join(killed, ".export-x1"))
+    open(os.path.join(killed, "samples.gif.tmp-y2"), "w").close()
+    resumed = run_train(f"--output_dir={killed}", *flags)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "took over the lock" in resumed.stdout and "from step 2" in resumed.stdout
+    assert "ckpt-4_temp" in resumed.stdout and ".export-x1" in resumed.stdout
+    assert sorted(n for n in os.listdir(killed) if n.startswith(".") or ".tmp-" in n) == [
+        run_dir.LOCK_NAME]
+    assert uninterrupted.wait(timeout=600) == 0, log.read_text()[-3000:]
+    expected = checkpoint_tensors(os.path.join(whole, "checkpoints", "ckpt-6"))
+    actual = checkpoint_tensors(os.path.join(killed, "checkpoints", "ckpt-6"))
+    assert sorted(actual) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(actual[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_damaged_checkpoints_and_config_are_named_and_skipped(tmp_path):
+    out = str(tmp_path / "run")
+    checkpoints = os.path.join(out, "checkpoints")
+    assert run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2").returncode == 0
+    open(os.path.join(checkpoints, "ckpt-4.index"), "w").close()
+    resumed = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"skipping the damaged checkpoint {checkpoints}/ckpt-4" in resumed.stderr
+    assert "from step 2" in resumed.stdout
+    assert os.path.getsize(os.path.join(checkpoints, "ckpt-4.index")) > 0  # Written anew.
+    for name in os.listdir(checkpoints):
+        if name.startswith("ckpt-"):
+            open(os.path.join(checkpoints, name), "w").close()
+    assert_one_line_error(run_train(f"--output_dir={out}", "--steps=4"),
+                          f"no checkpoint in {checkpoints} is intact")
+    shutil.rmtree(checkpoints)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        f.write('{"seed": ')
+    assert run_train(f"--output_dir={out}", "--steps=2").returncode == 0  # Nothing trained.
+    with open(os.path.join(out, "config.json"), "w") as f:
+        f.write('{"seed": ')
+    assert_one_line_error(run_train(f"--output_dir={out}", "--steps=2"),
+                          "config.json is unreadable")
+
+
+def _video_split(directory, length=12, size=32):
+    for v in range(2):
+        os.makedirs(directory / f"v{v}")
+        for t in range(length):
+            frame = np.random.default_rng([v, t]).integers(0, 256, (size, size, 3), np.uint8)
+            Image.fromarray(frame).save(directory / f"v{v}" / f"{t:03d}.png")
+    return directory / "v1" / "005.png"
+
+
+def _npz_split(directory, length=12, size=32):
+    directory.mkdir(parents=True)
+    for i in range(2):
+        rng = np.random.default_rng(i)
+        np.savez(directory / f"{i}.npz", image=rng.integers(0, 256, (length, size, size, 3),
+                                                            np.uint8),
+                 action=rng.normal(size=(length, 2)).astype(np.float32))
+    return directory / "1.npz"
+
+
+def _cut_in_half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def _flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # Inside image.npy, the first and largest member.
+    path.write_bytes(bytes(data))
+
+
+def _nan_actions(path):
+    with np.load(path) as arrays:
+        image = arrays["image"]
+    np.savez(path, image=image, action=np.full((len(image), 2), np.nan, np.float32))
+
+
+def _damaged_data(tmp_path, write, damage):
+    data_dir = tmp_path / "data"
+    write(data_dir / "test")
+    bad = write(data_dir / "train")
+    damage(bad)
+    return data_dir, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset,write,damage,message", [
+    ("videos", _video_split, _cut_in_half, " has unreadable pixel data"),
+    ("npz", _npz_split, _flip_a_byte, ": `image` is corrupt: BadZipFile"),
+    ("npz", _npz_split, _nan_actions, ": `action` contains NaN"),
+])
+def test_corrupt_data_is_named_before_training(tmp_path, dataset, write, damage, message):
+    data_dir, bad = _damaged_data(tmp_path, write, damage)
+    result = run_train(f"--dataset={dataset}", "--preset=synthetic", f"--data_dir={data_dir}",
+                       f"--output_dir={tmp_path / 'run'}", "--steps=20", "--batch_size=2",
+                       base=TINY_MODEL, timeout=300)
+    assert_one_line_error(result, f"{bad}{message}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset,write,damage", [("videos", _video_split, _cut_in_half),
+                                                  ("npz", _npz_split, _flip_a_byte)])
+def test_data_found_corrupt_in_training_stops_the_run_without_a_hang(tmp_path, dataset, write,
+                                                                     damage):
+    # Unvalidated, the damage is met inside the pipeline's numpy_function.
+    data_dir, bad = _damaged_data(tmp_path, write, damage)
+    result = run_train(f"--dataset={dataset}", "--preset=synthetic", f"--data_dir={data_dir}",
+                       f"--output_dir={tmp_path / 'run'}", "--steps=20", "--batch_size=2",
+                       base=TINY_MODEL, script="tests/faulty_train.py",
+                       fault=["--fault=unvalidated_data"], timeout=300)
+    assert_one_line_error(result, "reading the training data failed", str(bad), returncode=1)
 
 
 @pytest.mark.slow
