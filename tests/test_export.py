@@ -1,5 +1,7 @@
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +27,11 @@ def exported(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("export") / "model")
     export.export(model, path)
     return model, path
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported[1])
 
 
 def test_export_loads_in_a_fresh_process_without_video_structure(exported, tmp_path):
@@ -76,6 +83,38 @@ def test_load_checks_the_format(exported, tmp_path):
     tf.saved_model.save(other, str(tmp_path / "other"))
     with pytest.raises(ValueError, match="not a Struct-VRNN export"):
         export.load(str(tmp_path / "other"))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda m, f, a: m.rollout(f, tf.constant(0), tf.constant([0, 0]), a),
+     "num_samples: must be >= 1"),
+    (lambda m, f, a: m.rollout(f, tf.constant(-1), tf.constant([0, 0]), a),
+     "num_samples: must be >= 1"),
+    (lambda m, f, a: m.rollout(f[:0], tf.constant(2), tf.constant([0, 0]), a[:0]),
+     "frames: the batch is empty"),
+    (lambda m, f, a: m.rollout(f * 255, tf.constant(2), tf.constant([0, 0]), a),
+     "frames: values outside [0, 1]"),
+    (lambda m, f, a: m.detect_keypoints(f + np.nan), "frames: NaN or infinite values"),
+    (lambda m, f, a: m.rollout(f, tf.constant(2), tf.constant([0, 0]), a + np.inf),
+     "actions: NaN or infinite values"),
+    (lambda m, f, a: m.reconstruct(tf.zeros([1, 2, 4, 3]), f[:, 0] * 3, tf.zeros([1, 4, 3])),
+     "first_frame: values outside [0, 1]"),
+])
+def test_exported_functions_refuse_values_out_of_range(loaded, call, message):
+    frames = tf.fill([1, 3, 16, 16, 3], 0.5)
+    actions = tf.zeros([1, 5, 2])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        call(loaded, frames, actions)
+
+
+def test_the_export_is_readable_by_others_and_a_damaged_one_is_named(exported, tmp_path):
+    assert os.stat(exported[1]).st_mode & 0o777 == 0o755
+    path = tmp_path / "model"
+    shutil.copytree(exported[1], path)
+    graph = path / "saved_model.pb"
+    graph.write_bytes(graph.read_bytes()[:100])
+    with pytest.raises(ValueError, match="is a damaged SavedModel"):
+        export.load(str(path))
 
 
 def test_export_replaces_an_old_export_whole(exported):

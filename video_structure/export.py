@@ -18,7 +18,9 @@ T, Delta T, K, H, W, C are the config's):
 * `metadata()`: {"config": JSON string of the hyperparameters, "format":
   FORMAT, "action_size": int32}.
 
-Keypoints follow the convention of `video_structure.keypoint_ops`.
+Keypoints follow the convention of `video_structure.keypoint_ops`. Every
+function refuses (InvalidArgumentError naming the argument) an empty batch,
+frames outside [0, 1] or not finite, non-finite actions and num_samples < 1.
 """
 
 import json
@@ -32,6 +34,34 @@ import tensorflow as tf
 from video_structure import model as model_lib
 
 FORMAT = "video_structure.struct_vrnn/1"
+
+
+def _checked(value, condition, message):
+    """`value`, computed only after `condition` is asserted, so that nothing runs on bad input."""
+    with tf.control_dependencies([tf.debugging.Assert(condition, [message])]):
+        return tf.identity(value)
+
+
+def _checked_batch(tensor, name):
+    return _checked(tensor, tf.shape(tensor)[0] > 0, f"{name}: the batch is empty")
+
+
+def _checked_frames(frames, name="frames"):
+    frames = _checked_batch(frames, name)
+    finite = tf.reduce_all(tf.math.is_finite(frames))
+    frames = _checked(frames, finite, f"{name}: NaN or infinite values")
+    in_range = tf.reduce_all((frames >= 0.0) & (frames <= 1.0))
+    return _checked(frames, in_range, f"{name}: values outside [0, 1] (divide 8-bit frames "
+                    "by 255)")
+
+
+def _checked_samples(num_samples):
+    return _checked(num_samples, num_samples >= 1, "num_samples: must be >= 1")
+
+
+def _checked_actions(actions):
+    return [_checked(_checked_batch(a, "actions"), tf.reduce_all(tf.math.is_finite(a)),
+                     "actions: NaN or infinite values") for a in actions]
 
 
 def export(model: model_lib.StructVRNN, path: str) -> None:
@@ -53,17 +83,22 @@ def export(model: model_lib.StructVRNN, path: str) -> None:
         action_specs = [tf.TensorSpec([None, observed + predicted, model.action_size], tf.float32)]
 
     def detect_keypoints(frames):
-        keypoints, heatmaps = model.detector(frames)
+        keypoints, heatmaps = model.detector(_checked_frames(frames))
         return {"keypoints": keypoints, "heatmaps": heatmaps}
 
     def predict_keypoints(observed_keypoints, num_samples, seed, *actions):
-        return model.predict_keypoints(observed_keypoints, num_samples, predicted, seed, *actions)
+        return model.predict_keypoints(
+            _checked_batch(observed_keypoints, "observed_keypoints"),
+            _checked_samples(num_samples), predicted, seed, *_checked_actions(actions))
 
     def rollout(frames, num_samples, seed, *actions):
-        return model.rollout(frames, num_samples, predicted, seed, *actions)
+        return model.rollout(_checked_frames(frames), _checked_samples(num_samples), predicted,
+                             seed, *_checked_actions(actions))
 
     def reconstruct(keypoints, first_frame, first_keypoints):
-        return {"frames": model.reconstruct(keypoints, first_frame, first_keypoints)}
+        return {"frames": model.reconstruct(_checked_batch(keypoints, "keypoints"),
+                                            _checked_frames(first_frame, "first_frame"),
+                                            first_keypoints)}
 
     metadata = {"config": json.dumps(config.to_dict(), sort_keys=True), "format": FORMAT,
                 "action_size": model.action_size}
@@ -91,6 +126,7 @@ def export(model: model_lib.StructVRNN, path: str) -> None:
     os.makedirs(parent, exist_ok=True)
     temp_dir = tempfile.mkdtemp(dir=parent, prefix=".export-")
     try:
+        os.chmod(temp_dir, 0o755)  # mkdtemp's 0700 would keep the export from others.
         archive.write_out(temp_dir, verbose=False)
         with open(os.path.join(temp_dir, "video_structure.json"), "w") as f:
             json.dump(metadata, f, indent=2)
@@ -117,13 +153,17 @@ def load(path: str):
 
     Raises:
         FileNotFoundError: if `path` does not exist.
-        ValueError: if `path` is not a Struct-VRNN export.
+        ValueError: if `path` is not a Struct-VRNN export or is damaged.
     """
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No SavedModel directory at {path!r}.")
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
         raise ValueError(f"{path!r} is not a SavedModel directory (no saved_model.pb).")
-    loaded = tf.saved_model.load(path)
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+        raise ValueError(f"{path!r} is a damaged SavedModel: {reason}") from e
     if not hasattr(loaded, "metadata"):
         raise ValueError(f"{path!r} is a SavedModel but not a Struct-VRNN export (no metadata).")
     metadata = loaded.metadata()
