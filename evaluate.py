@@ -45,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from video_structure import cli
 from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import files
@@ -440,4 +441,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

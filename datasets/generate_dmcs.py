@@ -13,6 +13,7 @@ first that works. See video_structure/data/dmcs.py for the file format.
 from absl import app
 from absl import flags
 
+from video_structure import cli
 from video_structure.data import dmcs
 
 _OUTPUT_DIR = flags.DEFINE_string(
@@ -69,20 +70,25 @@ _SEED = flags.DEFINE_integer(
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    manifest = dmcs.generate(
-        _OUTPUT_DIR.value,
-        domains=_DOMAINS.value,
-        train_episodes=_TRAIN_EPISODES.value,
-        test_episodes=_TEST_EPISODES.value,
-        episode_length=_EPISODE_LENGTH.value,
-        episodes_per_shard=_EPISODES_PER_SHARD.value,
-        image_size=_IMAGE_SIZE.value,
-        action_repeat=_ACTION_REPEAT.value,
-        seed=_SEED.value,
-        num_workers=_WORKERS.value,
-    )
+    try:
+        manifest = dmcs.generate(
+            _OUTPUT_DIR.value,
+            domains=_DOMAINS.value,
+            train_episodes=_TRAIN_EPISODES.value,
+            test_episodes=_TEST_EPISODES.value,
+            episode_length=_EPISODE_LENGTH.value,
+            episodes_per_shard=_EPISODES_PER_SHARD.value,
+            image_size=_IMAGE_SIZE.value,
+            action_repeat=_ACTION_REPEAT.value,
+            seed=_SEED.value,
+            num_workers=_WORKERS.value,
+        )
+    except (ValueError, FileNotFoundError) as error:  # Flags or the existing data.
+        raise app.UsageError(str(error)) from error
+    except RuntimeError as error:  # A dead worker or no GL backend: the message says what to do.
+        cli.fail(str(error), exitcode=1)
     print(f'Wrote {len(manifest["shards"])} shards to {_OUTPUT_DIR.value}')
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -206,6 +206,21 @@ def test_rerun_with_other_parameters_fails(tiny_dataset):
         dmcs.generate(path, num_workers=1, **dict(_TINY, seed=4))
 
 
+def test_the_script_names_other_parameters_in_one_line(tiny_dataset):
+    path, _ = tiny_dataset
+    script = os.path.join(_REPO_ROOT, "datasets", "generate_dmcs.py")
+    result = subprocess.run(
+        [sys.executable, script, f"--output_dir={path}", "--domains=cartpole/balance,walker/walk",
+         "--train_episodes=2", "--test_episodes=2", "--episodes_per_shard=1", "--seed=3",
+         "--episode_length=6"],
+        env=dict(os.environ, PYTHONPATH=_REPO_ROOT), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("generate_dmcs.py: error: ") and "other parameters" in last, last
+    assert "episode_length: 5 before, 6 now" in last
+    assert "Traceback" not in result.stderr and "--episodes_per_shard" not in result.stderr
+
+
 def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch):
     path, manifest = tiny_dataset
     other = next(b for b in dmcs.GL_BACKENDS if b != manifest["gl_backend"])

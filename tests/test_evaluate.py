@@ -267,3 +267,10 @@ def test_bad_inputs_are_named(tmp_path):
                           "--nofvd")
     assert result.returncode != 0 and "small.npz" in result.stderr
     assert "Traceback" not in result.stderr
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"not a checkpoint")
+    result = run_evaluate(f"--export={long}", f"--i3d_weights={weights}", "--num_sequences=2")
+    assert f"{weights} is not a TensorFlow checkpoint" in result.stderr
+    # Each error is one line, without the help of every flag.
+    assert result.stderr.strip().splitlines()[-1].startswith("evaluate.py: error: ")
+    assert "Traceback" not in result.stderr and "--fvd_samples_per_sequence" not in result.stderr

@@ -119,6 +119,13 @@ def test_weight_path_from_environment_must_exist(monkeypatch, tmp_path):
         pretrained.build_i3d(str(tmp_path / "model.ckpt"))
 
 
+def test_i3d_weights_that_are_no_checkpoint_are_named(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=f"{path} is not a TensorFlow checkpoint"):
+        pretrained.build_i3d(str(path))
+
+
 def test_random_weights_are_reported_as_such(random_i3d):
     assert random_i3d.weights_source == pretrained.RANDOM_INITIALISATION
     assert pretrained.build_vgg16_features(None).weights_source.to_dict() == {

@@ -560,9 +560,14 @@ def _i3d_params_from_tf_checkpoint(path, scopes):
       {scope: {kernel, bias, beta, mean, var}} numpy arrays.
 
     Raises:
-      ValueError: if a variable is missing or ambiguous.
+      ValueError: if `path` is no checkpoint, or a variable is missing or
+        ambiguous.
     """
-    reader = tf.train.load_checkpoint(_tf_checkpoint_prefix(path))
+    try:
+        reader = tf.train.load_checkpoint(_tf_checkpoint_prefix(path))
+    except (tf.errors.OpError, ValueError) as e:
+        reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+        raise ValueError(f"{path} is not a TensorFlow checkpoint or SavedModel: {reason}") from e
     names = list(reader.get_variable_to_shape_map())
     suffixes = {
         "kernel": "conv_3d/w",
