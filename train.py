@@ -264,6 +264,23 @@ def resume_point(output_dir: str):
     return checkpoint, run_dir.checkpoint_step(checkpoint) if checkpoint else 0
 
 
+def restore(model: model_lib.StructVRNN, checkpoint: tf.train.Checkpoint, path: str) -> None:
+    """Restores `path`, also one written before the seed generators' states were saved."""
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+        return
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        failure = error
+    try:
+        tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
+            path).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError):
+        raise app.UsageError(f"{path} does not fit this model: "
+                             f"{str(failure).splitlines()[0]}") from failure
+    print(f"Warning: {path} predates saved sampling seeds; the resumed run draws other "
+          "samples than an uninterrupted run would.", file=sys.stderr, flush=True)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -326,11 +343,7 @@ def train(config: config_lib.Config, output_dir: str) -> None:
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(output_dir, run_dir.CHECKPOINTS), max_to_keep=3)
     if checkpoint_path:
-        try:
-            checkpoint.restore(checkpoint_path).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as error:
-            raise app.UsageError(f"{checkpoint_path} does not fit this model: "
-                                 f"{str(error).splitlines()[0]}") from error
+        restore(model, checkpoint, checkpoint_path)
     every = FLAGS.checkpoint_every
     print(f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
           f"{model.count_params():,} parameters; output in {output_dir}.", flush=True)

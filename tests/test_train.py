@@ -17,7 +17,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
+from video_structure import config
 from video_structure import export
+from video_structure import model as model_lib
 from video_structure import run_dir
 from video_structure.data import dmcs
 
@@ -162,6 +164,33 @@ def test_a_kill_during_a_checkpoint_write_resumes_bit_for_bit(tmp_path):
     assert sorted(actual) == sorted(expected)
     for name, value in expected.items():
         np.testing.assert_array_equal(actual[name], value, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
+    # As train.py wrote them before the seed generators' states were saved.
+    cfg = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
+                            num_bom_samples=2, batch_size=4)
+    model = model_lib.StructVRNN(cfg)
+    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.build_all()
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(2)
+    out = tmp_path / "run"
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
+                               str(out / "checkpoints"), 3).save(checkpoint_number=2)
+    result = run_train(f"--output_dir={out}", "--steps=3", "--checkpoint_every=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "from step 2" in result.stdout and "predates saved sampling seeds" in result.stderr
+    bad = model_lib.StructVRNN(cfg.replace(rnn_units=16))
+    bad.compile(optimizer=model_lib.make_optimizer(cfg))
+    bad.build_all()
+    bad.optimizer.build(bad.trainable_variables)
+    other = tmp_path / "other"
+    tf.train.CheckpointManager(tf.train.Checkpoint(model=bad, optimizer=bad.optimizer),
+                               str(other / "checkpoints"), 3).save(checkpoint_number=2)
+    assert_one_line_error(run_train(f"--output_dir={other}", "--steps=3"),
+                          f"{other}/checkpoints/ckpt-2 does not fit this model")
 
 
 @pytest.mark.slow
