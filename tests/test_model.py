@@ -116,6 +116,21 @@ def test_action_conditional_model_uses_actions():
     assert not np.allclose(a["states"].numpy(), b["states"].numpy())
 
 
+@pytest.mark.parametrize("timing, changes", [("next", True), ("paper", False)])
+def test_the_action_that_produces_the_last_frame_changes_its_prediction(timing, changes):
+    cfg = CONFIG.replace(action_timing=timing)
+    model = make_model(action_size=2, cfg=cfg)
+    frames = batch(2)["frames"][:, :cfg.observed_steps]
+    actions = np.random.default_rng(0).uniform(size=(2, cfg.sequence_length, 2))
+    changed = actions.copy()
+    changed[:, -1] += 1.0  # produced the last predicted frame
+    predicted = [model.rollout(frames, 1, cfg.predicted_steps, tf.constant([0, 1]),
+                               tf.constant(a, tf.float32))["frames"].numpy()
+                 for a in (actions, changed)]
+    np.testing.assert_array_equal(predicted[0][:, :, :-1], predicted[1][:, :, :-1])
+    assert np.allclose(predicted[0][:, :, -1], predicted[1][:, :, -1]) != changes
+
+
 def test_frames_of_the_wrong_size_are_named():
     model = make_model()
     with pytest.raises(ValueError, match=r"frames have shape \[2, 5, 32, 32, 3\]"):

@@ -80,6 +80,11 @@ class Config:
     deterministic_belief: bool = _field(
         False, "Use the latent mean instead of samples (Struct-RNN, Section 5.1).")
     min_latent_std: float = _field(1e-4, "Added to the softplus latent std. dev. (code).", 0.0)
+    action_timing: str = _field(
+        "next", "Which action enters the GRU update h_t of an action-conditional model: next "
+        "(the action that produces frame t + 1, so it informs that frame's prediction) or "
+        "paper (the action that produced frame t, S1.1.2 literally; docs/fidelity.md).",
+        choices=("next", "paper"))
 
     # Scheduled sampling (S1.3).
     sampling_final_prob_observed: float = _field(

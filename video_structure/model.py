@@ -117,7 +117,7 @@ class StructVRNN(keras.Model):
             num_samples: N, a Python int or scalar int32 tensor.
             predicted_steps: Delta T.
             seed: [2] int32 stateless seed.
-            actions: [batch, T + Delta T, A]; `actions[:, t]` enters step t.
+            actions: [batch, T + Delta T, A]; `actions[:, t]` produced frame t.
 
         Returns:
             keypoints: [batch, N, T + Delta T, K, 3] decoded keypoints.
