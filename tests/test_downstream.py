@@ -471,6 +471,18 @@ def test_reward_prediction_is_deterministic_given_seed():
     assert np.random.random() == expected
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reward_prediction_keeps_each_group_on_one_side_of_the_split(seed):
+    # Groups of sizes 1, 1, 1, 1, 6 (say, windows of five episodes): 80% of the
+    # groups is 4 of them, so the test side holds exactly one whole group.
+    hidden, rewards = _reward_task(num_seqs=10, num_steps=3, hidden_size=3, seed=0)
+    groups = np.array([0, 1, 2, 3, 4, 4, 4, 4, 4, 4])
+    result = downstream.reward_prediction(hidden, rewards, np.zeros(10, np.int32), epochs=1,
+                                          batch_size=4, units=4, seed=seed, groups=groups)[0]
+    assert result.num_train + result.num_test == 10
+    assert result.num_test in (1, 6)
+
+
 def test_reward_model_is_dense_two_grus_dense_with_relus_between():
     model = downstream.RewardPredictor(seed=0)
     states = np.random.default_rng(0).normal(size=(2, 5, 7)).astype(np.float32)

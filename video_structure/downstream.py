@@ -760,11 +760,14 @@ def reward_prediction(
     train_fraction: float = 0.8,
     seed: int = 0,
     verbose: int = 0,
+    groups: Optional[np.ndarray] = None,
 ) -> Dict[int, RewardPredictionResult]:
     """Figure 9: predicts rewards from RNN hidden states, one model per domain.
 
     Each domain's sequences are split deterministically (by `seed`) into
-    `train_fraction` for training and the rest for evaluation. A fresh
+    `train_fraction` for training and the rest for evaluation; with `groups`,
+    whole groups are split, so that overlapping windows of one episode never
+    stand on both sides. A fresh
     `RewardPredictor` is trained with MSE and Adam, the learning rate decaying
     exponentially from 1e-3 to 1e-4 over all optimisation steps.
 
@@ -781,6 +784,8 @@ def reward_prediction(
         train_fraction: Fraction of each domain's sequences used for training.
         seed: Seed of the split, initialisation and shuffling.
         verbose: Keras verbosity for `fit`.
+        groups: int [num_seqs], e.g. the episode of each window; None: every
+            sequence is its own group.
 
     Returns:
         Dict from domain id to `RewardPredictionResult`, in ascending order.
@@ -802,24 +807,31 @@ def reward_prediction(
         ("rewards", rewards.shape, rewards.shape[1]),
     )
     domains = _int_array("domains", domains, "hidden_states", hidden_states.shape[0])
+    if groups is None:
+        groups = np.arange(hidden_states.shape[0])
+    groups = _int_array("groups", groups, "hidden_states", hidden_states.shape[0])
     _check_training_args(epochs, batch_size)
     if hidden_states.shape[0] < 2 or hidden_states.shape[1] < 1:
         raise ValueError(
             f"Reward prediction needs at least 2 sequences of at least 1 step, got "
             f"hidden_states of shape {hidden_states.shape}."
         )
-    domain_ids, counts = np.unique(domains, return_counts=True)
-    for domain, count in zip(domain_ids, counts):
+    domain_ids = np.unique(domains)
+    for domain in domain_ids:
+        count = len(np.unique(groups[domains == domain]))
         if count < 2:
             raise ValueError(
-                f"Domain {domain} has {count} sequence(s); reward prediction needs "
+                f"Domain {domain} has {count} group(s) of sequences; reward prediction needs "
                 f"at least 2 (train and test)."
             )
     results = {}
     for domain in domain_ids:
-        indices = np.flatnonzero(domains == domain)
-        train, test = split_indices(len(indices), train_fraction, seed)
-        train, test = indices[train], indices[test]
+        in_domain = domains == domain
+        names = np.unique(groups[in_domain])
+        train_groups, _ = split_indices(len(names), train_fraction, seed)
+        in_train = np.isin(groups, names[train_groups])
+        train = np.flatnonzero(in_domain & in_train)
+        test = np.flatnonzero(in_domain & ~in_train)
         predictions = _train_and_predict(
             RewardPredictor(units, seed),
             "mse",

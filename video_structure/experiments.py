@@ -44,7 +44,7 @@ from video_structure import export as export_lib
 from video_structure import files
 from video_structure.data import registry
 
-_OPTIONAL_KEYS = ("positions", "rewards", "domain", "actions")
+_OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions")
 
 
 # ----------------------------------------------------------------------------
@@ -53,8 +53,8 @@ _OPTIONAL_KEYS = ("positions", "rewards", "domain", "actions")
 
 
 def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_samples: int,
-            batch_size: int, data_dir: Optional[str] = None,
-            seed: int = 0) -> Dict[str, np.ndarray]:
+            batch_size: int, data_dir: Optional[str] = None, seed: int = 0,
+            window_stride: Optional[int] = None) -> Dict[str, np.ndarray]:
     """Runs an export over the first `num_sequences` sequences of a split.
 
     The sequences are `registry.take_sequences`': the split read once, in an
@@ -69,6 +69,7 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
         batch_size: sequences per forward pass.
         data_dir: dataset directory of file-based datasets.
         seed: seed of the sequence order and of the samples.
+        window_stride: see `registry.load_split`.
 
     Returns:
         Dict of numpy arrays as in the module docstring.
@@ -84,7 +85,8 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
     config = config_lib.Config(**config_dict)
     observed = config.observed_steps
     batches, data_action_size = registry.take_sequences(
-        dataset, split, config, num_sequences, batch_size, data_dir=data_dir, seed=seed)
+        dataset, split, config, num_sequences, batch_size, data_dir=data_dir, seed=seed,
+        window_stride=window_stride)
     if data_action_size != action_size:
         raise ValueError(f"The export {export_path} takes actions of size {action_size}, the "
                          f"{dataset} dataset has {data_action_size}.")
@@ -207,8 +209,11 @@ def _reward(test_arrays, epochs, batch_size, seed):
     keep = ~np.isin(domains, small)
     if not keep.any():
         return {"skipped": "no domain has 2 or more test sequences"}
+    # Overlapping windows of one episode stay on one side of the 80/20 split.
+    groups = test_arrays["episode"][keep] if "episode" in test_arrays else None
     results = downstream.reward_prediction(states[keep], rewards[keep], domains[keep],
-                                           epochs=epochs, batch_size=batch_size, seed=seed)
+                                           epochs=epochs, batch_size=batch_size, seed=seed,
+                                           groups=groups)
     per_domain = {
         str(domain): {"normalized_mse": _finite_or_none(r.normalized_mse),
                       "normalized_mse_per_step": _list(r.normalized_mse_per_step),
