@@ -15,7 +15,8 @@ For every variant and seed, in output_dir/<variant>/seed<k>:
    9 frames);
 3. `experiments.collect` on --task_sequences train and test sequences with
    --tracking_samples samples and `experiments.run_tasks` into tasks.json:
-   tracking per domain (Figure 4), reward prediction (Figure 9) and action
+   tracking per domain (Figure 4; the regression fitted on detected keypoints
+   unless --tracking_fit_on=samples), reward prediction (Figure 9) and action
    recognition with the domains as classes (Figure 8), each where the dataset
    has the arrays.
 
@@ -104,6 +105,10 @@ flags.DEFINE_enum("selection", None, ["sequence", "object"], "Best-of-N selectio
                   "tracking task: per sequence (Human3.6M) or per object (Basketball); default "
                   "per dataset: " + ", ".join(
                       f"{k}: {v}" for k, v in experiments.DEFAULT_SELECTION.items()) + ".")
+flags.DEFINE_enum("tracking_fit_on", experiments.DEFAULT_FIT_ON, list(experiments.FIT_ON),
+                  "What the tracking regression is fitted on: the train split's detected "
+                  "keypoints, or all its decoded samples (which shrink the fit; "
+                  "docs/fidelity.md). Model and baseline share the regression.")
 
 
 def _python_script(name: str, *args: str, log_path: str) -> float:
@@ -225,7 +230,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
     settings = dict(common, task_sequences=FLAGS.task_sequences,
                     task_window_stride=FLAGS.task_window_stride,
                     tracking_samples=FLAGS.tracking_samples, task_epochs=FLAGS.task_epochs,
-                    selection=selection)
+                    selection=selection, tracking_fit_on=FLAGS.tracking_fit_on)
     tasks = None if trained_now else experiments.load_if_current(tasks_path, settings, step)
     if tasks is not None:
         log(f"{variant} seed {seed}: {tasks_path} is up to date, not running the tasks again.")
@@ -240,7 +245,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
                   for split in ("train", "test")}
         results = experiments.run_tasks(arrays["train"], arrays["test"], config.observed_steps,
                                         epochs=FLAGS.task_epochs, selection=selection,
-                                        seed=seed)
+                                        fit_on=FLAGS.tracking_fit_on, seed=seed)
         tasks = {"results": results, "runner": {"settings": settings, "trained_step": step,
                                                 "wall_time_s": time.time() - started}}
         files.write_json(tasks_path, tasks)

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -254,3 +255,34 @@ def test_sparsity_penalises_the_chosen_scales(raw):
               else outputs["keypoints"].numpy()[..., 2])
     expected = np.mean(np.sum(np.abs(scales), axis=(1, 2)))
     assert float(terms["sparsity"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_validation_future_is_one_prior_sample_not_the_best_of_many():
+    cfg = CONFIG.replace(num_bom_samples=50)
+    model = make_model(cfg=cfg)
+    data = batch(cfg=cfg)
+    state = model.seed_generator.state.numpy()
+    logs = model.test_step(data)
+    assert set(logs) >= set(model_lib.VALIDATION_TERMS)
+    # Replay test_step's seeds: compute_losses draws the first, its best-of-many
+    # unroll; the single-sample prediction the second.
+    model.seed_generator.state.assign(state)
+    _, terms, outputs = model.compute_losses(data, training=False)
+    seed = keras.random.randint([2], 0, 2**31 - 1, seed=model.seed_generator, dtype="int32")
+    detected = outputs["keypoints"].numpy()  # [batch, T + Delta T, K, 3]
+    observed = cfg.observed_steps
+    predicted = model.predict_keypoints(detected[:, :observed], 1, cfg.predicted_steps,
+                                        seed)["keypoints"].numpy()[:, 0]
+    squared = (predicted[:, observed:] - detected[:, observed:]) ** 2  # [batch, Delta T, K, 3]
+    expected = np.mean(0.5 * np.sum(squared, axis=(1, 2, 3)))
+    assert float(logs["future"]) == pytest.approx(expected, rel=1e-5)
+    assert float(logs["future_bom"]) == pytest.approx(float(terms["future"]), rel=1e-5)
+    # Best of 50 against the true future is far closer than one prediction.
+    assert float(logs["future_bom"]) < 0.8 * float(logs["future"])
+    # Training logs the optimised best-of-many `future` and no `future_bom`;
+    # Keras prefixes the validation logs.
+    dataset = tf.data.Dataset.from_tensors(data)
+    history = model.fit(dataset, epochs=1, validation_data=dataset, shuffle=False,
+                        verbose=0).history
+    assert "future_bom" not in history
+    assert {"future", "val_future", "val_future_bom"} <= set(history)

@@ -8,6 +8,12 @@ plus L2 weight decay on the convolution kernels. The dynamics model sees the
 detected keypoints through a stop-gradient, so its errors never reach the
 detector (footnote 2).
 
+Validation (`test_step`) logs the same terms, except that `future` is the
+prediction error of one prior sample per sequence (`prediction_loss`): the
+optimised best of many picks, at every predicted step, the sample closest to
+the true future, which a prediction cannot know. That best-of-many value is
+logged beside it as `future_bom`; `loss` stays the optimised objective.
+
 Inference methods, batched and vectorised over samples:
 
 * `detect(frames)`: frames -> keypoints.
@@ -31,6 +37,8 @@ from video_structure import vision
 
 LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future", "supervised",
               "weight_decay")
+# Validation logs these; its `future` is the single-sample prediction error.
+VALIDATION_TERMS = LOSS_TERMS + ("future_bom",)
 
 
 class StructVRNN(keras.Model):
@@ -48,7 +56,7 @@ class StructVRNN(keras.Model):
         self.reconstructor = vision.Reconstructor(config, name="reconstructor")
         self.vrnn = dynamics.VRNNCell(config, action_size, name="vrnn")
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in VALIDATION_TERMS}
 
     @property
     def metrics(self):
@@ -138,6 +146,29 @@ class StructVRNN(keras.Model):
         states = tf.reshape(rollout.states, [batch, num_samples, total_steps, -1])
         return {"keypoints": keypoints, "states": states}
 
+    def prediction_loss(self, keypoints: tf.Tensor,
+                        actions: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """L_future of one prior sample per sequence, predicted as at inference.
+
+        The dynamics model sees only the first T steps of `keypoints`; one
+        rollout of `predict_keypoints` (the GRU fed its own samples) predicts
+        the Delta T later ones, and no best of many looks at them.
+
+        Args:
+            keypoints: [batch, T + Delta T, K, 3] detected keypoints.
+            actions: [batch, T + Delta T, A] for an action-conditional model.
+
+        Returns:
+            Scalar: the per-sequence sum over predicted steps of the keypoint
+            negative log-likelihood, averaged over the batch.
+        """
+        observed = self.config.observed_steps
+        predicted = self.predict_keypoints(keypoints[:, :observed], 1, self.config.predicted_steps,
+                                           self._next_seed(), actions)
+        nll = losses.keypoint_nll(_flatten_keypoints(keypoints[:, observed:]),
+                                  _flatten_keypoints(predicted["keypoints"][:, 0, observed:]))
+        return losses.future_loss(nll)  # nll: [batch, Delta T]
+
     def rollout(self, frames: tf.Tensor, num_samples, predicted_steps: int, seed,
                 actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
         """Detects keypoints in observed frames, predicts and renders N futures.
@@ -190,9 +221,8 @@ class StructVRNN(keras.Model):
                 step, config.sampling_final_prob_predicted, config.ramp_steps)
         else:
             prob_observed = prob_predicted = 1.0
-        seed = keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
         rollout = dynamics.unroll(
-            self.vrnn, targets, config.observed_steps, config.sequence_length, seed,
+            self.vrnn, targets, config.observed_steps, config.sequence_length, self._next_seed(),
             actions=batch.get("actions") if self.action_size else None,
             num_samples=config.num_bom_samples, deterministic=config.deterministic_belief,
             sample_prob_observed=prob_observed, sample_prob_predicted=prob_predicted)
@@ -222,6 +252,10 @@ class StructVRNN(keras.Model):
                    "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted}
         return total, terms, outputs
 
+    def _next_seed(self) -> tf.Tensor:
+        """A fresh [2] int32 stateless seed from the model's seed generator."""
+        return keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
+
     def _sparsity_scales(self, keypoints: tf.Tensor, heatmaps: tf.Tensor) -> tf.Tensor:
         """The mu that L_sparse penalises: raw map means (Eq. S3) or the normalised mu."""
         if self.config.sparsity_on_raw_scales:
@@ -229,10 +263,11 @@ class StructVRNN(keras.Model):
         return keypoints[..., 2]
 
     def _update_metrics(self, total, terms, outputs):
+        """Updates the trackers of `total` and `terms`; returns the logs of those only."""
         self.trackers["loss"].update_state(total)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: self.trackers[name].result() for name in ("loss", *terms)}
         logs["beta"] = outputs["beta"]
         logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
         logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
@@ -247,6 +282,11 @@ class StructVRNN(keras.Model):
 
     def test_step(self, batch):
         total, terms, outputs = self.compute_losses(batch, training=False)
+        # Same detected keypoints, so the vision part runs once; the extra
+        # unroll is the dynamics model's alone.
+        terms["future_bom"] = terms["future"]
+        terms["future"] = self.prediction_loss(
+            outputs["keypoints"], batch.get("actions") if self.action_size else None)
         return self._update_metrics(total, terms, outputs)
 
 
