@@ -235,19 +235,6 @@ def test_size_differences_name_the_existing_sizes(tiny_dataset):
     )
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"domains": ["walker/run"]}, "walker/run"),
-        ({"domains": []}, "domains"),
-        ({"episode_length": 0}, "episode_length"),
-        ({"episodes_per_shard": 0}, "episodes_per_shard"),
-        ({"seed": -1}, "seed"),
-        ({"action_repeat": 1.5}, "action_repeat"),
-        ({"action_hold": 0}, "action_hold"),
-        ({"action_distribution": "gaussian"}, "action_distribution"),
-    ],
-)
 def test_motion_statistics_against_numpy():
     rng = np.random.default_rng(0)
     positions = rng.uniform(-1, 1, size=(2, 20, 3, 2))
@@ -281,6 +268,19 @@ def test_random_actions_lie_in_the_spec(distribution):
     assert 0.35 < np.mean(actions[:, 0] > 0) < 0.65  # both signs, about equally often
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"domains": ["walker/run"]}, "walker/run"),
+        ({"domains": []}, "domains"),
+        ({"episode_length": 0}, "episode_length"),
+        ({"episodes_per_shard": 0}, "episodes_per_shard"),
+        ({"seed": -1}, "seed"),
+        ({"action_repeat": 1.5}, "action_repeat"),
+        ({"action_hold": 0}, "action_hold"),
+        ({"action_distribution": "gaussian"}, "action_distribution"),
+    ],
+)
 def test_generate_rejects_bad_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         dmcs.generate(str(tmp_path / "out"), **dict(_TINY, **kwargs))

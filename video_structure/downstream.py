@@ -847,8 +847,8 @@ def reward_prediction(
         count = len(np.unique(groups[domains == domain]))
         if count < 2:
             raise ValueError(
-                f"Domain {domain} has {count} group(s) of sequences; reward prediction needs "
-                f"at least 2 (train and test)."
+                f"Domain {domain} has {count} sequence(s), counting each group once; reward "
+                f"prediction needs at least 2 (train and test)."
             )
     results = {}
     for domain in domain_ids:
