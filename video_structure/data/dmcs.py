@@ -669,11 +669,9 @@ def generate(
         ("episode_length", episode_length, 1),
         ("episodes_per_shard", episodes_per_shard, 1),
         ("image_size", image_size, 1),
-        ("action_repeat", DEFAULT_ACTION_REPEAT[DOMAINS[0]] if action_repeat is None
-         else action_repeat, 1),
         ("action_hold", action_hold, 1),
         ("seed", seed, 0),
-    ]:
+    ] + ([] if action_repeat is None else [("action_repeat", action_repeat, 1)]):
         if not isinstance(value, (int, np.integer)) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if action_distribution not in ACTION_DISTRIBUTIONS:
