@@ -286,3 +286,25 @@ def test_validation_future_is_one_prior_sample_not_the_best_of_many():
                         verbose=0).history
     assert "future_bom" not in history
     assert {"future", "val_future", "val_future_bom"} <= set(history)
+
+
+def test_code_normalization_rescales_the_paper_terms():
+    data = batch()
+    paper = make_model()
+    code = make_model(cfg=CONFIG.replace(loss_normalization="code"))
+    code.set_weights(paper.get_weights())  # Same weights and seed-generator state.
+    _, terms, outputs = paper.compute_losses(data, training=False)
+    _, code_terms, _ = code.compute_losses(data, training=False)
+    length, observed = CONFIG.sequence_length, CONFIG.observed_steps
+    num_keypoints = CONFIG.num_keypoints
+    np.testing.assert_allclose(code_terms["image"], terms["image"] / (2 * length), rtol=1e-5)
+    np.testing.assert_allclose(code_terms["future"], terms["future"] / length, rtol=1e-5)
+    np.testing.assert_allclose(code_terms["sparsity"],
+                               terms["sparsity"] / num_keypoints / data["frames"].shape[0],
+                               rtol=1e-5)
+    # L_sep of the observed steps only, diagonal removed, in [0, 1].
+    observed_sep = losses.separation_loss(outputs["keypoints"][:, :observed],
+                                          CONFIG.separation_sigma)
+    np.testing.assert_allclose(
+        code_terms["separation"],
+        (observed_sep - num_keypoints) / (num_keypoints * (num_keypoints - 1)), rtol=1e-5)

@@ -56,6 +56,11 @@ class Config:
         1e-4, "L2 weight decay on convolution kernels (S1.1.1, S1.2).", 0.0)
     normalize_keypoint_scales: bool = _field(
         True, "Divide mu by its maximum over keypoints of the frame (code).")
+    loss_normalization: str = _field(
+        "paper", "How the terms of Eq. 9 are reduced: paper (the sums the equations write, per "
+        "sequence) or code (as the authors' code computes each term; losses.py, "
+        "docs/fidelity.md). Table S1's scales apply unchanged in both.",
+        choices=("paper", "code"))
     sparsity_on_raw_scales: bool = _field(
         False, "Apply L_sparse to the mean intensities of the raw score maps (Eq. S3, code) "
         "rather than to the normalised mu the representation carries.")

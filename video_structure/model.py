@@ -167,7 +167,8 @@ class StructVRNN(keras.Model):
                                            self._next_seed(), actions)
         nll = losses.keypoint_nll(_flatten_keypoints(keypoints[:, observed:]),
                                   _flatten_keypoints(predicted["keypoints"][:, 0, observed:]))
-        return losses.future_loss(nll)  # nll: [batch, Delta T]
+        return losses.future_loss(nll, self.config.loss_normalization,  # nll: [batch, Delta T]
+                                  self.config.sequence_length)
 
     def rollout(self, frames: tf.Tensor, num_samples, predicted_steps: int, seed,
                 actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
@@ -231,16 +232,22 @@ class StructVRNN(keras.Model):
 
         # A term whose scale is 0 is not computed and reports 0; config
         # validation keeps the keypoint priors at 0 for the CNN-VRNN.
+        normalization, length = config.loss_normalization, config.sequence_length
+        # The authors' code separates the observed steps' trajectories only.
+        separated = keypoints[:, :config.observed_steps] if normalization == "code" else keypoints
         terms = {
-            "image": losses.image_loss(frames, reconstructed),
-            "separation": (losses.separation_loss(keypoints, config.separation_sigma)
+            "image": losses.image_loss(frames, reconstructed, normalization),
+            "separation": (losses.separation_loss(separated, config.separation_sigma,
+                                                  normalization)
                            if config.separation_scale else tf.constant(0.0)),
-            "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps))
+            "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps),
+                                              normalization)
                          if config.sparsity_scale else tf.constant(0.0)),
-            "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta),
+            "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta,
+                                     normalization, length),
             "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
-            "future": losses.future_loss(nll[:, config.observed_steps:]),
-            "supervised": (losses.supervised_loss(keypoints, _positions(batch))
+            "future": losses.future_loss(nll[:, config.observed_steps:], normalization, length),
+            "supervised": (losses.supervised_loss(keypoints, _positions(batch), normalization)
                            if config.supervision_scale else tf.constant(0.0)),
             "weight_decay": tf.add_n(self.losses) if self.losses else tf.constant(0.0),
         }
