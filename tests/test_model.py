@@ -308,3 +308,13 @@ def test_code_normalization_rescales_the_paper_terms():
     np.testing.assert_allclose(
         code_terms["separation"],
         (observed_sep - num_keypoints) / (num_keypoints * (num_keypoints - 1)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("representation", ["keypoints", "cnn"])
+def test_keypoint_statistics_are_logged_for_keypoint_models(representation):
+    cfg = CONFIG.replace(representation=representation, **(
+        {"separation_scale": 0.0, "sparsity_scale": 0.0} if representation == "cnn" else {}))
+    logs = make_model(cfg=cfg).test_step(batch())
+    assert (set(model_lib.KEYPOINT_MONITORS) <= set(logs)) == (representation == "keypoints")
+    if representation == "keypoints":
+        assert 1 <= float(logs["active_keypoints"]) <= CONFIG.num_keypoints

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from video_structure import config as config_lib
 from video_structure import dynamics
+from video_structure import keypoint_ops
 from video_structure import losses
 from video_structure import schedules
 from video_structure import vision
@@ -39,6 +40,9 @@ LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future",
               "weight_decay")
 # Validation logs these; its `future` is the single-sample prediction error.
 VALIDATION_TERMS = LOSS_TERMS + ("future_bom",)
+# Logged beside the losses of a keypoint model, to make a collapsed detector
+# visible (`keypoint_ops.keypoint_statistics`).
+KEYPOINT_MONITORS = ("active_keypoints", "keypoint_spread", "keypoint_motion")
 
 
 class StructVRNN(keras.Model):
@@ -56,7 +60,8 @@ class StructVRNN(keras.Model):
         self.reconstructor = vision.Reconstructor(config, name="reconstructor")
         self.vrnn = dynamics.VRNNCell(config, action_size, name="vrnn")
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in VALIDATION_TERMS}
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in VALIDATION_TERMS + KEYPOINT_MONITORS}
 
     @property
     def metrics(self):
@@ -256,7 +261,9 @@ class StructVRNN(keras.Model):
                  + config.supervision_scale * terms["supervised"] + terms["weight_decay"])
         outputs = {"keypoints": keypoints, "heatmaps": heatmaps, "reconstructed": reconstructed,
                    "decoded_keypoints": rollout.keypoints, "beta": beta,
-                   "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted}
+                   "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted,
+                   "keypoint_statistics": (keypoint_ops.keypoint_statistics(keypoints)
+                                           if config.representation == "keypoints" else {})}
         return total, terms, outputs
 
     def _next_seed(self) -> tf.Tensor:
@@ -270,11 +277,14 @@ class StructVRNN(keras.Model):
         return keypoints[..., 2]
 
     def _update_metrics(self, total, terms, outputs):
-        """Updates the trackers of `total` and `terms`; returns the logs of those only."""
+        """Updates the trackers of `total`, `terms` and the keypoint statistics; returns their logs."""
         self.trackers["loss"].update_state(total)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        logs = {name: self.trackers[name].result() for name in ("loss", *terms)}
+        for name, value in outputs["keypoint_statistics"].items():
+            self.trackers[name].update_state(value)
+        logs = {name: self.trackers[name].result()
+                for name in ("loss", *terms, *outputs["keypoint_statistics"])}
         logs["beta"] = outputs["beta"]
         logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
         logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
