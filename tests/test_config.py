@@ -88,7 +88,8 @@ def test_dmcs_cpu_preset_is_the_dmcs_preset_resized():
     paper, cpu = config.PRESETS["dmcs"], config.PRESETS["dmcs_cpu"]
     changed = {f.name for f in config.fields() if getattr(paper, f.name) != getattr(cpu, f.name)}
     assert changed == {"encoder_filters", "num_bom_samples", "batch_size", "num_steps",
-                       "kl_annealing_steps", "lr_decay_steps"}
+                       "kl_annealing_steps", "lr_decay_steps", "loss_normalization",
+                       "sparsity_on_raw_scales"}
     # S1.2's schedules at the same fractions of the shorter run.
     for name in ("kl_annealing_steps", "lr_decay_steps"):
         assert getattr(cpu, name) / cpu.num_steps == getattr(paper, name) / paper.num_steps
