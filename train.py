@@ -59,7 +59,7 @@ flags.DEFINE_string("data_dir", None, "Dataset directory (dmcs, npz, videos); dm
 flags.DEFINE_integer("dmcs_train_episodes", 20, "Train episodes per domain when the dmcs dataset "
                      "is generated on first use (CPU-sized; see datasets/generate_dmcs.py for "
                      "the paper's scale).", lower_bound=1)
-flags.DEFINE_integer("dmcs_test_episodes", 5, "Test episodes per domain when generating dmcs.",
+flags.DEFINE_integer("dmcs_test_episodes", 12, "Test episodes per domain when generating dmcs.",
                      lower_bound=1)
 flags.DEFINE_integer("dmcs_episode_length", 100, "Frames per episode when generating dmcs.",
                      lower_bound=2)
@@ -219,7 +219,8 @@ def prepare_dmcs(data_dir: str, image_size: int) -> None:
         return
     print(f"Generating the DMCS dataset in {data_dir} (resumable; "
           "datasets/generate_dmcs.py makes larger ones).", flush=True)
-    dmcs.generate(data_dir, image_size=image_size, seed=FLAGS.seed, **sizes)
+    manifest = dmcs.generate(data_dir, image_size=image_size, seed=FLAGS.seed, **sizes)
+    print(dmcs.format_statistics(manifest, "train"), flush=True)
 
 
 def run_settings(config: config_lib.Config, data_dir) -> dict:

@@ -48,10 +48,25 @@ _IMAGE_SIZE = flags.DEFINE_integer(
 )
 _ACTION_REPEAT = flags.DEFINE_integer(
     "action_repeat",
-    1,
-    "Control steps each random action is held for per recorded frame "
-    "(rewards are summed over them).",
+    None,
+    "Control steps per recorded frame, for every domain (a frame's reward is the mean over "
+    "them); default per domain: "
+    + ", ".join(f"{d} {k}" for d, k in dmcs.DEFAULT_ACTION_REPEAT.items())
+    + ".",
     lower_bound=1,
+)
+_ACTION_HOLD = flags.DEFINE_integer(
+    "action_hold",
+    dmcs.DEFAULT_ACTION_HOLD,
+    "Recorded frames each random action is held for.",
+    lower_bound=1,
+)
+_ACTION_DISTRIBUTION = flags.DEFINE_enum(
+    "action_distribution",
+    dmcs.ACTION_DISTRIBUTIONS[0],
+    dmcs.ACTION_DISTRIBUTIONS,
+    "Random actions: each component at a bound of the action spec (extremes) or uniform "
+    "between the bounds.",
 )
 _WORKERS = flags.DEFINE_integer(
     "workers",
@@ -80,6 +95,8 @@ def main(argv):
             episodes_per_shard=_EPISODES_PER_SHARD.value,
             image_size=_IMAGE_SIZE.value,
             action_repeat=_ACTION_REPEAT.value,
+            action_hold=_ACTION_HOLD.value,
+            action_distribution=_ACTION_DISTRIBUTION.value,
             seed=_SEED.value,
             num_workers=_WORKERS.value,
         )
@@ -88,6 +105,8 @@ def main(argv):
     except RuntimeError as error:  # A dead worker or no GL backend: the message says what to do.
         cli.fail(str(error), exitcode=1)
     print(f'Wrote {len(manifest["shards"])} shards to {_OUTPUT_DIR.value}')
+    for split in dmcs.SPLITS:
+        print(dmcs.format_statistics(manifest, split))
 
 
 if __name__ == "__main__":

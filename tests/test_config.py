@@ -83,3 +83,14 @@ def test_cnn_vrnn_refuses_keypoint_losses(overrides, name):
         config.get_preset("dmcs", "cnn_vrnn", **overrides)
     with pytest.raises(ValueError, match="representation=cnn"):
         config.get_preset("dmcs", representation="cnn")  # The preset's scales are positive.
+
+
+def test_dmcs_cpu_preset_is_the_dmcs_preset_resized():
+    paper, cpu = config.PRESETS["dmcs"], config.PRESETS["dmcs_cpu"]
+    changed = {f.name for f in config.fields() if getattr(paper, f.name) != getattr(cpu, f.name)}
+    assert changed == {"encoder_filters", "num_bom_samples", "batch_size", "num_steps",
+                       "kl_annealing_steps", "lr_decay_steps", "loss_normalization",
+                       "sparsity_on_raw_scales"}
+    # S1.2's schedules at the same fractions of the shorter run.
+    for name in ("kl_annealing_steps", "lr_decay_steps"):
+        assert getattr(cpu, name) / cpu.num_steps == getattr(paper, name) / paper.num_steps

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import numpy as np
 import pytest
@@ -157,8 +158,10 @@ def test_tiny_generation(tiny_dataset):
         assert records["frames"].std() > 10  # A rendered scene, not blank.
         actions = records["actions"][0]  # [T, 6]
         assert np.all(actions[0] == 0) and np.all(actions[:, num_actions:] == 0)
-        assert np.all(np.abs(actions[1:, :num_actions]) <= 1)
-        assert np.all(actions[1:, :num_actions] != 0)
+        # "extremes": every component at a bound, each action held for 2 frames.
+        assert np.all(np.abs(actions[1:, :num_actions]) == 1)
+        np.testing.assert_array_equal(actions[1], actions[2])
+        np.testing.assert_array_equal(actions[3], actions[4])
         rewards = records["rewards"][0]
         assert rewards[0] == 0 and np.all((rewards >= 0) & (rewards <= 1))
         positions = records["positions"][0]  # [T, 7, 2]
@@ -167,6 +170,15 @@ def test_tiny_generation(tiny_dataset):
         first_frames[(shard["split"], shard["domain"], shard["first_episode"])] = records["frames"][
             0, 0
         ]
+    assert manifest["action_repeat"] == {"cartpole/balance": 4, "walker/walk": 4}
+    for split in dmcs.SPLITS:
+        for domain in _TINY["domains"]:
+            parts = [dmcs.open_shard(path, manifest, s) for s in manifest["shards"]
+                     if s["split"] == split and s["domain"] == domain]
+            expected = dmcs.motion_statistics(
+                np.concatenate([p["positions"] for p in parts]),
+                np.concatenate([p["rewards"] for p in parts]))
+            assert manifest["statistics"][split][domain] == expected
     # Disjoint seeds: no two episodes start in the same state.
     frames = list(first_frames.values())
     assert all(not np.array_equal(a, b) for i, a in enumerate(frames) for b in frames[i + 1 :])
@@ -238,6 +250,39 @@ def test_size_differences_name_the_existing_sizes(tiny_dataset):
     )
 
 
+def test_motion_statistics_against_numpy():
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(-1, 1, size=(2, 20, 3, 2))
+    positions[:, :, 2] = np.nan  # a body this domain does not have
+    rewards = np.zeros((2, 20))
+    rewards[1, 10] = 0.5  # varies in the windows of episode 1 that hold step 10
+    stats = dmcs.motion_statistics(positions, rewards, window=4)
+    moved, varies = [], []
+    for e in range(2):
+        for start in range(1, 17):
+            last = start + 3
+            moved.append(np.mean(np.linalg.norm(positions[e, last, :2] - positions[e, start, :2],
+                                                axis=-1)))
+            varies.append(e == 1 and start <= 10 <= last)
+    assert stats["windows"] == 32
+    np.testing.assert_allclose(stats["displacement_heatmap_pixels"], np.mean(moved) / 0.125)
+    np.testing.assert_allclose(stats["reward_varies"], np.mean(varies))
+    np.testing.assert_allclose(stats["reward_mean"], 0.5 / 38)
+
+
+@pytest.mark.parametrize("distribution", dmcs.ACTION_DISTRIBUTIONS)
+def test_random_actions_lie_in_the_spec(distribution):
+    spec = types.SimpleNamespace(minimum=np.array([-1.0, 0.0]), maximum=np.array([1.0, 2.0]),
+                                 shape=(2,))
+    actions = np.stack([dmcs.random_action(np.random.default_rng(i), spec, distribution)
+                        for i in range(200)])
+    assert actions.dtype == np.float32
+    assert np.all((actions >= spec.minimum) & (actions <= spec.maximum))
+    at_bounds = np.isin(actions, np.concatenate([spec.minimum, spec.maximum]))
+    assert at_bounds.all() == (distribution == "extremes")
+    assert 0.35 < np.mean(actions[:, 0] > 0) < 0.65  # both signs, about equally often
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -247,6 +292,8 @@ def test_size_differences_name_the_existing_sizes(tiny_dataset):
         ({"episodes_per_shard": 0}, "episodes_per_shard"),
         ({"seed": -1}, "seed"),
         ({"action_repeat": 1.5}, "action_repeat"),
+        ({"action_hold": 0}, "action_hold"),
+        ({"action_distribution": "gaussian"}, "action_distribution"),
     ],
 )
 def test_generate_rejects_bad_arguments(tmp_path, kwargs, match):
@@ -268,6 +315,9 @@ def test_manifest_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="manifest.json not found"):
         dmcs.load_manifest(str(tmp_path))
     (tmp_path / dmcs.MANIFEST_NAME).write_text('{"format_version": 1}')
+    with pytest.raises(dmcs.OutdatedDatasetError, match="format 1.*Regenerate"):
+        dmcs.load_manifest(str(tmp_path))
+    (tmp_path / dmcs.MANIFEST_NAME).write_text(f'{{"format_version": {dmcs.FORMAT_VERSION}}}')
     with pytest.raises(ValueError, match="Malformed"):
         dmcs.load_manifest(str(tmp_path))
 
@@ -292,12 +342,13 @@ for domain in dmcs.DOMAINS:
     model = env.physics.model
     record = np.zeros((), dmcs.record_dtype(T, SIZE, 6, 7))
     seed_sequence = dmcs.episode_seed(0, 'test', domain, 0)
-    dmcs.generate_episode(env, seed_sequence, T, SIZE, 1, record)
+    repeat = dmcs.DEFAULT_ACTION_REPEAT[domain]
+    dmcs.generate_episode(env, seed_sequence, T, SIZE, repeat, 2, 'extremes', record)
     dmcs.reset_episode(env, seed_sequence)
     num_actions = env.action_spec().shape[0]
     groups = model.geom_group.copy()
     for t in range(T):
-        if t > 0:
+        for _ in range(repeat if t > 0 else 0):
             env.step(record['actions'][t, :num_actions])
         physics = env.physics
         frame = physics.render(SIZE, SIZE, camera_id=0)

@@ -41,17 +41,45 @@ def test_regression_recovers_exact_linear_map():
     np.testing.assert_allclose(result.errors.per_step, 0.0, atol=1e-4)
 
 
+def test_regression_is_fitted_on_detected_keypoints_not_on_noisy_samples():
+    # Samples scatter around exact detections. Fitted on the detections the map
+    # is exact; fitted on the samples, least squares on noisy inputs shrinks it.
+    keypoints, positions, weights = _linear_task(
+        num_seqs=40, num_samples=1, num_steps=8, num_keypoints=2, num_objects=1, seed=2
+    )
+    detected = keypoints[:, 0]  # [num_seqs, time, K, 3]
+    rng = np.random.default_rng(3)
+    samples = detected[:, None] + rng.normal(0.0, 0.2, (40, 20) + detected.shape[1:])
+    on_detected = downstream.coordinate_regression(
+        detected[:30], positions[:30], samples[30:], positions[30:], 4, ridge=1e-9
+    )
+    on_samples = downstream.coordinate_regression(
+        samples[:30], positions[:30], samples[30:], positions[30:], 4, ridge=1e-9
+    )
+    np.testing.assert_allclose(on_detected.regressor.weights, weights, atol=1e-3)
+    # Oracle of the samples fit: least squares over every (sequence, sample, step).
+    features = samples[:30].reshape(-1, 6).astype(np.float64)
+    targets = np.repeat(positions[:30, None], 20, axis=1).reshape(-1, 2)
+    design = np.concatenate([features, np.ones((len(features), 1))], axis=1)
+    oracle = np.linalg.lstsq(design, targets, rcond=None)[0]
+    np.testing.assert_allclose(on_samples.regressor.weights, oracle, rtol=1e-4, atol=1e-6)
+    # Shrunk: predictions on the exact detections vary less than the positions.
+    fitted_spread = np.std(on_samples.regressor.predict(detected[:30]))
+    assert fitted_spread < 0.9 * np.std(positions[:30])
+    np.testing.assert_allclose(np.std(on_detected.regressor.predict(detected[:30])),
+                               np.std(positions[:30]), rtol=1e-4)
+
+
 def test_last_observed_baseline_holds_the_detected_keypoints():
     keypoints, positions, weights = _linear_task(
         num_seqs=30, num_samples=1, num_steps=10, num_keypoints=4, num_objects=3, seed=0
     )
     detected = keypoints[:, 0]  # [num_seqs, time, K, 3]
-    result = downstream.last_observed_baseline(
-        detected[:20], positions[:20], detected[20:], positions[20:], num_observed_steps=4,
-        ridge=1e-9,
+    regressor = downstream.fit_coordinate_regressor(detected[:20], positions[:20], ridge=1e-9)
+    np.testing.assert_allclose(regressor.weights, weights, atol=1e-3)
+    errors = downstream.last_observed_baseline(
+        regressor, detected[20:], positions[20:], num_observed_steps=4
     )
-    np.testing.assert_allclose(result.regressor.weights, weights, atol=1e-3)
-    errors = result.errors
     assert errors.per_sequence.shape == (10, 10, 3) and np.all(errors.best_sample == 0)
     # Exact while observed; afterwards the error of holding step 3.
     held = positions[20:, 3:4]  # [10, 1, N, 2]
@@ -59,10 +87,8 @@ def test_last_observed_baseline_holds_the_detected_keypoints():
     np.testing.assert_allclose(errors.per_step[:4], 0.0, atol=1e-4)
     np.testing.assert_allclose(errors.per_step[4:], expected.mean(axis=(0, 2)), atol=1e-4)
     assert np.all(np.diff(errors.per_step[3:]) > 0)
-    with pytest.raises(ValueError, match=r"train_keypoints must have shape \[num_seqs, time"):
-        downstream.last_observed_baseline(
-            keypoints[:20], positions[:20], detected[20:], positions[20:], 4
-        )
+    with pytest.raises(ValueError, match=r"keypoints must have shape \[num_seqs, time, K"):
+        downstream.last_observed_baseline(regressor, keypoints[20:], positions[20:], 4)
 
 
 def test_regression_masks_missing_objects():
@@ -469,6 +495,18 @@ def test_reward_prediction_is_deterministic_given_seed():
     assert runs[0] != runs[2]
     # The seed is the task's own: global generators are neither reseeded nor used.
     assert np.random.random() == expected
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_reward_prediction_keeps_each_group_on_one_side_of_the_split(seed):
+    # Groups of sizes 1, 1, 1, 1, 6 (say, windows of five episodes): 80% of the
+    # groups is 4 of them, so the test side holds exactly one whole group.
+    hidden, rewards = _reward_task(num_seqs=10, num_steps=3, hidden_size=3, seed=0)
+    groups = np.array([0, 1, 2, 3, 4, 4, 4, 4, 4, 4])
+    result = downstream.reward_prediction(hidden, rewards, np.zeros(10, np.int32), epochs=1,
+                                          batch_size=4, units=4, seed=seed, groups=groups)[0]
+    assert result.num_train + result.num_test == 10
+    assert result.num_test in (1, 6)
 
 
 def test_reward_model_is_dense_two_grus_dense_with_relus_between():

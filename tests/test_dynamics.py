@@ -102,16 +102,29 @@ def test_actions_change_the_dynamics_and_are_required():
         dynamics.unroll(cell, keypoints, 3, 5, SEED)
 
 
-@pytest.mark.parametrize("step", [0, 2, 4])
-def test_actions_of_step_t_enter_the_update_of_h_t(step):
-    # S1.1.2: a_{t-1}, the action that produced frame t, updates h_t; states
-    # before t cannot depend on it.
-    cell = make_cell(action_size=2)
+@pytest.mark.parametrize("timing", ["next", "paper"])
+@pytest.mark.parametrize("step", [1, 3, 4])
+def test_the_action_that_produces_frame_t_reaches_its_prediction(timing, step):
+    # actions[:, t] produced frame t. "next": it enters h_{t-1}, so the decoded
+    # keypoints of step t already depend on it. "paper" (S1.1.2: a_{t-1} enters
+    # h_t): only step t + 1 does. No earlier step may depend on it.
+    cell = dynamics.VRNNCell(CONFIG.replace(action_timing=timing), 2)
     keypoints = tf.random.uniform([2, 5, 9])
     actions = np.random.default_rng(0).uniform(size=(2, 5, 2)).astype(np.float32)
     changed = actions.copy()
     changed[:, step] += 1.0
-    states = [dynamics.unroll(cell, keypoints, 3, 5, SEED, actions=tf.constant(a)).states.numpy()
-              for a in (actions, changed)]
-    np.testing.assert_array_equal(states[0][:, :step], states[1][:, :step])
-    assert not np.allclose(states[0][:, step], states[1][:, step])
+    decoded = [dynamics.unroll(cell, keypoints, 3, 5, SEED, actions=tf.constant(a),
+                               deterministic=True).keypoints.numpy()
+               for a in (actions, changed)]
+    first_affected = step if timing == "next" else step + 1
+    np.testing.assert_array_equal(decoded[0][:, :first_affected], decoded[1][:, :first_affected])
+    if first_affected < 5:
+        assert not np.allclose(decoded[0][:, first_affected], decoded[1][:, first_affected])
+
+
+def test_step_actions_shifts_next_actions_forward():
+    actions = tf.reshape(tf.range(6, dtype=tf.float32), [1, 3, 2])
+    np.testing.assert_array_equal(dynamics.step_actions(actions, "next").numpy(),
+                                  [[[2, 3], [4, 5], [0, 0]]])
+    np.testing.assert_array_equal(dynamics.step_actions(actions, "paper").numpy(),
+                                  actions.numpy())

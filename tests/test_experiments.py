@@ -69,6 +69,37 @@ def test_run_tasks_tracks_exact_keypoints_better_than_the_baseline():
     assert set(results["reward"]) == set(results["action"]) == {"skipped"}
 
 
+def test_tracking_fits_one_regression_on_detected_keypoints_for_model_and_baseline():
+    # Decoded samples scatter around exact detections. Fitted on the detections
+    # (the default) the regression is the identity on (x, y), so the baseline
+    # through it is exact on observed steps and the model's error is its
+    # samples' own; the old fit on the samples is shrunk, and the baseline
+    # sharing it misses even on observed steps.
+    rng = np.random.default_rng(2)
+    train, test = make_arrays(12, 0), make_arrays(10, 1)
+    for arrays in (train, test):
+        del arrays["rewards"], arrays["domain"]
+        detected = arrays["observed_keypoints"]  # [S, T, 2, 3]
+        arrays["keypoints"] = (detected[:, None] + rng.normal(
+            0.0, 0.05, (len(detected), 4) + detected.shape[1:])).astype(np.float32)
+    default = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)["tracking"]
+    samples = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1,
+                                    fit_on="samples")["tracking"]
+    assert (default["fit_on"], samples["fit_on"]) == ("detected", "samples")
+    np.testing.assert_allclose(default["baseline_per_step"][:4], 0.0, atol=1e-3)
+    np.testing.assert_allclose(default["baseline_per_step"][4:], [0.05, 0.1, 0.15], atol=1e-3)
+    assert min(samples["baseline_per_step"][:4]) > 0.01
+    # Oracle of the model: the distances of the samples' (x, y) to the truth,
+    # the best sample per sequence chosen on the predicted steps.
+    truth = test["positions"][:, None, :, :2]  # [S, 1, T, 2, 2]
+    errors = np.linalg.norm(test["keypoints"][..., :2] - truth, axis=-1)  # [S, M, T, 2]
+    best = np.argmin(errors[:, :, 4:].mean(axis=(2, 3)), axis=1)  # [S]
+    chosen = errors[np.arange(len(best)), best]  # [S, T, 2]
+    np.testing.assert_allclose(default["per_step"], chosen.mean(axis=(0, 2)), atol=1e-3)
+    with pytest.raises(ValueError, match="fit_on must be one of"):
+        experiments.run_tasks(train, test, num_observed_steps=4, epochs=1, fit_on="decoded")
+
+
 def test_tracking_fits_each_domain_on_its_own_bodies():
     # Object 0 is keypoint 0 in domain 0 and keypoint 1 in domain 1, where
     # keypoint 0 is noise; object 1 exists (keypoint 0) only in domain 0.

@@ -59,3 +59,23 @@ def test_coordinates_to_pixels_inverts_pixel_centres():
         np.array([[-1 + 1 / 64, 1 - 1 / 64], [1 - 1 / 64, -1 + 1 / 64]]), 64, 64)
     np.testing.assert_allclose(columns, [0, 63], atol=1e-9)
     np.testing.assert_allclose(rows, [0, 63], atol=1e-9)
+
+
+def test_keypoint_statistics_against_numpy():
+    rng = np.random.default_rng(0)
+    keypoints = rng.uniform(-1, 1, size=(2, 3, 4, 3)).astype(np.float32)
+    keypoints[..., 2] = rng.uniform(0, 1, size=(2, 3, 4))
+    stats = {k: float(v) for k, v in keypoint_ops.keypoint_statistics(keypoints, 0.5).items()}
+    active = keypoints[..., 2] >= 0.5
+    spreads, motions = [], []
+    for b in range(2):
+        for t in range(3):
+            points = keypoints[b, t, active[b, t], :2]
+            spreads += list(np.linalg.norm(points - points.mean(axis=0), axis=-1))
+            if t:
+                both = active[b, t] & active[b, t - 1]
+                motions += list(np.linalg.norm(keypoints[b, t, both, :2]
+                                               - keypoints[b, t - 1, both, :2], axis=-1))
+    assert stats["active_keypoints"] == pytest.approx(active.sum() / 6)
+    assert stats["keypoint_spread"] == pytest.approx(np.mean(spreads), rel=1e-5)
+    assert stats["keypoint_motion"] == pytest.approx(np.mean(motions), rel=1e-5)

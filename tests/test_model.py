@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -114,6 +115,21 @@ def test_action_conditional_model_uses_actions():
     b = model.predict_keypoints(model.detect(frames), 2, 2, tf.constant([0, 1]),
                                 data["actions"] * 0 + 5.0)
     assert not np.allclose(a["states"].numpy(), b["states"].numpy())
+
+
+@pytest.mark.parametrize("timing, changes", [("next", True), ("paper", False)])
+def test_the_action_that_produces_the_last_frame_changes_its_prediction(timing, changes):
+    cfg = CONFIG.replace(action_timing=timing)
+    model = make_model(action_size=2, cfg=cfg)
+    frames = batch(2)["frames"][:, :cfg.observed_steps]
+    actions = np.random.default_rng(0).uniform(size=(2, cfg.sequence_length, 2))
+    changed = actions.copy()
+    changed[:, -1] += 1.0  # produced the last predicted frame
+    predicted = [model.rollout(frames, 1, cfg.predicted_steps, tf.constant([0, 1]),
+                               tf.constant(a, tf.float32))["frames"].numpy()
+                 for a in (actions, changed)]
+    np.testing.assert_array_equal(predicted[0][:, :, :-1], predicted[1][:, :, :-1])
+    assert np.allclose(predicted[0][:, :, -1], predicted[1][:, :, -1]) != changes
 
 
 def test_frames_of_the_wrong_size_are_named():
@@ -239,3 +255,66 @@ def test_sparsity_penalises_the_chosen_scales(raw):
               else outputs["keypoints"].numpy()[..., 2])
     expected = np.mean(np.sum(np.abs(scales), axis=(1, 2)))
     assert float(terms["sparsity"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_validation_future_is_one_prior_sample_not_the_best_of_many():
+    cfg = CONFIG.replace(num_bom_samples=50)
+    model = make_model(cfg=cfg)
+    data = batch(cfg=cfg)
+    state = model.seed_generator.state.numpy()
+    logs = model.test_step(data)
+    assert set(logs) >= set(model_lib.VALIDATION_TERMS)
+    # Replay test_step's seeds: compute_losses draws the first, its best-of-many
+    # unroll; the single-sample prediction the second.
+    model.seed_generator.state.assign(state)
+    _, terms, outputs = model.compute_losses(data, training=False)
+    seed = keras.random.randint([2], 0, 2**31 - 1, seed=model.seed_generator, dtype="int32")
+    detected = outputs["keypoints"].numpy()  # [batch, T + Delta T, K, 3]
+    observed = cfg.observed_steps
+    predicted = model.predict_keypoints(detected[:, :observed], 1, cfg.predicted_steps,
+                                        seed)["keypoints"].numpy()[:, 0]
+    squared = (predicted[:, observed:] - detected[:, observed:]) ** 2  # [batch, Delta T, K, 3]
+    expected = np.mean(0.5 * np.sum(squared, axis=(1, 2, 3)))
+    assert float(logs["future"]) == pytest.approx(expected, rel=1e-5)
+    assert float(logs["future_bom"]) == pytest.approx(float(terms["future"]), rel=1e-5)
+    # Best of 50 against the true future is far closer than one prediction.
+    assert float(logs["future_bom"]) < 0.8 * float(logs["future"])
+    # Training logs the optimised best-of-many `future` and no `future_bom`;
+    # Keras prefixes the validation logs.
+    dataset = tf.data.Dataset.from_tensors(data)
+    history = model.fit(dataset, epochs=1, validation_data=dataset, shuffle=False,
+                        verbose=0).history
+    assert "future_bom" not in history
+    assert {"future", "val_future", "val_future_bom"} <= set(history)
+
+
+def test_code_normalization_rescales_the_paper_terms():
+    data = batch()
+    paper = make_model()
+    code = make_model(cfg=CONFIG.replace(loss_normalization="code"))
+    code.set_weights(paper.get_weights())  # Same weights and seed-generator state.
+    _, terms, outputs = paper.compute_losses(data, training=False)
+    _, code_terms, _ = code.compute_losses(data, training=False)
+    length, observed = CONFIG.sequence_length, CONFIG.observed_steps
+    num_keypoints = CONFIG.num_keypoints
+    np.testing.assert_allclose(code_terms["image"], terms["image"] / (2 * length), rtol=1e-5)
+    np.testing.assert_allclose(code_terms["future"], terms["future"] / length, rtol=1e-5)
+    np.testing.assert_allclose(code_terms["sparsity"],
+                               terms["sparsity"] / num_keypoints / data["frames"].shape[0],
+                               rtol=1e-5)
+    # L_sep of the observed steps only, diagonal removed, in [0, 1].
+    observed_sep = losses.separation_loss(outputs["keypoints"][:, :observed],
+                                          CONFIG.separation_sigma)
+    np.testing.assert_allclose(
+        code_terms["separation"],
+        (observed_sep - num_keypoints) / (num_keypoints * (num_keypoints - 1)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("representation", ["keypoints", "cnn"])
+def test_keypoint_statistics_are_logged_for_keypoint_models(representation):
+    cfg = CONFIG.replace(representation=representation, **(
+        {"separation_scale": 0.0, "sparsity_scale": 0.0} if representation == "cnn" else {}))
+    logs = make_model(cfg=cfg).test_step(batch())
+    assert (set(model_lib.KEYPOINT_MONITORS) <= set(logs)) == (representation == "keypoints")
+    if representation == "keypoints":
+        assert 1 <= float(logs["active_keypoints"]) <= CONFIG.num_keypoints

@@ -86,6 +86,16 @@ def test_take_sequences_reads_the_first_sequences_of_one_shuffled_order(tmp_path
     np.testing.assert_array_equal(frames(5, 3), everything[:5])
 
 
+@pytest.mark.parametrize("window_stride, count", [(None, 2), (3, 2), (1, 6)])
+def test_take_sequences_window_stride(tmp_path, window_stride, count):
+    # Two files of 5 frames; CONFIG's windows have 3: test windows do not
+    # overlap by default (one per file at stride 3), stride 1 gives 3 per file.
+    write_npz_split(tmp_path / "test", num_files=2, length=5)
+    batches, _ = registry.take_sequences("npz", "test", CONFIG, 100, 1, data_dir=str(tmp_path),
+                                         window_stride=window_stride)
+    assert sum(len(b["frames"]) for b in batches) == count
+
+
 def test_take_sequences_of_a_small_split_warns_or_names_the_split(tmp_path, caplog):
     write_npz_split(tmp_path / "test", num_files=3, length=3)  # One window per file.
     batches, _ = registry.take_sequences("npz", "test", CONFIG, 4, 1, data_dir=str(tmp_path))

@@ -95,6 +95,7 @@ def test_dmcs_dataset_yields_every_window_once(dmcs_dir):
             for key in ("actions", "rewards", "positions"):
                 np.testing.assert_array_equal(batch[key][i], episodes[key][episode, window])
             assert batch["domain"][i] == episodes["domain"][episode]
+            assert batch["episode"][i] == episode
             windows.append(found)
     # 4 episodes x 3 windows of 4 frames in 6; batch 2 divides 12.
     assert sorted(windows) == [(e, s) for e in range(4) for s in range(3)]

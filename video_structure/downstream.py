@@ -5,8 +5,10 @@ model, so that the analyses can run on stored rollouts and be tested on
 synthetic data:
 
 * Object tracking by coordinate regression (Figure 4): `coordinate_regression`
-  and the baseline without dynamics `last_observed_baseline`, built from
-  `fit_coordinate_regressor`, `trajectory_errors` and `select_best_samples`.
+  fits a regressor and scores the model's keypoints with it; the baseline
+  without dynamics, `last_observed_baseline`, takes that same regressor. Built
+  from `fit_coordinate_regressor`, `trajectory_errors` and
+  `select_best_samples`.
 * Reward prediction from the dynamics RNN's hidden states (Figure 9):
   `reward_prediction`.
 * Action recognition from observed keypoint sequences (Figure 8):
@@ -206,15 +208,40 @@ def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positio
     return keypoints, positions
 
 
+def _check_fitting_data(keypoints, positions, keypoints_name, positions_name):
+    """Checks the training data of a regression; returns it as float32.
+
+    Args:
+        keypoints: [num_seqs, time, K, 3] detected or [num_seqs, num_samples,
+            time, K, 3] decoded keypoints.
+        positions: [num_seqs, time, N, 2].
+        keypoints_name: Argument name of `keypoints` in error messages.
+        positions_name: Argument name of `positions` in error messages.
+
+    Returns:
+        (keypoints [num_seqs, num_samples, time, K, 3], positions): detected
+        keypoints become one sample per sequence.
+    """
+    detected = np.ndim(keypoints) == 4
+    keypoints, positions = _check_keypoints_and_positions(
+        keypoints, positions, keypoints_name, positions_name,
+        _DETECTED_LAYOUT if detected else _SAMPLES_LAYOUT,
+    )
+    return (keypoints[:, None] if detected else keypoints), positions
+
+
 def _check_train_and_test(
-    train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps, layout
+    train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps
 ):
-    """Checks the four arrays of a regression task once; returns them as float32."""
-    train_keypoints, train_positions = _check_keypoints_and_positions(
-        train_keypoints, train_positions, "train_keypoints", "train_positions", layout
+    """Checks the four arrays of a regression task once; returns them as float32.
+
+    The training keypoints come back with a sample axis (see `_check_fitting_data`).
+    """
+    train_keypoints, train_positions = _check_fitting_data(
+        train_keypoints, train_positions, "train_keypoints", "train_positions"
     )
     test_keypoints, test_positions = _check_keypoints_and_positions(
-        test_keypoints, test_positions, "test_keypoints", "test_positions", layout
+        test_keypoints, test_positions, "test_keypoints", "test_positions", _SAMPLES_LAYOUT
     )
     for what, axis in (("Number of time steps", -3), ("Number of keypoints", -2)):
         _require_same(
@@ -301,15 +328,17 @@ def fit_coordinate_regressor(
     Every (sequence, sample, time step) is one training example: the keypoints
     of that step (K x (x, y, mu), flattened) predict the ground-truth
     coordinates of all objects at that step, which are shared by all samples of
-    a sequence. Objects whose position is NaN are left out of their own
-    outputs' fit only. Per object n the minimised objective is
+    a sequence; detected keypoints are one sample per sequence. Objects whose
+    position is NaN are left out of their own outputs' fit only. Per object n
+    the minimised objective is
       mean over valid examples of ||W_n^T [features, 1] - p_n||^2
         + ridge * ||W_n without bias||^2,
     solved in closed form. Dividing by the number of examples makes `ridge`
     independent of dataset size.
 
     Args:
-        keypoints: [num_seqs, num_samples, time, K, 3] training keypoints.
+        keypoints: [num_seqs, time, K, 3] detected or [num_seqs, num_samples,
+            time, K, 3] decoded training keypoints.
         positions: [num_seqs, time, N, 2] ground-truth coordinates (NaN: missing).
         ridge: Non-negative L2 penalty on the non-bias weights. Zero is allowed
             only when the features are not collinear.
@@ -321,9 +350,7 @@ def fit_coordinate_regressor(
         ValueError: On mismatched or invalid inputs, negative `ridge`, an object
             that is never observed, or a singular system.
     """
-    keypoints, positions = _check_keypoints_and_positions(
-        keypoints, positions, "keypoints", "positions", _SAMPLES_LAYOUT
-    )
+    keypoints, positions = _check_fitting_data(keypoints, positions, "keypoints", "positions")
     return _fit(keypoints, positions, ridge)
 
 
@@ -453,10 +480,11 @@ def trajectory_errors(
 
 @dataclasses.dataclass(frozen=True)
 class CoordinateRegressionResult:
-    """Tracking result of one kind of keypoints (Figure 4).
+    """Tracking result of the model's keypoints (Figure 4).
 
     Attributes:
-        regressor: The regression fitted on the training sequences.
+        regressor: The regression fitted on the training sequences; pass it to
+            `last_observed_baseline` to score the baseline with the same map.
         errors: Its errors on the held-out sequences.
     """
 
@@ -475,15 +503,21 @@ def coordinate_regression(
 ) -> CoordinateRegressionResult:
     """Figure 4: trajectory error of coordinates regressed from model keypoints.
 
-    The regression is fitted on all steps and samples of the training
-    sequences, so that it maps the same kind of keypoints (observed and
-    predicted) that it is evaluated on, and scored on the held-out ones as the
-    error of the best sample.
+    The regression is fitted on `train_keypoints` and scored on the held-out
+    model keypoints (observed and predicted steps) as the error of the best
+    sample. Figure 4 (`experiments.run_tasks`) fits it by default on the
+    detector's keypoints of all training steps (`[num_train, time, K, 3]`):
+    decoded samples scatter around the detections, and least squares on noisy
+    inputs shrinks the map towards the mean, the more so the more diverse the
+    model, which would bias the comparison of models. The former fit on all
+    decoded samples and steps (`[num_train, num_samples, time, K, 3]`) remains
+    an option.
 
     Args:
-        train_keypoints: [num_train, num_samples, time, K, 3].
+        train_keypoints: [num_train, time, K, 3] detected keypoints or
+            [num_train, num_samples, time, K, 3] decoded keypoints.
         train_positions: [num_train, time, N, 2] (NaN: missing object).
-        test_keypoints: [num_test, num_samples', time, K, 3].
+        test_keypoints: [num_test, num_samples', time, K, 3] decoded keypoints.
         test_positions: [num_test, time, N, 2] (NaN: missing object).
         num_observed_steps: Number of observed steps at the start of `time`.
         selection: `SELECT_PER_SEQUENCE` (Human3.6M) or `SELECT_PER_OBJECT`
@@ -497,8 +531,7 @@ def coordinate_regression(
         ValueError: On mismatched or invalid inputs.
     """
     train_keypoints, train_positions, test_keypoints, test_positions = _check_train_and_test(
-        train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps,
-        _SAMPLES_LAYOUT,
+        train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps
     )
     regressor = _fit(train_keypoints, train_positions, ridge)
     return CoordinateRegressionResult(
@@ -510,49 +543,42 @@ def coordinate_regression(
 
 
 def last_observed_baseline(
-    train_keypoints: np.ndarray,
-    train_positions: np.ndarray,
-    test_keypoints: np.ndarray,
-    test_positions: np.ndarray,
+    regressor: CoordinateRegressor,
+    keypoints: np.ndarray,
+    positions: np.ndarray,
     num_observed_steps: int,
-    ridge: float = 1e-6,
-) -> CoordinateRegressionResult:
+) -> TrajectoryErrors:
     """Figure 4's baseline: no dynamics model, the last observed keypoints held.
 
     "We remove the dynamics model entirely and simply predict the last observed
-    keypoint locations for all future timepoints" (Section 5.2): the regression
-    is fitted on the detector's keypoints of all training steps; on held-out
+    keypoint locations for all future timepoints" (Section 5.2): on held-out
     sequences the detected keypoints of step num_observed_steps - 1 stand for
-    every later step. There is one such prediction per sequence, so no best of
-    N.
+    every later step. They are scored through the model's regressor
+    (`CoordinateRegressionResult.regressor`), so that model and baseline differ
+    only in their keypoints. There is one prediction per sequence, so no best
+    of N.
 
     Args:
-        train_keypoints: [num_train, time, K, 3] detected keypoints.
-        train_positions: [num_train, time, N, 2] (NaN: missing object).
-        test_keypoints: [num_test, time, K, 3] detected keypoints; only the
-            first `num_observed_steps` steps are used.
-        test_positions: [num_test, time, N, 2] (NaN: missing object).
+        regressor: Fitted `CoordinateRegressor`, the one the model is scored with.
+        keypoints: [num_test, time, K, 3] detected keypoints; only the first
+            `num_observed_steps` steps are used.
+        positions: [num_test, time, N, 2] (NaN: missing object).
         num_observed_steps: Number of observed steps at the start of `time`.
-        ridge: See `fit_coordinate_regressor`.
 
     Returns:
-        `CoordinateRegressionResult` (its errors have one sample per sequence).
+        `TrajectoryErrors` with one sample per sequence.
 
     Raises:
         ValueError: On mismatched or invalid inputs.
     """
-    train_keypoints, train_positions, test_keypoints, test_positions = _check_train_and_test(
-        train_keypoints, train_positions, test_keypoints, test_positions, num_observed_steps,
-        _DETECTED_LAYOUT,
+    keypoints, positions = _check_keypoints_and_positions(
+        keypoints, positions, "keypoints", "positions", _DETECTED_LAYOUT
     )
-    regressor = _fit(train_keypoints[:, None], train_positions, ridge)
-    held = test_keypoints.copy()  # [num_test, time, K, 3]
-    held[:, num_observed_steps:] = test_keypoints[:, num_observed_steps - 1 : num_observed_steps]
-    return CoordinateRegressionResult(
-        regressor=regressor,
-        errors=_trajectory_errors(
-            regressor, held[:, None], test_positions, num_observed_steps, SELECT_PER_SEQUENCE
-        ),
+    _check_num_observed(num_observed_steps, keypoints.shape[1], "keypoints", keypoints.shape)
+    held = keypoints.copy()  # [num_test, time, K, 3]
+    held[:, num_observed_steps:] = keypoints[:, num_observed_steps - 1 : num_observed_steps]
+    return _trajectory_errors(
+        regressor, held[:, None], positions, num_observed_steps, SELECT_PER_SEQUENCE
     )
 
 
@@ -760,11 +786,14 @@ def reward_prediction(
     train_fraction: float = 0.8,
     seed: int = 0,
     verbose: int = 0,
+    groups: Optional[np.ndarray] = None,
 ) -> Dict[int, RewardPredictionResult]:
     """Figure 9: predicts rewards from RNN hidden states, one model per domain.
 
     Each domain's sequences are split deterministically (by `seed`) into
-    `train_fraction` for training and the rest for evaluation. A fresh
+    `train_fraction` for training and the rest for evaluation; with `groups`,
+    whole groups are split, so that overlapping windows of one episode never
+    stand on both sides. A fresh
     `RewardPredictor` is trained with MSE and Adam, the learning rate decaying
     exponentially from 1e-3 to 1e-4 over all optimisation steps.
 
@@ -781,6 +810,8 @@ def reward_prediction(
         train_fraction: Fraction of each domain's sequences used for training.
         seed: Seed of the split, initialisation and shuffling.
         verbose: Keras verbosity for `fit`.
+        groups: int [num_seqs], e.g. the episode of each window; None: every
+            sequence is its own group.
 
     Returns:
         Dict from domain id to `RewardPredictionResult`, in ascending order.
@@ -802,24 +833,31 @@ def reward_prediction(
         ("rewards", rewards.shape, rewards.shape[1]),
     )
     domains = _int_array("domains", domains, "hidden_states", hidden_states.shape[0])
+    if groups is None:
+        groups = np.arange(hidden_states.shape[0])
+    groups = _int_array("groups", groups, "hidden_states", hidden_states.shape[0])
     _check_training_args(epochs, batch_size)
     if hidden_states.shape[0] < 2 or hidden_states.shape[1] < 1:
         raise ValueError(
             f"Reward prediction needs at least 2 sequences of at least 1 step, got "
             f"hidden_states of shape {hidden_states.shape}."
         )
-    domain_ids, counts = np.unique(domains, return_counts=True)
-    for domain, count in zip(domain_ids, counts):
+    domain_ids = np.unique(domains)
+    for domain in domain_ids:
+        count = len(np.unique(groups[domains == domain]))
         if count < 2:
             raise ValueError(
-                f"Domain {domain} has {count} sequence(s); reward prediction needs "
-                f"at least 2 (train and test)."
+                f"Domain {domain} has {count} sequence(s), counting each group once; reward "
+                f"prediction needs at least 2 (train and test)."
             )
     results = {}
     for domain in domain_ids:
-        indices = np.flatnonzero(domains == domain)
-        train, test = split_indices(len(indices), train_fraction, seed)
-        train, test = indices[train], indices[test]
+        in_domain = domains == domain
+        names = np.unique(groups[in_domain])
+        train_groups, _ = split_indices(len(names), train_fraction, seed)
+        in_train = np.isin(groups, names[train_groups])
+        train = np.flatnonzero(in_domain & in_train)
+        test = np.flatnonzero(in_domain & ~in_train)
         predictions = _train_and_predict(
             RewardPredictor(units, seed),
             "mse",

@@ -27,6 +27,7 @@ class VRNNCell(keras.layers.Layer):
     def __init__(self, config: config_lib.Config, action_size: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.action_size = action_size
+        self.action_timing = config.action_timing
         self.rnn_units = config.rnn_units
         self.keypoint_size = 3 * config.num_keypoints
         self.min_std = config.min_latent_std
@@ -82,7 +83,7 @@ class VRNNCell(keras.layers.Layer):
 
     def step(self, keypoints: tf.Tensor, latent: tf.Tensor, state: tf.Tensor,
              action: Optional[tf.Tensor] = None) -> tf.Tensor:
-        """h_t = phi_rnn([x_t, z_t, a_{t-1}], h_{t-1}) (Eq. 4, S9)."""
+        """h_t = phi_rnn([x_t, z_t, a], h_{t-1}) (Eq. 4, S9); `a` as `step_actions` aligns it."""
         inputs = [keypoints, latent]
         if self.action_size:
             inputs.append(action)
@@ -128,8 +129,9 @@ def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_step
         observed_steps: T.
         total_steps: T + Delta T.
         seed: [2] int32 stateless seed.
-        actions: [batch, total_steps, A]; `actions[:, t]` enters the GRU update
-            of step t (a_{t-1} in S1.1.2). Required iff the cell takes actions.
+        actions: [batch, total_steps, A]; `actions[:, t]` is the action that
+            produced frame t; `step_actions` says which one enters the GRU
+            update of step t. Required iff the cell takes actions.
         num_samples: latents drawn per step for best of many.
         deterministic: use the latent mean instead of samples (Struct-RNN).
         sample_prob_observed: probability of feeding the model's sample on
@@ -147,6 +149,8 @@ def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_step
     num_targets = keypoints.shape[1]
     state = cell.initial_state(batch_size)
     seeds = tfp.random.split_seed(seed, n=2 * total_steps)
+    if cell.action_size:
+        actions = step_actions(actions, cell.action_timing)
     outputs, states, kls, prior_stds = [], [], [], []
     for t in range(total_steps):
         target = keypoints[:, t] if t < num_targets else None
@@ -183,6 +187,31 @@ def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_step
     kl = tf.stack(kls, axis=1) if kls else tf.zeros([batch_size, 0])
     return Rollout(keypoints=tf.stack(outputs, axis=1), states=tf.stack(states, axis=1), kl=kl,
                    prior_std=tf.stack(prior_stds, axis=1))
+
+
+def step_actions(actions: tf.Tensor, timing: str) -> tf.Tensor:
+    """Aligns actions with the GRU updates: row t is the action update t sees.
+
+    h_t (Eq. 4) is what the prior and decoder of step t + 1 read. With "paper"
+    timing it takes a_{t-1} of S1.1.2, the action that produced frame t, which
+    x_t already shows; the action that produces frame t + 1 then arrives only
+    after frame t + 1 was predicted, and the last action of a window is never
+    used. With "next" timing h_t takes the action that produces frame t + 1, as
+    in PlaNet-style models, so a prediction knows the action it follows from;
+    the last update, which no prediction reads, gets zeros.
+
+    Args:
+        actions: [batch, time, A]; `actions[:, t]` produced frame t.
+        timing: "next" or "paper".
+
+    Returns:
+        [batch, time, A].
+    """
+    if timing == "paper":
+        return actions
+    if timing != "next":
+        raise ValueError(f"action timing must be 'next' or 'paper', got {timing!r}.")
+    return tf.concat([actions[:, 1:], tf.zeros_like(actions[:, :1])], axis=1)
 
 
 def best_of_many(samples: tf.Tensor, target: tf.Tensor) -> tf.Tensor:

@@ -44,7 +44,7 @@ from video_structure import export as export_lib
 from video_structure import files
 from video_structure.data import registry
 
-_OPTIONAL_KEYS = ("positions", "rewards", "domain", "actions")
+_OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions")
 
 
 # ----------------------------------------------------------------------------
@@ -53,8 +53,8 @@ _OPTIONAL_KEYS = ("positions", "rewards", "domain", "actions")
 
 
 def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_samples: int,
-            batch_size: int, data_dir: Optional[str] = None,
-            seed: int = 0) -> Dict[str, np.ndarray]:
+            batch_size: int, data_dir: Optional[str] = None, seed: int = 0,
+            window_stride: Optional[int] = None) -> Dict[str, np.ndarray]:
     """Runs an export over the first `num_sequences` sequences of a split.
 
     The sequences are `registry.take_sequences`': the split read once, in an
@@ -69,6 +69,7 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
         batch_size: sequences per forward pass.
         data_dir: dataset directory of file-based datasets.
         seed: seed of the sequence order and of the samples.
+        window_stride: see `registry.load_split`.
 
     Returns:
         Dict of numpy arrays as in the module docstring.
@@ -84,7 +85,8 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
     config = config_lib.Config(**config_dict)
     observed = config.observed_steps
     batches, data_action_size = registry.take_sequences(
-        dataset, split, config, num_sequences, batch_size, data_dir=data_dir, seed=seed)
+        dataset, split, config, num_sequences, batch_size, data_dir=data_dir, seed=seed,
+        window_stride=window_stride)
     if data_action_size != action_size:
         raise ValueError(f"The export {export_path} takes actions of size {action_size}, the "
                          f"{dataset} dataset has {data_action_size}.")
@@ -122,6 +124,13 @@ DEFAULT_SELECTION = {
 }
 
 
+# What the tracking regression is fitted on, as the `collect` array of the
+# training sequences holding it: the detector's keypoints (default), or every
+# decoded sample, whose scatter shrinks the fit (docs/fidelity.md).
+FIT_ON = {"detected": "observed_keypoints", "samples": "keypoints"}
+DEFAULT_FIT_ON = "detected"
+
+
 def _finite_or_none(value) -> Optional[float]:
     value = float(value)
     return value if math.isfinite(value) else None
@@ -138,12 +147,14 @@ def _domain_ids(arrays) -> np.ndarray:
     return np.zeros(len(arrays["keypoints"]), np.int64)
 
 
-def _tracking(train_arrays, test_arrays, num_observed_steps, selection):
+def _tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on):
     """Figure 4, fitted and scored per domain.
 
     Object n is a different body in each DMCS domain (and NaN padding where a
     domain has fewer), so each domain gets its own regression, over the objects
-    present in its training positions. The summary is the mean over domains.
+    present in its training positions, fitted on `train_arrays[FIT_ON[fit_on]]`.
+    That one regression scores the model and the baseline. The summary is the
+    mean over domains.
     """
     train_domains, test_domains = _domain_ids(train_arrays), _domain_ids(test_arrays)
     results, notes = {}, []
@@ -159,12 +170,13 @@ def _tracking(train_arrays, test_arrays, num_observed_steps, selection):
             continue
         train_positions = train_positions[:, :, present]
         test_positions = test_arrays["positions"][test][:, :, present]
-        model = downstream.coordinate_regression(
-            train_arrays["keypoints"][train], train_positions, test_arrays["keypoints"][test],
-            test_positions, num_observed_steps, selection=selection).errors
+        fitted = downstream.coordinate_regression(
+            train_arrays[FIT_ON[fit_on]][train], train_positions, test_arrays["keypoints"][test],
+            test_positions, num_observed_steps, selection=selection)
+        model = fitted.errors
         baseline = downstream.last_observed_baseline(
-            train_arrays["observed_keypoints"][train], train_positions,
-            test_arrays["observed_keypoints"][test], test_positions, num_observed_steps).errors
+            fitted.regressor, test_arrays["observed_keypoints"][test], test_positions,
+            num_observed_steps)
         counts = {"num_objects": int(present.sum()), "num_train": int(train.sum()),
                   "num_test": int(test.sum())}
         results[str(domain)] = (model, baseline, counts)
@@ -192,6 +204,7 @@ def _tracking(train_arrays, test_arrays, num_observed_steps, selection):
             across_domains([b.mean_predicted_error for b in baselines])),
         "num_observed_steps": num_observed_steps,
         "selection": selection,
+        "fit_on": fit_on,
     }
     if notes:
         output["note"] = "; ".join(notes)
@@ -207,8 +220,11 @@ def _reward(test_arrays, epochs, batch_size, seed):
     keep = ~np.isin(domains, small)
     if not keep.any():
         return {"skipped": "no domain has 2 or more test sequences"}
+    # Overlapping windows of one episode stay on one side of the 80/20 split.
+    groups = test_arrays["episode"][keep] if "episode" in test_arrays else None
     results = downstream.reward_prediction(states[keep], rewards[keep], domains[keep],
-                                           epochs=epochs, batch_size=batch_size, seed=seed)
+                                           epochs=epochs, batch_size=batch_size, seed=seed,
+                                           groups=groups)
     per_domain = {
         str(domain): {"normalized_mse": _finite_or_none(r.normalized_mse),
                       "normalized_mse_per_step": _list(r.normalized_mse_per_step),
@@ -256,15 +272,17 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
               num_observed_steps: int, epochs: int = 100, reward_batch_size: int = 64,
               action_batch_size: int = 32,
               selection: str = downstream.SELECT_PER_SEQUENCE,
+              fit_on: str = DEFAULT_FIT_ON,
               seed: int = 0) -> Dict[str, Dict[str, Any]]:
     """Runs the downstream tasks that the arrays allow.
 
-    * tracking (Figure 4), per domain: a linear regression from the keypoints
-      of every sample and step of `train_arrays` to the positions, scored on
-      `test_arrays` as the error of the best of N samples on the predicted
+    * tracking (Figure 4), per domain: a linear regression from the detected
+      keypoints of every step of `train_arrays` (or, with fit_on="samples",
+      the decoded keypoints of every sample and step) to the positions, scored
+      on `test_arrays` as the error of the best of N samples on the predicted
       steps; next to the baseline without dynamics, the detected keypoints of
-      the last observed step held (its regression fitted on detected
-      keypoints). Per-domain numbers and their mean over domains.
+      the last observed step held, scored through the same regression.
+      Per-domain numbers and their mean over domains.
     * reward (Figure 9): one reward model per domain on the GRU states of the
       test sequences, trained on 80% and scored on 20% as in Section S2.3.
     * action (Figure 8): the domain of a sequence (DMCS) classified from the
@@ -283,6 +301,7 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
         selection: best-sample selection of the tracking task, per sequence
             (`downstream.SELECT_PER_SEQUENCE`) or per object; see
             `DEFAULT_SELECTION`.
+        fit_on: a key of `FIT_ON`: what the tracking regression is fitted on.
         seed: seed of splits and initialisations.
 
     Returns:
@@ -290,8 +309,11 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
         (None for undefined values); a skipped task is {"skipped": reason}.
 
     Raises:
-        ValueError: for arrays that the tasks reject (see `downstream`).
+        ValueError: for an unknown `fit_on` or arrays that the tasks reject (see
+            `downstream`).
     """
+    if fit_on not in FIT_ON:
+        raise ValueError(f"fit_on must be one of {sorted(FIT_ON)}, got {fit_on!r}.")
     for name, arrays in (("train_arrays", train_arrays), ("test_arrays", test_arrays)):
         missing = [k for k in ("keypoints", "observed_keypoints", "states") if k not in arrays]
         if missing:
@@ -302,7 +324,7 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
 
     results = {}
     results["tracking"] = (
-        _tracking(train_arrays, test_arrays, num_observed_steps, selection)
+        _tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on)
         if both("positions") else {"skipped": "the dataset has no ground-truth positions"})
     results["reward"] = (
         _reward(test_arrays, epochs, reward_batch_size, seed)
@@ -507,9 +529,11 @@ COLUMN_HELP = {
     "vgg_furthest": "the same for the furthest sample",
     "steps": "training steps of the model",
     "tracking_error": "coordinate regression error of the best of N samples, mean over "
-                      "predicted steps and domains (Figure 4); tracking_error_<d>: domain d",
+                      "predicted steps and domains (Figure 4); tracking_error_<d>: domain d. "
+                      "The regression is fitted on the training split's detected keypoints "
+                      "(--tracking_fit_on=samples: on its decoded samples)",
     "tracking_last_observed": "the same without dynamics: the detected keypoints of the last "
-                              "observed step held",
+                              "observed step held, through the same regression",
     "reward_nmse_<d>": "reward MSE / null-model MSE of domain d on 20% held-out test "
                        "sequences (Figure 9); _mean: mean over domains",
     "action_accuracy": "classifying the domain from observed keypoints (Figure 8); "

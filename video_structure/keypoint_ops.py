@@ -113,3 +113,41 @@ def coordinates_to_pixels(xy, height: int, width: int):
     column = (xy[..., 0] + 1.0) * width / 2.0 - 0.5
     row = (1.0 - xy[..., 1]) * height / 2.0 - 0.5
     return column, row
+
+
+# A keypoint counts as active when mu is at least this share of the frame's
+# largest (normalised mu lies in [0, 1]).
+ACTIVE_THRESHOLD = 0.1
+
+
+def keypoint_statistics(keypoints: tf.Tensor, threshold: float = ACTIVE_THRESHOLD):
+    """How many keypoints are in use, how far apart and how much they move.
+
+    A collapsed detector shows few active keypoints sitting at one place
+    without motion.
+
+    Args:
+        keypoints: [batch, time, K, 3] keypoints (x, y, mu).
+        threshold: mu at or above which a keypoint counts as active.
+
+    Returns:
+        Dict of scalars: `active_keypoints`, the mean number of active
+        keypoints per frame; `keypoint_spread`, the mean distance of active
+        keypoints from the frame's mean active position; `keypoint_motion`,
+        the mean distance a keypoint active in two consecutive frames moves
+        between them (coordinate units).
+    """
+    xy, mu = keypoints[..., :2], keypoints[..., 2]
+    active = tf.cast(mu >= threshold, tf.float32)  # [batch, time, K]
+    count = tf.reduce_sum(active, axis=-1)  # [batch, time]
+    centre = (tf.reduce_sum(xy * active[..., tf.newaxis], axis=2, keepdims=True)
+              / tf.maximum(count, 1.0)[..., tf.newaxis, tf.newaxis])  # [batch, time, 1, 2]
+    distance = tf.norm(xy - centre, axis=-1)  # [batch, time, K]
+    both = active[:, 1:] * active[:, :-1]  # [batch, time - 1, K]
+    moved = tf.norm(xy[:, 1:] - xy[:, :-1], axis=-1)
+    return {
+        "active_keypoints": tf.reduce_mean(count),
+        "keypoint_spread": tf.reduce_sum(distance * active) / tf.maximum(tf.reduce_sum(active),
+                                                                          1.0),
+        "keypoint_motion": tf.reduce_sum(moved * both) / tf.maximum(tf.reduce_sum(both), 1.0),
+    }

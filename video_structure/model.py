@@ -8,6 +8,12 @@ plus L2 weight decay on the convolution kernels. The dynamics model sees the
 detected keypoints through a stop-gradient, so its errors never reach the
 detector (footnote 2).
 
+Validation (`test_step`) logs the same terms, except that `future` is the
+prediction error of one prior sample per sequence (`prediction_loss`): the
+optimised best of many picks, at every predicted step, the sample closest to
+the true future, which a prediction cannot know. That best-of-many value is
+logged beside it as `future_bom`; `loss` stays the optimised objective.
+
 Inference methods, batched and vectorised over samples:
 
 * `detect(frames)`: frames -> keypoints.
@@ -25,12 +31,18 @@ import tensorflow as tf
 
 from video_structure import config as config_lib
 from video_structure import dynamics
+from video_structure import keypoint_ops
 from video_structure import losses
 from video_structure import schedules
 from video_structure import vision
 
 LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future", "supervised",
               "weight_decay")
+# Validation logs these; its `future` is the single-sample prediction error.
+VALIDATION_TERMS = LOSS_TERMS + ("future_bom",)
+# Logged beside the losses of a keypoint model, to make a collapsed detector
+# visible (`keypoint_ops.keypoint_statistics`).
+KEYPOINT_MONITORS = ("active_keypoints", "keypoint_spread", "keypoint_motion")
 
 
 class StructVRNN(keras.Model):
@@ -48,7 +60,8 @@ class StructVRNN(keras.Model):
         self.reconstructor = vision.Reconstructor(config, name="reconstructor")
         self.vrnn = dynamics.VRNNCell(config, action_size, name="vrnn")
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in VALIDATION_TERMS + KEYPOINT_MONITORS}
 
     @property
     def metrics(self):
@@ -117,7 +130,7 @@ class StructVRNN(keras.Model):
             num_samples: N, a Python int or scalar int32 tensor.
             predicted_steps: Delta T.
             seed: [2] int32 stateless seed.
-            actions: [batch, T + Delta T, A]; `actions[:, t]` enters step t.
+            actions: [batch, T + Delta T, A]; `actions[:, t]` produced frame t.
 
         Returns:
             keypoints: [batch, N, T + Delta T, K, 3] decoded keypoints.
@@ -137,6 +150,30 @@ class StructVRNN(keras.Model):
                                [batch, num_samples, total_steps, self.config.num_keypoints, 3])
         states = tf.reshape(rollout.states, [batch, num_samples, total_steps, -1])
         return {"keypoints": keypoints, "states": states}
+
+    def prediction_loss(self, keypoints: tf.Tensor,
+                        actions: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """L_future of one prior sample per sequence, predicted as at inference.
+
+        The dynamics model sees only the first T steps of `keypoints`; one
+        rollout of `predict_keypoints` (the GRU fed its own samples) predicts
+        the Delta T later ones, and no best of many looks at them.
+
+        Args:
+            keypoints: [batch, T + Delta T, K, 3] detected keypoints.
+            actions: [batch, T + Delta T, A] for an action-conditional model.
+
+        Returns:
+            Scalar: the per-sequence sum over predicted steps of the keypoint
+            negative log-likelihood, averaged over the batch.
+        """
+        observed = self.config.observed_steps
+        predicted = self.predict_keypoints(keypoints[:, :observed], 1, self.config.predicted_steps,
+                                           self._next_seed(), actions)
+        nll = losses.keypoint_nll(_flatten_keypoints(keypoints[:, observed:]),
+                                  _flatten_keypoints(predicted["keypoints"][:, 0, observed:]))
+        return losses.future_loss(nll, self.config.loss_normalization,  # nll: [batch, Delta T]
+                                  self.config.sequence_length)
 
     def rollout(self, frames: tf.Tensor, num_samples, predicted_steps: int, seed,
                 actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
@@ -190,9 +227,8 @@ class StructVRNN(keras.Model):
                 step, config.sampling_final_prob_predicted, config.ramp_steps)
         else:
             prob_observed = prob_predicted = 1.0
-        seed = keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
         rollout = dynamics.unroll(
-            self.vrnn, targets, config.observed_steps, config.sequence_length, seed,
+            self.vrnn, targets, config.observed_steps, config.sequence_length, self._next_seed(),
             actions=batch.get("actions") if self.action_size else None,
             num_samples=config.num_bom_samples, deterministic=config.deterministic_belief,
             sample_prob_observed=prob_observed, sample_prob_predicted=prob_predicted)
@@ -201,16 +237,22 @@ class StructVRNN(keras.Model):
 
         # A term whose scale is 0 is not computed and reports 0; config
         # validation keeps the keypoint priors at 0 for the CNN-VRNN.
+        normalization, length = config.loss_normalization, config.sequence_length
+        # The authors' code separates the observed steps' trajectories only.
+        separated = keypoints[:, :config.observed_steps] if normalization == "code" else keypoints
         terms = {
-            "image": losses.image_loss(frames, reconstructed),
-            "separation": (losses.separation_loss(keypoints, config.separation_sigma)
+            "image": losses.image_loss(frames, reconstructed, normalization),
+            "separation": (losses.separation_loss(separated, config.separation_sigma,
+                                                  normalization)
                            if config.separation_scale else tf.constant(0.0)),
-            "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps))
+            "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps),
+                                              normalization)
                          if config.sparsity_scale else tf.constant(0.0)),
-            "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta),
+            "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta,
+                                     normalization, length),
             "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
-            "future": losses.future_loss(nll[:, config.observed_steps:]),
-            "supervised": (losses.supervised_loss(keypoints, _positions(batch))
+            "future": losses.future_loss(nll[:, config.observed_steps:], normalization, length),
+            "supervised": (losses.supervised_loss(keypoints, _positions(batch), normalization)
                            if config.supervision_scale else tf.constant(0.0)),
             "weight_decay": tf.add_n(self.losses) if self.losses else tf.constant(0.0),
         }
@@ -219,8 +261,14 @@ class StructVRNN(keras.Model):
                  + config.supervision_scale * terms["supervised"] + terms["weight_decay"])
         outputs = {"keypoints": keypoints, "heatmaps": heatmaps, "reconstructed": reconstructed,
                    "decoded_keypoints": rollout.keypoints, "beta": beta,
-                   "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted}
+                   "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted,
+                   "keypoint_statistics": (keypoint_ops.keypoint_statistics(keypoints)
+                                           if config.representation == "keypoints" else {})}
         return total, terms, outputs
+
+    def _next_seed(self) -> tf.Tensor:
+        """A fresh [2] int32 stateless seed from the model's seed generator."""
+        return keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
 
     def _sparsity_scales(self, keypoints: tf.Tensor, heatmaps: tf.Tensor) -> tf.Tensor:
         """The mu that L_sparse penalises: raw map means (Eq. S3) or the normalised mu."""
@@ -229,10 +277,14 @@ class StructVRNN(keras.Model):
         return keypoints[..., 2]
 
     def _update_metrics(self, total, terms, outputs):
+        """Updates the trackers of `total`, `terms` and the keypoint statistics; returns their logs."""
         self.trackers["loss"].update_state(total)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        for name, value in outputs["keypoint_statistics"].items():
+            self.trackers[name].update_state(value)
+        logs = {name: self.trackers[name].result()
+                for name in ("loss", *terms, *outputs["keypoint_statistics"])}
         logs["beta"] = outputs["beta"]
         logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
         logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
@@ -247,6 +299,11 @@ class StructVRNN(keras.Model):
 
     def test_step(self, batch):
         total, terms, outputs = self.compute_losses(batch, training=False)
+        # Same detected keypoints, so the vision part runs once; the extra
+        # unroll is the dynamics model's alone.
+        terms["future_bom"] = terms["future"]
+        terms["future"] = self.prediction_loss(
+            outputs["keypoints"], batch.get("actions") if self.action_size else None)
         return self._update_metrics(total, terms, outputs)
 
 

@@ -9,6 +9,9 @@ Every pipeline yields dicts of batched tensors:
   transition into frame t.
 * `positions` (where known): float32 [batch, time, N, 2] ground-truth object
   coordinates in the keypoint convention of `video_structure.keypoint_ops`.
+* `domain`, `episode` (DMCS): int32 [batch], the index into the manifest's
+  domains and the episode's index within its split, so that overlapping
+  windows of one episode can be kept on one side of a train/test split.
 
 This __init__ imports nothing: dm-control rendering workers import modules of
 this package and must never load TensorFlow.

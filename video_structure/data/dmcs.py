@@ -9,10 +9,15 @@ when it is first imported).
 
 Episodes
     Each episode starts from `env.reset()` of a domain/task whose task-level
-    randomness is seeded per episode, followed by `episode_length - 1` control
-    steps with actions drawn uniformly from the action spec (each action is held
-    for `action_repeat` physics control steps and the rewards of those steps are
-    summed). Frames are `image_size` x `image_size` RGB uint8 renders of
+    randomness is seeded per episode, followed by `episode_length - 1` recorded
+    frames. Each frame comes `action_repeat` control steps after the previous
+    one (a per-domain default, `DEFAULT_ACTION_REPEAT`), and a random action is
+    drawn every `action_hold` frames and held in between (`ACTION_DISTRIBUTIONS`:
+    the spec's bounds chosen at random per component, or uniform between them).
+    The reward of a frame is the mean reward of the control steps it covers, so
+    it stays in the suite's [0, 1]. docs/fidelity.md gives the measurements
+    behind these defaults: i.i.d. uniform actions at every control step left
+    four of six domains moving less than a heatmap pixel per window. Frames are `image_size` x `image_size` RGB uint8 renders of
     camera 0 with the suite's default look (shadows, skybox, floor). Following
     video_structure/data/__init__.py, `actions[t]` and `rewards[t]` belong to the transition that
     produced frame t, so both are zero for frame 0. Per-episode seeds come from
@@ -55,7 +60,9 @@ Storage format
     episodes of one (split, domain).
 
     `manifest.json` lists the parameters, seeds, package versions, the record
-    dtype and every shard with its size and SHA-256. Every file is written to a
+    dtype, every shard with its size and SHA-256, and per split and domain the
+    `statistics` of `motion_statistics` (does a model window show motion and
+    reward changes?). Every file is written to a
     temporary file in the same directory and moved into place with os.replace,
     so an interrupted run never leaves a shard that looks complete. A worker
     that dies stops the run with an error; a rerun with the same parameters
@@ -96,7 +103,31 @@ DOMAINS = (
 SPLITS = ("train", "test")
 MANIFEST_NAME = "manifest.json"
 SPEC_NAME = "generation_spec.json"
-FORMAT_VERSION = 1
+# 2: actions held for several frames, frames every `action_repeat` control
+# steps (per domain), mean rewards, motion statistics in the manifest.
+FORMAT_VERSION = 2
+# Control steps per recorded frame, chosen so that a window of the presets'
+# T + Delta T = 16 frames moves the bodies by at least two heatmap pixels
+# (docs/fidelity.md). cheetah's camera follows its torso, so only its limbs
+# move in the image, and they need longer frames.
+DEFAULT_ACTION_REPEAT = {
+    "acrobot/swingup": 4,
+    "cartpole/balance": 4,
+    "cheetah/run": 8,
+    "reacher/easy": 4,
+    "walker/stand": 4,
+    "walker/walk": 4,
+}
+DEFAULT_ACTION_HOLD = 2
+# "extremes": each component at its lower or upper bound with probability 1/2
+# (more motion: uniform actions average out in cheetah's limbs).
+ACTION_DISTRIBUTIONS = ("extremes", "uniform")
+# Windows of the motion statistics: the presets' T + Delta T.
+STATISTICS_WINDOW = 16
+# One heatmap pixel of the presets' 16x16 heatmaps, in coordinate units.
+HEATMAP_PIXEL = 2.0 / 16
+# A window's reward "varies" when its range exceeds this (rewards lie in [0, 1]).
+REWARD_VARIATION = 0.01
 CAMERA_ID = 0
 GL_BACKENDS = ("egl", "osmesa")
 _GL_PACKAGES = (
@@ -294,7 +325,30 @@ def reset_episode(env, seed_sequence):
     return np.random.default_rng(int(action_seed))
 
 
-def generate_episode(env, seed_sequence, episode_length, image_size, action_repeat, record):
+def random_action(rng, spec, distribution):
+    """Draws one random action from an action spec.
+
+    Args:
+        rng: a numpy Generator.
+        spec: the environment's bounded action spec.
+        distribution: one of `ACTION_DISTRIBUTIONS`.
+
+    Returns:
+        float32 [action size]; float32 as stored, so that stored actions
+        replay the episode exactly.
+    """
+    uniform = rng.uniform(spec.minimum, spec.maximum, size=spec.shape)
+    if distribution == "extremes":
+        # The same draws decide the sign, so both distributions use one stream.
+        middle = (np.asarray(spec.minimum) + np.asarray(spec.maximum)) / 2
+        return np.where(uniform >= middle, spec.maximum, spec.minimum).astype(np.float32)
+    return uniform.astype(np.float32)
+
+
+def generate_episode(
+    env, seed_sequence, episode_length, image_size, action_repeat, action_hold,
+    action_distribution, record, render=True,
+):
     """Fills one record with a random-action episode.
 
     Args:
@@ -303,8 +357,12 @@ def generate_episode(env, seed_sequence, episode_length, image_size, action_repe
         episode_length: number of frames, including the one after reset.
         image_size: frame height and width in pixels.
         action_repeat: control steps per recorded frame.
+        action_hold: recorded frames each random action is held for.
+        action_distribution: one of `ACTION_DISTRIBUTIONS`.
         record: a numpy record of `record_dtype` to fill in place; its padding
             (action columns and bodies beyond this domain's) is set here too.
+        render: whether to render frames; without, `frames` stay untouched
+            (for statistics of the motion alone, see benchmarks/dmcs_motion.py).
     """
     rng = reset_episode(env, seed_sequence)
     spec = env.action_spec()
@@ -315,16 +373,67 @@ def generate_episode(env, seed_sequence, episode_length, image_size, action_repe
     record["positions"] = np.nan
     for t in range(episode_length):
         if t > 0:
-            # float32 as stored, so that stored actions replay the episode
-            # exactly.
-            action = rng.uniform(spec.minimum, spec.maximum, size=spec.shape).astype(np.float32)
-            reward = 0.0
-            for _ in range(action_repeat):
-                reward += env.step(action).reward or 0.0
+            if (t - 1) % action_hold == 0:
+                action = random_action(rng, spec, action_distribution)
+            reward = sum(env.step(action).reward or 0.0 for _ in range(action_repeat))
             record["actions"][t, :num_actions] = action
-            record["rewards"][t] = reward
-        record["frames"][t] = env.physics.render(image_size, image_size, camera_id=CAMERA_ID)
+            record["rewards"][t] = reward / action_repeat
+        if render:
+            record["frames"][t] = env.physics.render(image_size, image_size, camera_id=CAMERA_ID)
         record["positions"][t, :num_bodies] = project_bodies(env.physics, image_size)
+
+
+def motion_statistics(positions, rewards, window=STATISTICS_WINDOW):
+    """Says whether windows of a model's length show motion and reward changes.
+
+    Args:
+        positions: [episodes, T, N, 2] body positions in coordinate units (NaN:
+            padding for bodies a domain does not have).
+        rewards: [episodes, T]; rewards[:, 0] is the reset frame's (none).
+        window: frames per window; every window starting at frame 1 or later
+            counts (frame 0 has no reward).
+
+    Returns:
+        {'windows': count, 'displacement_heatmap_pixels': the bodies' mean
+        distance between a window's first and last frame, averaged over
+        windows, in pixels of a 16x16 heatmap, 'reward_varies': fraction of
+        windows whose reward range exceeds `REWARD_VARIATION`,
+        'reward_mean', 'reward_std'}.
+    """
+    positions = np.asarray(positions, np.float64)
+    rewards = np.asarray(rewards, np.float64)
+    starts = np.arange(1, positions.shape[1] - window + 1)
+    if len(starts) == 0 or len(positions) == 0:
+        return {"windows": 0}
+    moved = np.linalg.norm(positions[:, starts + window - 1] - positions[:, starts], axis=-1)
+    windows = np.stack([rewards[:, s:s + window] for s in starts], axis=1)  # [E, S, window]
+    return {
+        "windows": int(windows.shape[0] * windows.shape[1]),
+        "displacement_heatmap_pixels": float(np.nanmean(moved) / HEATMAP_PIXEL),
+        "reward_varies": float(np.mean(np.ptp(windows, axis=-1) > REWARD_VARIATION)),
+        "reward_mean": float(np.mean(rewards[:, 1:])),
+        "reward_std": float(np.std(rewards[:, 1:])),
+    }
+
+
+def format_statistics(manifest, split="train"):
+    """One line per domain of a manifest's `statistics`, for the console."""
+    lines = [
+        f"{split} windows of {STATISTICS_WINDOW} frames: mean body displacement (16x16 heatmap "
+        "pixels), fraction whose reward varies, reward mean / std"
+    ]
+    for domain in manifest["domains"]:
+        stats = manifest["statistics"][split][domain]
+        if not stats["windows"]:
+            lines.append(f"  {domain:18s} no window")
+            continue
+        lines.append(
+            f"  {domain:18s} {stats['displacement_heatmap_pixels']:5.2f} px  "
+            f"{stats['reward_varies']:4.2f}  {stats['reward_mean']:.3f} / "
+            f"{stats['reward_std']:.3f}  (action_repeat "
+            f"{manifest['action_repeat'][domain]})"
+        )
+    return "\n".join(lines)
 
 
 def _init_worker(gl_backend):
@@ -431,6 +540,8 @@ def _generate_shard(task):
             task["episode_length"],
             task["image_size"],
             task["action_repeat"],
+            task["action_hold"],
+            task["action_distribution"],
             record,
         )
         record["domain"] = task["domain_index"]
@@ -511,7 +622,9 @@ def generate(
     episode_length=100,
     episodes_per_shard=10,
     image_size=64,
-    action_repeat=1,
+    action_repeat=None,
+    action_hold=DEFAULT_ACTION_HOLD,
+    action_distribution=ACTION_DISTRIBUTIONS[0],
     seed=0,
     num_workers=None,
     progress=True,
@@ -528,7 +641,10 @@ def generate(
             episode_length - 1 random actions).
         episodes_per_shard: episodes per shard file.
         image_size: frame height and width in pixels.
-        action_repeat: control steps per recorded frame.
+        action_repeat: control steps per recorded frame, for every domain;
+            None takes `DEFAULT_ACTION_REPEAT` per domain.
+        action_hold: recorded frames each random action is held for.
+        action_distribution: one of `ACTION_DISTRIBUTIONS`.
         seed: base seed; see `episode_seed`.
         num_workers: spawn worker processes; defaults to the CPUs this process
             may use.
@@ -553,11 +669,20 @@ def generate(
         ("episode_length", episode_length, 1),
         ("episodes_per_shard", episodes_per_shard, 1),
         ("image_size", image_size, 1),
-        ("action_repeat", action_repeat, 1),
+        ("action_hold", action_hold, 1),
         ("seed", seed, 0),
-    ]:
+    ] + ([] if action_repeat is None else [("action_repeat", action_repeat, 1)]):
         if not isinstance(value, (int, np.integer)) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if action_distribution not in ACTION_DISTRIBUTIONS:
+        raise ValueError(
+            f"action_distribution must be one of {ACTION_DISTRIBUTIONS}, got "
+            f"{action_distribution!r}"
+        )
+    repeats = {
+        d: int(DEFAULT_ACTION_REPEAT[d] if action_repeat is None else action_repeat)
+        for d in domains
+    }
     num_workers = num_workers or _available_cpus()
     # Probing the backend starts subprocesses, so bad arguments fail before it.
     gl_backend = select_gl_backend()
@@ -569,7 +694,9 @@ def generate(
         "episode_length": int(episode_length),
         "episodes_per_shard": int(episodes_per_shard),
         "image_size": int(image_size),
-        "action_repeat": int(action_repeat),
+        "action_repeat": repeats,
+        "action_hold": int(action_hold),
+        "action_distribution": action_distribution,
         "camera_id": CAMERA_ID,
         "seed": int(seed),
         "gl_backend": gl_backend,
@@ -604,7 +731,9 @@ def generate(
                 dtype=dtype.descr,
                 episode_length=int(episode_length),
                 image_size=int(image_size),
-                action_repeat=int(action_repeat),
+                action_repeat=repeats[shard["domain"]],
+                action_hold=int(action_hold),
+                action_distribution=action_distribution,
             )
             for shard in shards
             if not os.path.exists(os.path.join(output_dir, shard["file"]))
@@ -630,9 +759,34 @@ def generate(
         body_names={d: infos[d]["body_names"] for d in domains},
         record_dtype=_dtype_to_json(dtype),
         shards=shards,
+        statistics=_dataset_statistics(output_dir, shards, domains),
     )
     files.write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
     return load_manifest(output_dir)
+
+
+def _dataset_statistics(output_dir, shards, domains):
+    """`motion_statistics` per split and domain, read back from the finished shards.
+
+    Read from the files rather than gathered from the workers, so that a
+    resumed run (whose earlier shards no worker of this run wrote) gets them too.
+    """
+    statistics = {}
+    for split in SPLITS:
+        statistics[split] = {}
+        for domain in domains:
+            parts = [
+                np.load(os.path.join(output_dir, s["file"]), mmap_mode="r")
+                for s in shards
+                if s["split"] == split and s["domain"] == domain
+            ]
+            positions = [np.asarray(p["positions"]) for p in parts]
+            rewards = [np.asarray(p["rewards"]) for p in parts]
+            statistics[split][domain] = motion_statistics(
+                np.concatenate(positions) if positions else np.zeros((0, 0, 0, 2)),
+                np.concatenate(rewards) if rewards else np.zeros((0, 0)),
+            )
+    return statistics
 
 
 def size_differences(manifest, train_episodes, test_episodes, episode_length):
@@ -702,6 +856,10 @@ def _check_shard_list(manifest):
         )
 
 
+class OutdatedDatasetError(ValueError):
+    """A dataset written in an older format, which must be regenerated."""
+
+
 def load_manifest(data_dir):
     """Reads and checks data_dir/manifest.json.
 
@@ -727,8 +885,11 @@ def load_manifest(data_dir):
         with open(path) as f:
             manifest = json.load(f)
         if manifest["format_version"] != FORMAT_VERSION:
-            raise ValueError(
-                f'format_version {manifest["format_version"]} ' f"is not {FORMAT_VERSION}"
+            raise OutdatedDatasetError(
+                f'{data_dir} holds a DMCS dataset of format {manifest["format_version"]}; this '
+                f"version reads format {FORMAT_VERSION} (held random actions, see "
+                "docs/fidelity.md). Regenerate it: delete the directory (or pass another "
+                "--data_dir) and rerun train.py --dataset=dmcs or datasets/generate_dmcs.py."
             )
         manifest["dtype"] = _dtype_from_json(manifest["record_dtype"])
         expected = record_dtype(
@@ -745,6 +906,8 @@ def load_manifest(data_dir):
         if sorted(manifest["action_sizes"]) != sorted(manifest["domains"]):
             raise ValueError("action_sizes and domains list different domains")
         _check_shard_list(manifest)
+    except OutdatedDatasetError:
+        raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"Malformed DMCS manifest {path}: {e!r}") from e
     return manifest

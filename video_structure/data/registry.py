@@ -27,7 +27,8 @@ DEFAULT_PRESETS = {"synthetic": "synthetic", "dmcs": "dmcs", "npz": "basketball"
 def load_split(name: str, split: str, config: config_lib.Config, batch_size: int,
                data_dir: Optional[str] = None, seed: int = 0, num_sequences: int = 2000,
                shuffle: bool = True, repeat: bool = True,
-               start_batch: int = 0) -> Tuple[tf.data.Dataset, int]:
+               start_batch: int = 0,
+               window_stride: Optional[int] = None) -> Tuple[tf.data.Dataset, int]:
     """One split of dataset `name`, cut to the config's sequence length.
 
     Args:
@@ -42,6 +43,9 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
         repeat: repeat forever.
         start_batch: index of the first batch of a repeating stream; batch b
             is the same whatever the start, so a resumed run passes its step.
+        window_stride: file-based datasets: windows start every this many
+            frames of a sequence; None: every frame for training, without
+            overlap for testing.
 
     Returns:
         (dataset of dicts as described in video_structure/data/__init__.py,
@@ -59,10 +63,12 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
         return data, 0
     if not data_dir:
         raise ValueError(f"The {name} dataset needs --data_dir.")
-    # Test windows do not overlap, so that every evaluated sequence is new.
+    if window_stride is None:
+        # Test windows do not overlap, so that every evaluated sequence is new.
+        window_stride = config.sequence_length if split == "test" else 1
     common = dict(seq_len=config.sequence_length, batch_size=batch_size, shuffle=shuffle,
                   repeat=repeat, seed=seed, image_size=config.image_size, start_batch=start_batch,
-                  window_stride=config.sequence_length if split == "test" else 1)
+                  window_stride=window_stride)
     if name == "dmcs":
         data = sequences.dmcs_dataset(data_dir, split, **common)
     else:
@@ -133,8 +139,9 @@ def check_splits(train_spec, test_spec, config: config_lib.Config, name: str) ->
 
 
 def take_sequences(name: str, split: str, config: config_lib.Config, num_sequences: int,
-                   batch_size: int, data_dir: Optional[str] = None,
-                   seed: int = 0) -> Tuple[Iterator[Dict[str, np.ndarray]], int]:
+                   batch_size: int, data_dir: Optional[str] = None, seed: int = 0,
+                   window_stride: Optional[int] = None
+                   ) -> Tuple[Iterator[Dict[str, np.ndarray]], int]:
     """The first `num_sequences` sequences of a split, read once in batches.
 
     The order is shuffled by `seed`: file-based datasets list their windows
@@ -151,6 +158,7 @@ def take_sequences(name: str, split: str, config: config_lib.Config, num_sequenc
         batch_size: sequences per batch; at most `num_sequences` are used.
         data_dir: directory of file-based datasets.
         seed: shuffling and generation seed.
+        window_stride: as `load_split`.
 
     Returns:
         (iterator of dicts of numpy arrays as `load_split`'s batches, action
@@ -168,7 +176,8 @@ def take_sequences(name: str, split: str, config: config_lib.Config, num_sequenc
     # Generated datasets drop a last partial batch: ask for whole batches.
     data, action_size = load_split(name, split, config, batch_size, data_dir=data_dir,
                                    seed=seed, num_sequences=-(-num_sequences // batch_size)
-                                   * batch_size, shuffle=True, repeat=False)
+                                   * batch_size, shuffle=True, repeat=False,
+                                   window_stride=window_stride)
     source = f"the {name} {split} split"
 
     def batches():

@@ -212,7 +212,8 @@ def dmcs_dataset(
         `actions` [batch, seq_len, A] (zero-padded to the largest action size
         of the dataset), `rewards` [batch, seq_len], `positions`
         [batch, seq_len, N, 2] (NaN for bodies a domain does not have) and
-        `domain` [batch].
+        `domain` [batch] and `episode` [batch] (the episode's index within
+        the split: shards in manifest order, records in shard order).
 
     Raises:
         FileNotFoundError: missing directory, manifest or shard.
@@ -252,6 +253,7 @@ def dmcs_dataset(
         )
         for name in fields
     }
+    specs["episode"] = (np.int32, ())
 
     def read_window(index, start, length):
         views, episode = episodes[index]
@@ -261,6 +263,7 @@ def dmcs_dataset(
             if name != "domain"
         }
         window["domain"] = views["domain"][episode]
+        window["episode"] = index
         return window
 
     return window_dataset(
