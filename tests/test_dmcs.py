@@ -430,14 +430,19 @@ def test_killed_generation_resumes_byte_identical(tmp_path):
         f"from video_structure.data import dmcs\n"
         f"dmcs.generate({resumed!r}, num_workers=2, **{kwargs!r})\n"
     )
+    # The same dataset through the script, whose error must be one line.
+    script = [os.path.join(_REPO_ROOT, "datasets", "generate_dmcs.py"), f"--output_dir={resumed}",
+              "--domains=" + ",".join(kwargs["domains"]), "--train_episodes=4",
+              "--test_episodes=2", "--episode_length=8", "--episodes_per_shard=1", "--seed=3",
+              "--workers=2"]
     env = dict(os.environ, PYTHONPATH=_REPO_ROOT, MUJOCO_GL=dmcs.select_gl_backend())
     processes = []
 
-    def start(stderr):
+    def start(stderr, arguments=("-c", code)):
         # A new session, so that clean-up can kill whatever is left of it.
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-c", code],
+                [sys.executable, *arguments],
                 env=env,
                 start_new_session=True,
                 stdout=subprocess.DEVNULL,
@@ -453,15 +458,18 @@ def test_killed_generation_resumes_byte_identical(tmp_path):
     try:
         # A worker killed mid-run stops the run with an error that says how to
         # resume, instead of leaving it waiting forever for the lost shard.
-        process = start(subprocess.PIPE)
+        process = start(subprocess.PIPE, script)
         _wait_until(
             lambda: len(_spawn_workers(process.pid)) == 2 and os.path.isdir(resumed) and shards(),
             "two workers and a first shard",
         )
         os.kill(_spawn_workers(process.pid)[0], signal.SIGKILL)
         _, stderr = process.communicate(timeout=120)
-        assert process.returncode != 0
-        assert "rerun with the same parameters to resume" in stderr, stderr[-3000:]
+        assert process.returncode == 1
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("generate_dmcs.py: error: "), stderr[-3000:]
+        assert "rerun with the same parameters to resume" in last
+        assert "Traceback" not in stderr
 
         # SIGKILL of the parent: the orphaned workers exit on their own. (They
         # would hold a stderr pipe open, so this run writes to /dev/null.)
