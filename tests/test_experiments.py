@@ -387,7 +387,8 @@ def test_runner_end_to_end_on_synthetic(tmp_path):
 def test_runner_end_to_end_on_dmcs(tmp_path):
     data_dir = str(tmp_path / "dmcs")
     domains = ["cartpole/balance", "reacher/easy"]
-    manifest = dmcs.generate(data_dir, domains=domains, train_episodes=1, test_episodes=1,
+    # Two test episodes per domain: reward prediction splits them by episode.
+    manifest = dmcs.generate(data_dir, domains=domains, train_episodes=1, test_episodes=2,
                              episode_length=20, image_size=16, num_workers=2, progress=False)
     out = tmp_path / "experiments"
     tiny = TINY_MODEL + " --image_size=16 --heatmap_size=8 --posterior_net_size=8 " \
@@ -422,3 +423,13 @@ def test_runner_end_to_end_on_dmcs(tmp_path):
     assert row["action_accuracy"]
     for name in ("figure4_tracking.png", "figure8_action.png", "figure9_reward.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_reward_leaves_out_a_domain_whose_windows_come_from_one_episode():
+    test = make_arrays(10, 1)
+    # Domain 0's windows all cut from episode 7; domain 1's from five episodes.
+    test["episode"] = np.where(test["domain"] == 0, 7, np.arange(10)).astype(np.int32)
+    results = experiments.run_tasks(make_arrays(12, 0), test, num_observed_steps=4, epochs=1)
+    reward = results["reward"]
+    assert sorted(reward["per_domain"]) == ["1"]
+    assert "domains [0]" in reward["note"] and "episodes" in reward["note"]
