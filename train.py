@@ -227,7 +227,7 @@ def run_settings(config: config_lib.Config, data_dir) -> dict:
     """What config.json records: the hyperparameters and the flags that shape the run."""
     settings = {**config.to_dict(), "seed": FLAGS.seed, "dataset": FLAGS.dataset,
                 "data_dir": os.path.abspath(data_dir) if data_dir else None}
-    if FLAGS.dataset == "synthetic":  # Other datasets ignore --num_sequences.
+    if FLAGS.dataset in registry.SYNTHETIC_SCENES:  # Others ignore --num_sequences.
         settings["num_sequences"] = FLAGS.num_sequences
     return settings
 

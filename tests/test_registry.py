@@ -8,13 +8,15 @@ from video_structure.data import registry
 CONFIG = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicted_steps=1)
 
 
-def test_synthetic_dataset_fits_the_config():
-    train, test, action_size = registry.load("synthetic", CONFIG, num_sequences=8)
+@pytest.mark.parametrize("name", registry.SYNTHETIC_SCENES)
+def test_generated_datasets_fit_the_config(name):
+    train, test, action_size = registry.load(name, CONFIG, num_sequences=8)
     assert action_size == 0
     for data in (train, test):
         batch = next(iter(data))
         registry.check_batch(batch, CONFIG, "test data")
         assert batch["frames"].shape == (2, 3, 32, 32, 3)
+        assert batch["positions"].shape == (2, 3, 3, 2)
 
 
 def test_unknown_dataset_is_named():

@@ -118,6 +118,7 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
 # synthetic blobs), per sequence for articulated bodies (Human3.6M; DMCS).
 DEFAULT_SELECTION = {
     "synthetic": downstream.SELECT_PER_OBJECT,
+    "sprites": downstream.SELECT_PER_OBJECT,
     "npz": downstream.SELECT_PER_OBJECT,
     "dmcs": downstream.SELECT_PER_SEQUENCE,
     "videos": downstream.SELECT_PER_SEQUENCE,

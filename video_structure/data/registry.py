@@ -13,6 +13,8 @@ from video_structure.data import synthetic
 
 DATASETS = {
     "synthetic": "coloured blobs bouncing in a box, generated in memory (no files needed)",
+    "sprites": "a square, a triangle and a ring bouncing over a smooth multicoloured "
+               "background that changes from sequence to sequence, generated in memory",
     "dmcs": "DeepMind Control Suite random-action episodes of six domains with actions, "
             "rewards and body positions (train.py generates them on first use)",
     "npz": "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "
@@ -20,7 +22,9 @@ DATASETS = {
     "videos": "your videos: sub-folders of frames (.png/.jpg, in name order) and animated "
               "GIFs in <data_dir>/train and <data_dir>/test",
 }
-DEFAULT_PRESETS = {"synthetic": "synthetic", "dmcs": "dmcs", "npz": "basketball",
+# The scene of `synthetic.generate` behind each generated dataset.
+SYNTHETIC_SCENES = {"synthetic": "blobs", "sprites": "sprites"}
+DEFAULT_PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs", "npz": "basketball",
                    "videos": "basketball"}
 
 
@@ -56,10 +60,10 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
     """
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    if name == "synthetic":
+    if name in SYNTHETIC_SCENES:
         data = synthetic.dataset(split, num_sequences, config.sequence_length, batch_size,
                                  config.image_size, seed=seed, shuffle=shuffle, repeat=repeat,
-                                 start_batch=start_batch)
+                                 start_batch=start_batch, scene=SYNTHETIC_SCENES[name])
         return data, 0
     if not data_dir:
         raise ValueError(f"The {name} dataset needs --data_dir.")
