@@ -113,6 +113,28 @@ def test_regression_masks_missing_objects():
     np.testing.assert_allclose(result.errors.per_object[1::2], 0.0, atol=1e-4)
 
 
+def test_detection_fit_scores_r_squared_about_each_objects_mean():
+    regressor = _identity_regressor(2)
+    rng = np.random.default_rng(4)
+    positions = rng.uniform(-1, 1, (5, 4, 2, 2)).astype(np.float32)
+    positions[1, 2, 1] = np.nan  # a missing object is left out
+    keypoints = np.concatenate([np.nan_to_num(positions), np.ones((5, 4, 2, 1))], axis=-1)
+    exact = downstream.detection_fit(regressor, keypoints, positions)
+    assert exact.r_squared == pytest.approx(1.0) and exact.mean_error == pytest.approx(0.0)
+    # Oracle: keypoints still at each object's mean score 0; halfway, 1 - 1/4.
+    present = ~np.isnan(positions[..., 0])
+    means = np.array([positions[:, :, n][present[:, :, n]].mean(axis=0) for n in range(2)])
+    for shrink, expected in ((1.0, 0.0), (0.5, 0.75)):
+        moved = np.where(present[..., None], means + (1 - shrink) * (positions - means), 0.0)
+        fit = downstream.detection_fit(
+            regressor, np.concatenate([moved, keypoints[..., 2:]], axis=-1), positions)
+        assert fit.r_squared == pytest.approx(expected, abs=1e-6)
+        error = np.linalg.norm(shrink * (positions - means), axis=-1)[present].mean()
+        assert fit.mean_error == pytest.approx(error, rel=1e-5)
+    with pytest.raises(ValueError, match="no present object"):
+        downstream.detection_fit(regressor, keypoints, np.full_like(positions, np.nan))
+
+
 def _identity_regressor(num_objects):
     """Maps (x, y) of keypoint n to object n."""
     weights = np.zeros((num_objects * 3 + 1, num_objects * 2))

@@ -66,6 +66,9 @@ def test_run_tasks_tracks_exact_keypoints_better_than_the_baseline():
     # keypoints miss by 0.05, 0.1, 0.15 on average over the two objects.
     np.testing.assert_allclose(tracking["baseline_per_step"][4:], [0.05, 0.1, 0.15], atol=1e-3)
     assert tracking["baseline_mean_predicted"] == pytest.approx(0.1, abs=1e-3)
+    # The detected keypoints are the positions: the detector alone scores R^2 = 1.
+    assert tracking["detected_r2"] == pytest.approx(1.0, abs=1e-6)
+    assert tracking["detected_error"] == pytest.approx(0.0, abs=1e-4)
     assert set(results["reward"]) == set(results["action"]) == {"skipped"}
 
 

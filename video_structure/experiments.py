@@ -148,14 +148,26 @@ def _domain_ids(arrays) -> np.ndarray:
     return np.zeros(len(arrays["keypoints"]), np.int64)
 
 
-def _tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on):
-    """Figure 4, fitted and scored per domain.
+def tracking(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, np.ndarray],
+             num_observed_steps: int, selection: str = downstream.SELECT_PER_SEQUENCE,
+             fit_on: str = DEFAULT_FIT_ON) -> Dict[str, Any]:
+    """Figure 4, fitted and scored per domain (the tracking task of `run_tasks`).
 
     Object n is a different body in each DMCS domain (and NaN padding where a
     domain has fewer), so each domain gets its own regression, over the objects
     present in its training positions, fitted on `train_arrays[FIT_ON[fit_on]]`.
-    That one regression scores the model and the baseline. The summary is the
-    mean over domains.
+    That one regression scores the model, the baseline and the detector alone
+    (`downstream.detection_fit` on the held-out detected keypoints of every
+    step: `detected_r2`, `detected_error`). The summary is the mean over
+    domains.
+
+    Args:
+        train_arrays, test_arrays: `collect` outputs with `positions`.
+        num_observed_steps: T.
+        selection, fit_on: as `run_tasks`.
+
+    Returns:
+        A plain dict of numbers, or {"skipped": reason}.
     """
     train_domains, test_domains = _domain_ids(train_arrays), _domain_ids(test_arrays)
     results, notes = {}, []
@@ -178,8 +190,11 @@ def _tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on):
         baseline = downstream.last_observed_baseline(
             fitted.regressor, test_arrays["observed_keypoints"][test], test_positions,
             num_observed_steps)
+        detected = downstream.detection_fit(
+            fitted.regressor, test_arrays["observed_keypoints"][test], test_positions)
         counts = {"num_objects": int(present.sum()), "num_train": int(train.sum()),
-                  "num_test": int(test.sum())}
+                  "num_test": int(test.sum()), "detected_r2": _finite_or_none(detected.r_squared),
+                  "detected_error": _finite_or_none(detected.mean_error)}
         results[str(domain)] = (model, baseline, counts)
     if not results:
         return {"skipped": "; ".join(notes)}
@@ -203,6 +218,9 @@ def _tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on):
             across_domains([m.mean_predicted_error for m in models])),
         "baseline_mean_predicted": _finite_or_none(
             across_domains([b.mean_predicted_error for b in baselines])),
+        **{key: _finite_or_none(across_domains(
+            [np.nan if c[key] is None else c[key] for _, _, c in results.values()]))
+           for key in ("detected_r2", "detected_error")},
         "num_observed_steps": num_observed_steps,
         "selection": selection,
         "fit_on": fit_on,
@@ -327,7 +345,7 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
 
     results = {}
     results["tracking"] = (
-        _tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on)
+        tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on)
         if both("positions") else {"skipped": "the dataset has no ground-truth positions"})
     results["reward"] = (
         _reward(test_arrays, epochs, reward_batch_size, seed)
