@@ -62,6 +62,10 @@ def test_total_loss_is_eq9():
                 + terms["weight_decay"])
     assert float(terms["supervised"]) == 0.0
     assert float(total) == pytest.approx(float(expected), rel=1e-6)
+    scaled = model_lib.scaled_terms(terms, CONFIG)
+    assert float(scaled["separation"]) == pytest.approx(
+        CONFIG.separation_scale * float(terms["separation"]))
+    assert float(sum(scaled.values())) == pytest.approx(float(total), rel=1e-6)
 
 
 @pytest.mark.slow

@@ -256,9 +256,7 @@ class StructVRNN(keras.Model):
                            if config.supervision_scale else tf.constant(0.0)),
             "weight_decay": tf.add_n(self.losses) if self.losses else tf.constant(0.0),
         }
-        total = (terms["image"] + config.separation_scale * terms["separation"]
-                 + config.sparsity_scale * terms["sparsity"] + terms["vrnn"] + terms["future"]
-                 + config.supervision_scale * terms["supervised"] + terms["weight_decay"])
+        total = tf.add_n(list(scaled_terms(terms, config).values()))
         outputs = {"keypoints": keypoints, "heatmaps": heatmaps, "reconstructed": reconstructed,
                    "decoded_keypoints": rollout.keypoints, "beta": beta,
                    "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted,
@@ -305,6 +303,26 @@ class StructVRNN(keras.Model):
         terms["future"] = self.prediction_loss(
             outputs["keypoints"], batch.get("actions") if self.action_size else None)
         return self._update_metrics(total, terms, outputs)
+
+
+def scaled_terms(terms: Dict[str, tf.Tensor], config: config_lib.Config) -> Dict[str, tf.Tensor]:
+    """The summands of Eq. 9's total loss: each term of `compute_losses` times its scale.
+
+    L_VRNN already holds beta times the KL (the "kl" term is reported, not
+    added again); the image, VRNN, future and weight-decay terms enter with
+    scale 1.
+
+    Args:
+        terms: the terms dict of `StructVRNN.compute_losses`.
+        config: the hyperparameters holding the scales.
+
+    Returns:
+        Dict from term name to its scaled value; the values sum to the loss.
+    """
+    scales = {"image": 1.0, "separation": config.separation_scale,
+              "sparsity": config.sparsity_scale, "vrnn": 1.0, "future": 1.0,
+              "supervised": config.supervision_scale, "weight_decay": 1.0}
+    return {name: scale * terms[name] for name, scale in scales.items()}
 
 
 def make_optimizer(config: config_lib.Config) -> keras.optimizers.Optimizer:
