@@ -79,6 +79,7 @@ Storage format
 import concurrent.futures
 import contextlib
 import json
+import logging
 import multiprocessing
 import os
 import subprocess
@@ -283,10 +284,25 @@ def project_bodies(physics, image_size, camera_id=CAMERA_ID):
     return pixels_to_keypoints(uv, image_size, image_size).astype(np.float32)
 
 
+class _DropMujocoNotices(logging.Filter):
+    """Drops MuJoCo compiler notices about dm-control's own model files.
+
+    MuJoCo 3 warns, through dm-control's absl logger, that the cheetah model's
+    `settotalmass` attribute is deprecated: a notice for dm-control's
+    maintainers that a user of the suite cannot act on.
+    """
+
+    def filter(self, record):
+        return "is deprecated and will be removed" not in record.getMessage()
+
+
 def load_env(domain):
     """Loads a suite environment without a time limit (in a GL worker)."""
     from dm_control import suite  # pylint: disable=g-import-not-at-top
 
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, _DropMujocoNotices) for f in absl_logger.filters):
+        absl_logger.addFilter(_DropMujocoNotices())
     if domain not in DOMAINS:
         raise ValueError(f"Unknown domain {domain!r}; known: {DOMAINS}")
     domain_name, task_name = domain.split("/")
