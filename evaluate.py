@@ -35,17 +35,18 @@ import os
 import time
 import warnings
 
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before anything imports TensorFlow: oneDNN on, start-up notices held back.
+from video_structure import cli  # pylint: disable=g-bad-import-order
 
-from absl import app  # pylint: disable=g-import-not-at-top
+cli.start_tensorflow()
+
+from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 from absl import logging
 import numpy as np
 import tensorflow as tf
 import tqdm
 
-from video_structure import cli
 from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import files
