@@ -29,15 +29,17 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from absl import app  # pylint: disable=g-import-not-at-top
+from video_structure import cli  # pylint: disable=g-import-not-at-top,g-bad-import-order
+
+cli.start_tensorflow()
+
+from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import numpy as np
 import tensorflow as tf
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from video_structure import config as config_lib  # pylint: disable=g-import-not-at-top
 from video_structure import experiments
@@ -243,4 +245,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

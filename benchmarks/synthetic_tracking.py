@@ -1,9 +1,10 @@
 r"""Do the keypoints of a synthetic-dataset export follow the blobs?
 
-Fits a linear regression (least squares with bias) from the detected keypoints
-of a frame (x, y, mu of all K) to the blobs' true centres on sequences of the
-train split, and prints R^2 on held-out test-split sequences, where
-predicting the mean position scores 0. Also prints the export's image loss
+Fits the tracking regression (`downstream.fit_coordinate_regressor`: least
+squares with bias from a frame's detected keypoints, x, y, mu of all K) to
+the blobs' true centres on sequences of the train split, and prints R^2 on
+held-out test-split sequences (`downstream.detection_fit`), where predicting
+each blob's mean position scores 0. Also prints the export's image loss
 (Section 4.1, per sequence) next to the "first frame for every frame"
 reconstruction an untrained skip-connected reconstructor starts from.
 
@@ -11,15 +12,17 @@ reconstruction an untrained skip-connected reconstructor starts from.
 """
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from video_structure import cli  # pylint: disable=g-bad-import-order
 
-from absl import app  # pylint: disable=g-import-not-at-top
+cli.start_tensorflow()
+
+from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
+from video_structure import downstream
 from video_structure.data import synthetic
 
 flags.DEFINE_string("export", "runs/synthetic/export", "SavedModel written by train.py.")
@@ -45,19 +48,11 @@ def main(argv):
     frames, test_kp, test_pos = keypoints_and_positions(loaded, "test", config,
                                                         FLAGS.num_sequences)
 
-    def design(keypoints):
-        flat = keypoints.reshape(-1, keypoints.shape[2] * 3)
-        return np.concatenate([flat, np.ones([len(flat), 1])], axis=1)
-
-    weights, *_ = np.linalg.lstsq(design(train_kp), train_pos.reshape(len(design(train_kp)), -1),
-                                  rcond=None)
-    target = test_pos.reshape(len(design(test_kp)), -1)
-    residual = np.sum((design(test_kp) @ weights - target) ** 2)
-    total = np.sum((target - target.mean(axis=0)) ** 2)
-    error = np.linalg.norm((design(test_kp) @ weights - target).reshape(-1, 2), axis=-1)
-    print(f"held-out R^2 keypoints -> blob positions: {1 - residual / total:.4f} "
-          f"(mean position: 0); mean position error {error.mean():.4f} coordinate units "
-          f"= {error.mean() * config['image_size'] / 2:.2f} px")
+    regressor = downstream.fit_coordinate_regressor(train_kp, train_pos)
+    fit = downstream.detection_fit(regressor, test_kp, test_pos)
+    print(f"held-out R^2 keypoints -> blob positions: {fit.r_squared:.4f} "
+          f"(mean position: 0); mean position error {fit.mean_error:.4f} coordinate units "
+          f"= {fit.mean_error * config['image_size'] / 2:.2f} px")
 
     reconstructed = np.concatenate([
         loaded.reconstruct(test_kp[i:i + 32], frames[i:i + 32, 0], test_kp[i:i + 32, 0])
