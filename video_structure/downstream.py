@@ -745,7 +745,12 @@ def _train_and_predict(
     model.fit(
         _ShuffledBatches(*train, batch_size, seed), epochs=epochs, shuffle=False, verbose=verbose
     )
-    return model.predict(test_inputs, batch_size=batch_size, verbose=verbose)
+    # Called directly, not with `predict`: a fresh model per domain would trace
+    # a predict function per call and make TensorFlow warn about retracing.
+    chunk = 1024
+    return np.concatenate([
+        keras.ops.convert_to_numpy(model(test_inputs[start:start + chunk], training=False))
+        for start in range(0, len(test_inputs), chunk)])
 
 
 # ----------------------------------------------------------------------------
