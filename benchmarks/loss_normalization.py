@@ -72,6 +72,8 @@ flags.DEFINE_list("steps", ["synthetic=2000", "sprites=2000", "dmcs=750"],
                   "Training steps per dataset, as dataset=steps; below the preset's "
                   "num_steps the schedules are scaled (experiments.scaled_schedules).")
 flags.DEFINE_string("output_dir", "runs/loss_study", "Root of the runs and the table.")
+flags.DEFINE_string("dmcs_dir", os.path.join(ROOT, "datasets", "data", "dmcs"),
+                    "The DMCS dataset (train.py generates it there if it is missing).")
 flags.DEFINE_integer("num_sequences", 256, "Train and test sequences of the tracking "
                      "regression and the held-out scores.", lower_bound=8)
 flags.DEFINE_integer("num_samples", 10, "Predicted samples per sequence (best of N).",
@@ -93,6 +95,10 @@ def parse_steps(values):
     return steps
 
 
+def _data_dir(dataset):
+    return FLAGS.dmcs_dir if dataset == "dmcs" else None
+
+
 def train(dataset, setting, seed, steps, output_dir):
     """Trains one run with train.py unless it is trained to `steps`; returns the wall time."""
     checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
@@ -106,6 +112,8 @@ def train(dataset, setting, seed, steps, output_dir):
     command = [sys.executable, os.path.join(ROOT, "train.py"), f"--dataset={dataset}",
                f"--preset={PRESETS[dataset]}", f"--seed={seed}", f"--output_dir={output_dir}",
                f"--checkpoint_every={min(500, steps)}", "--verbose=0"]
+    if dataset == "dmcs":
+        command.append(f"--data_dir={FLAGS.dmcs_dir}")
     for name, value in overrides.items():
         command.append(f"--{name}" if value is True else f"--no{name}" if value is False
                        else f"--{name}={value}")
@@ -134,7 +142,8 @@ def held_out_losses(output_dir, dataset, config, action_size, seed):
         return scaled, sse
 
     batches, _ = registry.take_sequences(dataset, "test", config, FLAGS.loss_sequences,
-                                         config.batch_size, seed=seed)
+                                         config.batch_size, data_dir=_data_dir(dataset),
+                                         seed=seed)
     sums, sse, count = {}, 0.0, 0
     for batch in batches:
         scaled, batch_sse = terms_of({key: tf.constant(value) for key, value in batch.items()})
@@ -153,7 +162,8 @@ def score(dataset, output_dir, seed):
     config = run_dir.load_config(output_dir)
     export = os.path.join(output_dir, "export")
     collected = {split: experiments.collect(export, dataset, split, FLAGS.num_sequences,
-                                            FLAGS.num_samples, batch_size=32, seed=seed)
+                                            FLAGS.num_samples, batch_size=32,
+                                            data_dir=_data_dir(dataset), seed=seed)
                  for split in ("train", "test")}
     tracking = experiments.tracking(collected["train"], collected["test"], config.observed_steps,
                                     selection=experiments.DEFAULT_SELECTION[dataset])
