@@ -59,6 +59,12 @@ SETTINGS = {
     "code": {"loss_normalization": "code", "sparsity_on_raw_scales": True},
     "paper_raw": {"loss_normalization": "paper", "sparsity_on_raw_scales": True},
     "code_mu": {"loss_normalization": "code", "sparsity_on_raw_scales": False},
+    # The keypoint priors (lambda_sparse and lambda_sep) times a factor, to
+    # tell their part in a collapse.
+    "code_priors_div10": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
+                          "prior_factor": 0.1},
+    "code_no_priors": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
+                       "prior_factor": 0.0},
 }
 # The preset each dataset is studied with: its CPU-sized model.
 PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs_cpu"}
@@ -107,6 +113,10 @@ def train(dataset, setting, seed, steps, output_dir):
         return None
     preset = config_lib.get_preset(PRESETS[dataset])
     overrides = {**SETTINGS[setting], "steps": steps}
+    factor = overrides.pop("prior_factor", None)
+    if factor is not None:
+        overrides.update(sparsity_scale=factor * preset.sparsity_scale,
+                         separation_scale=factor * preset.separation_scale)
     if steps < preset.num_steps:
         overrides.update(experiments.scaled_schedules(preset, steps))
     command = [sys.executable, os.path.join(ROOT, "train.py"), f"--dataset={dataset}",
