@@ -106,11 +106,7 @@ def _data_dir(dataset):
 
 
 def train(dataset, setting, seed, steps, output_dir):
-    """Trains one run with train.py unless it is trained to `steps`; returns the wall time."""
-    checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
-    if (checkpoint and run_dir.checkpoint_step(checkpoint) >= steps
-            and os.path.isdir(os.path.join(output_dir, "export"))):
-        return None
+    """Trains (or resumes) one run with train.py; returns the wall time."""
     preset = config_lib.get_preset(PRESETS[dataset])
     overrides = {**SETTINGS[setting], "steps": steps}
     factor = overrides.pop("prior_factor", None)
@@ -122,8 +118,8 @@ def train(dataset, setting, seed, steps, output_dir):
     command = [sys.executable, os.path.join(ROOT, "train.py"), f"--dataset={dataset}",
                f"--preset={PRESETS[dataset]}", f"--seed={seed}", f"--output_dir={output_dir}",
                f"--checkpoint_every={min(500, steps)}", "--verbose=0"]
-    if dataset == "dmcs":
-        command.append(f"--data_dir={FLAGS.dmcs_dir}")
+    if _data_dir(dataset):
+        command.append(f"--data_dir={_data_dir(dataset)}")
     for name, value in overrides.items():
         command.append(f"--{name}" if value is True else f"--no{name}" if value is False
                        else f"--{name}={value}")
@@ -133,14 +129,13 @@ def train(dataset, setting, seed, steps, output_dir):
     return time.time() - start
 
 
-def held_out_losses(output_dir, dataset, config, action_size, seed):
-    """Mean held-out loss terms of the run's newest checkpoint, and the image SSE."""
+def held_out_losses(checkpoint, dataset, config, action_size, seed):
+    """Mean held-out loss terms of `checkpoint`, and the image SSE."""
     model = model_lib.StructVRNN(config, action_size=action_size, seed=seed)
     model.compile(optimizer=model_lib.make_optimizer(config))
     model.build_all()
     model.optimizer.build(model.trainable_variables)
     # The optimizer's step count sets beta and the sampling schedules.
-    checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
     tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
         checkpoint).expect_partial()
 
@@ -167,8 +162,8 @@ def held_out_losses(output_dir, dataset, config, action_size, seed):
             "shares": {name: means[name] / total for name in SHARE_TERMS}}
 
 
-def score(dataset, output_dir, seed):
-    """The held-out scores of one trained run (module docstring)."""
+def score(dataset, output_dir, checkpoint, seed):
+    """The held-out scores of one trained run and its newest checkpoint (module docstring)."""
     config = run_dir.load_config(output_dir)
     export = os.path.join(output_dir, "export")
     collected = {split: experiments.collect(export, dataset, split, FLAGS.num_sequences,
@@ -188,7 +183,7 @@ def score(dataset, output_dir, seed):
         "baseline_error": tracking["baseline_mean_predicted"],
         **{name: float(value) for name, value in statistics.items()},
         "num_keypoints": config.num_keypoints,
-        **held_out_losses(output_dir, dataset, config, action_size, seed),
+        **held_out_losses(checkpoint, dataset, config, action_size, seed),
     }
 
 
@@ -238,10 +233,15 @@ def main(argv):
         for setting in FLAGS.settings:
             for seed in map(int, FLAGS.seeds):
                 output_dir = os.path.join(FLAGS.output_dir, dataset, setting, f"seed{seed}")
-                seconds = train(dataset, setting, seed, steps[dataset], output_dir)
+                # Reading a checkpoint back checks every tensor: once per state.
+                checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
+                seconds = None
+                if (not checkpoint or run_dir.checkpoint_step(checkpoint) < steps[dataset]
+                        or not os.path.isdir(os.path.join(output_dir, "export"))):
+                    seconds = train(dataset, setting, seed, steps[dataset], output_dir)
+                    checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
                 cache = os.path.join(output_dir, "study.json")
-                trained = run_dir.checkpoint_step(run_dir.newest_intact_checkpoint(output_dir)[0])
-                settings = {"step": trained, "num_sequences": FLAGS.num_sequences,
+                settings = {"step": run_dir.checkpoint_step(checkpoint), "num_sequences": FLAGS.num_sequences,
                             "num_samples": FLAGS.num_samples,
                             "loss_sequences": FLAGS.loss_sequences}
                 row = None
@@ -253,7 +253,8 @@ def main(argv):
                 if row is None:
                     row = {"dataset": dataset, "setting": setting, "seed": seed,
                            "steps": steps[dataset], "settings": settings,
-                           "train_seconds": seconds, **score(dataset, output_dir, seed)}
+                           "train_seconds": seconds,
+                           **score(dataset, output_dir, checkpoint, seed)}
                     files.write_json(cache, row)
                 rows.append(row)
                 print(f"{dataset} {setting} seed {seed}: R^2 {row['detected_r2']:.2f}, "

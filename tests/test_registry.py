@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from video_structure import config
 from video_structure.data import registry
+from video_structure.data import synthetic
 
 CONFIG = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicted_steps=1)
 
@@ -12,11 +13,18 @@ CONFIG = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicte
 def test_generated_datasets_fit_the_config(name):
     train, test, action_size = registry.load(name, CONFIG, num_sequences=8)
     assert action_size == 0
+    # Every batch holds sequences of the dataset's own scene (shuffled).
+    frames, positions = synthetic.generate(8, 3, 32, scene=registry.SYNTHETIC_SCENES[name])
     for data in (train, test):
         batch = next(iter(data))
         registry.check_batch(batch, CONFIG, "test data")
         assert batch["frames"].shape == (2, 3, 32, 32, 3)
         assert batch["positions"].shape == (2, 3, 3, 2)
+    batch = next(iter(train))
+    for sequence, position in zip(batch["frames"].numpy(), batch["positions"].numpy()):
+        index = int(np.argmin(np.abs(positions - position).sum(axis=(1, 2, 3))))
+        np.testing.assert_array_equal(positions[index], position)
+        np.testing.assert_array_equal(frames[index], np.round(sequence * 255).astype(np.uint8))
 
 
 def test_unknown_dataset_is_named():

@@ -626,11 +626,11 @@ def detection_fit(
         raise ValueError("positions has no present object (all NaN).")
     # [N, 2] each object's mean position; NaN for an object never present.
     means = np.nansum(positions, axis=(0, 1)) / np.maximum(present.sum(axis=(0, 1)), 1)[:, None]
-    residual = np.sum(((predicted - positions)[present]) ** 2)
+    errors = (predicted - positions)[present]  # [M, 2]
     total = np.sum(((positions - means)[present]) ** 2)
     return DetectionFit(
-        r_squared=float(1.0 - residual / total) if total > 0 else float("nan"),
-        mean_error=float(np.mean(np.linalg.norm((predicted - positions)[present], axis=-1))),
+        r_squared=float(1.0 - np.sum(errors**2) / total) if total > 0 else float("nan"),
+        mean_error=float(np.mean(np.linalg.norm(errors, axis=-1))),
     )
 
 

@@ -193,34 +193,35 @@ def tracking(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, n
         detected = downstream.detection_fit(
             fitted.regressor, test_arrays["observed_keypoints"][test], test_positions)
         counts = {"num_objects": int(present.sum()), "num_train": int(train.sum()),
-                  "num_test": int(test.sum()), "detected_r2": _finite_or_none(detected.r_squared),
-                  "detected_error": _finite_or_none(detected.mean_error)}
-        results[str(domain)] = (model, baseline, counts)
+                  "num_test": int(test.sum())}
+        results[str(domain)] = (model, baseline, detected, counts)
     if not results:
         return {"skipped": "; ".join(notes)}
 
     def across_domains(values):
         return downstream.masked_mean(np.array(values, np.float64), axis=0)
 
-    models = [model for model, _, _ in results.values()]
-    baselines = [baseline for _, baseline, _ in results.values()]
+    models = [model for model, _, _, _ in results.values()]
+    baselines = [baseline for _, baseline, _, _ in results.values()]
+    detections = [detected for _, _, detected, _ in results.values()]
     output = {
         "per_domain": {
             domain: {"per_step": _list(model.per_step),
                      "baseline_per_step": _list(baseline.per_step),
                      "mean_predicted": _finite_or_none(model.mean_predicted_error),
                      "baseline_mean_predicted": _finite_or_none(baseline.mean_predicted_error),
+                     "detected_r2": _finite_or_none(detected.r_squared),
+                     "detected_error": _finite_or_none(detected.mean_error),
                      **counts}
-            for domain, (model, baseline, counts) in results.items()},
+            for domain, (model, baseline, detected, counts) in results.items()},
         "per_step": _list(across_domains([m.per_step for m in models])),
         "baseline_per_step": _list(across_domains([b.per_step for b in baselines])),
         "mean_predicted": _finite_or_none(
             across_domains([m.mean_predicted_error for m in models])),
         "baseline_mean_predicted": _finite_or_none(
             across_domains([b.mean_predicted_error for b in baselines])),
-        **{key: _finite_or_none(across_domains(
-            [np.nan if c[key] is None else c[key] for _, _, c in results.values()]))
-           for key in ("detected_r2", "detected_error")},
+        "detected_r2": _finite_or_none(across_domains([d.r_squared for d in detections])),
+        "detected_error": _finite_or_none(across_domains([d.mean_error for d in detections])),
         "num_observed_steps": num_observed_steps,
         "selection": selection,
         "fit_on": fit_on,

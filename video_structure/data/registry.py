@@ -24,8 +24,8 @@ DATASETS = {
 }
 # The scene of `synthetic.generate` behind each generated dataset.
 SYNTHETIC_SCENES = {"synthetic": "blobs", "sprites": "sprites"}
-DEFAULT_PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs", "npz": "basketball",
-                   "videos": "basketball"}
+DEFAULT_PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs",
+                   "npz": "basketball", "videos": "basketball"}
 
 
 def load_split(name: str, split: str, config: config_lib.Config, batch_size: int,
