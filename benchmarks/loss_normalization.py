@@ -65,6 +65,13 @@ SETTINGS = {
                           "prior_factor": 0.1},
     "code_no_priors": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
                        "prior_factor": 0.0},
+    # The synthetic preset's 32x32 frames with the paper's 4x ratio of frame to
+    # heatmap size (two encoder and reconstructor scales, as DMCS has): the
+    # blobs keep their Table S1 width in heatmap pixels, twice as wide on the frame.
+    "code_heatmap8": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
+                      "heatmap_size": 8},
+    "code_no_norm": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
+                     "normalize_keypoint_scales": False},
 }
 # The preset each dataset is studied with: its CPU-sized model.
 PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs_cpu"}
