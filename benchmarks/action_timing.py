@@ -13,9 +13,8 @@ with it (the reward NMSE comes from scripts/run_experiments.py's tasks.json).
         --exports=runs/a/export,runs/b/export
 """
 
-from absl import app
-from absl import flags
 import numpy as np
+from absl import app, flags
 
 from video_structure import experiments
 from video_structure import export as export_lib
@@ -24,8 +23,7 @@ _EXPORTS = flags.DEFINE_list("exports", None, "SavedModel directories written by
 _DATA_DIR = flags.DEFINE_string("data_dir", "datasets/data/dmcs", "The DMCS dataset.")
 _NUM_SEQUENCES = flags.DEFINE_integer("num_sequences", 600, "Test windows.", lower_bound=1)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10, "Samples per window.", lower_bound=1)
-_WINDOW_STRIDE = flags.DEFINE_integer("window_stride", 2, "Frames between windows.",
-                                      lower_bound=1)
+_WINDOW_STRIDE = flags.DEFINE_integer("window_stride", 2, "Frames between windows.", lower_bound=1)
 
 
 def prediction_errors(arrays, observed_steps):
@@ -49,12 +47,21 @@ def main(argv):
     print("export | action_timing | one-step error | mean error over predicted steps")
     for path in _EXPORTS.value:
         _, config, _ = export_lib.load(path)
-        arrays = experiments.collect(path, "dmcs", "test", _NUM_SEQUENCES.value,
-                                     _NUM_SAMPLES.value, batch_size=8, data_dir=_DATA_DIR.value,
-                                     window_stride=_WINDOW_STRIDE.value)
+        arrays = experiments.collect(
+            path,
+            "dmcs",
+            "test",
+            _NUM_SEQUENCES.value,
+            _NUM_SAMPLES.value,
+            batch_size=8,
+            data_dir=_DATA_DIR.value,
+            window_stride=_WINDOW_STRIDE.value,
+        )
         errors = prediction_errors(arrays, config["observed_steps"])
-        print(f"{path} | {config['action_timing']} | {errors[0]:.4f} | {errors.mean():.4f}",
-              flush=True)
+        print(
+            f"{path} | {config['action_timing']} | {errors[0]:.4f} | {errors.mean():.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ import os
 import tempfile
 import time
 
-from absl import app
-from absl import flags
 import numpy as np
+from absl import app, flags
 
 from video_structure.data import dmcs
 
@@ -73,7 +72,7 @@ def main(argv):
     del argv
     # Rendering here needs the backend before dm_control is first imported.
     os.environ["MUJOCO_GL"] = dmcs.select_gl_backend()
-    print(f'MUJOCO_GL {os.environ["MUJOCO_GL"]}')
+    print(f"MUJOCO_GL {os.environ['MUJOCO_GL']}")
     rates = []
     for domain in _DOMAINS.value:
         rates.append(raw_fps(domain, _RAW_STEPS.value, _IMAGE_SIZE.value))
@@ -89,8 +88,9 @@ def main(argv):
     print(f"generation_fps_per_worker_end_to_end {frames / wall / _WORKERS.value:.1f}")
     if wall_twice <= wall:
         # Start-up noise exceeded the extra work: no marginal rate to report.
-        print("generation_fps_per_worker_steady n/a (the longer run was not slower; "
-              "raise --episodes)")
+        print(
+            "generation_fps_per_worker_steady n/a (the longer run was not slower; raise --episodes)"
+        )
         return
     steady = frames / (wall_twice - wall) / _WORKERS.value
     print(f"generation_fps_per_worker_steady {steady:.1f}")

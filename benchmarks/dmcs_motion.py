@@ -15,9 +15,8 @@ This script never imports TensorFlow.
 
 import itertools
 
-from absl import app
-from absl import flags
 import numpy as np
+from absl import app, flags
 
 from video_structure.data import dmcs
 
@@ -41,7 +40,14 @@ def measure(env, domain, repeat, hold, distribution):
     for episode, record in enumerate(records):
         seed_sequence = dmcs.episode_seed(0, "train", domain, episode)
         dmcs.generate_episode(
-            env, seed_sequence, _EPISODE_LENGTH.value, 64, repeat, hold, distribution, record,
+            env,
+            seed_sequence,
+            _EPISODE_LENGTH.value,
+            64,
+            repeat,
+            hold,
+            distribution,
+            record,
             render=False,
         )
     return dmcs.motion_statistics(records["positions"], records["rewards"])

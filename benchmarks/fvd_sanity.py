@@ -1,4 +1,3 @@
-# coding=utf-8
 """FVD sanity check with the real I3D weights: all-black vs all-white videos.
 
 The FVD reference example (16 all-zero vs 16 all-255 videos of 15 frames at
@@ -11,12 +10,10 @@ Usage: PYTHONPATH=. python benchmarks/fvd_sanity.py
 import time
 import warnings
 
-from absl import app
-from absl import flags
 import numpy as np
+from absl import app, flags
 
-from video_structure import metrics
-from video_structure import pretrained
+from video_structure import metrics, pretrained
 
 _NUM_VIDEOS = flags.DEFINE_integer("num_videos", 16, "Videos per set.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 15, "Frames per video.")

@@ -17,13 +17,11 @@ import os
 import tempfile
 import time
 
-from absl import app
-from absl import flags
+import train_speed
+from absl import app, flags
 
 from video_structure import config as config_lib
-from video_structure.data import dmcs
-from video_structure.data import sequences
-import train_speed
+from video_structure.data import dmcs, sequences
 
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "DMCS dataset directory; None generates a small one."

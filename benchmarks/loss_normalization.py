@@ -32,22 +32,17 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from video_structure import cli  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from video_structure import cli
 
 cli.start_tensorflow()
 
-from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
-from absl import flags
 import numpy as np
 import tensorflow as tf
+from absl import app, flags
 
-from video_structure import config as config_lib  # pylint: disable=g-import-not-at-top
-from video_structure import experiments
-from video_structure import files
-from video_structure import keypoint_ops
-from video_structure import losses
+from video_structure import config as config_lib
+from video_structure import experiments, files, keypoint_ops, losses, run_dir
 from video_structure import model as model_lib
-from video_structure import run_dir
 from video_structure.data import registry
 
 # The loss reductions compared: the paper's sums with L_sparse on the mu the
@@ -61,38 +56,61 @@ SETTINGS = {
     "code_mu": {"loss_normalization": "code", "sparsity_on_raw_scales": False},
     # The keypoint priors (lambda_sparse and lambda_sep) times a factor, to
     # tell their part in a collapse.
-    "code_priors_div10": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
-                          "prior_factor": 0.1},
-    "code_no_priors": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
-                       "prior_factor": 0.0},
+    "code_priors_div10": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "prior_factor": 0.1,
+    },
+    "code_no_priors": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "prior_factor": 0.0,
+    },
     # The synthetic preset's 32x32 frames with the paper's 4x ratio of frame to
     # heatmap size (two encoder and reconstructor scales, as DMCS has): the
     # blobs keep their Table S1 width in heatmap pixels, twice as wide on the frame.
-    "code_heatmap8": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
-                      "heatmap_size": 8},
-    "code_no_norm": {"loss_normalization": "code", "sparsity_on_raw_scales": True,
-                     "normalize_keypoint_scales": False},
+    "code_heatmap8": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "heatmap_size": 8,
+    },
+    "code_no_norm": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "normalize_keypoint_scales": False,
+    },
 }
 # The preset each dataset is studied with: its CPU-sized model.
 PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs_cpu"}
 SHARE_TERMS = ("image", "separation", "sparsity", "vrnn", "future", "weight_decay")
 
-flags.DEFINE_list("datasets", ["synthetic", "sprites", "dmcs"],
-                  "Datasets: " + ", ".join(PRESETS) + ".")
+flags.DEFINE_list(
+    "datasets", ["synthetic", "sprites", "dmcs"], "Datasets: " + ", ".join(PRESETS) + "."
+)
 flags.DEFINE_list("settings", ["paper", "code"], "Settings: " + ", ".join(SETTINGS) + ".")
 flags.DEFINE_list("seeds", ["0", "1"], "Training seeds.")
-flags.DEFINE_list("steps", ["synthetic=2000", "sprites=2000", "dmcs=750"],
-                  "Training steps per dataset, as dataset=steps; below the preset's "
-                  "num_steps the schedules are scaled (experiments.scaled_schedules).")
+flags.DEFINE_list(
+    "steps",
+    ["synthetic=2000", "sprites=2000", "dmcs=750"],
+    "Training steps per dataset, as dataset=steps; below the preset's "
+    "num_steps the schedules are scaled (experiments.scaled_schedules).",
+)
 flags.DEFINE_string("output_dir", "runs/loss_study", "Root of the runs and the table.")
-flags.DEFINE_string("dmcs_dir", os.path.join(ROOT, "datasets", "data", "dmcs"),
-                    "The DMCS dataset (train.py generates it there if it is missing).")
-flags.DEFINE_integer("num_sequences", 256, "Train and test sequences of the tracking "
-                     "regression and the held-out scores.", lower_bound=8)
-flags.DEFINE_integer("num_samples", 10, "Predicted samples per sequence (best of N).",
-                     lower_bound=1)
-flags.DEFINE_integer("loss_sequences", 64, "Held-out sequences of the loss terms.",
-                     lower_bound=1)
+flags.DEFINE_string(
+    "dmcs_dir",
+    os.path.join(ROOT, "datasets", "data", "dmcs"),
+    "The DMCS dataset (train.py generates it there if it is missing).",
+)
+flags.DEFINE_integer(
+    "num_sequences",
+    256,
+    "Train and test sequences of the tracking regression and the held-out scores.",
+    lower_bound=8,
+)
+flags.DEFINE_integer(
+    "num_samples", 10, "Predicted samples per sequence (best of N).", lower_bound=1
+)
+flags.DEFINE_integer("loss_sequences", 64, "Held-out sequences of the loss terms.", lower_bound=1)
 FLAGS = flags.FLAGS
 
 
@@ -102,8 +120,10 @@ def parse_steps(values):
     for value in values:
         name, _, number = value.partition("=")
         if name not in PRESETS or not number.isdigit() or int(number) < 1:
-            raise ValueError(f"--steps entry {value!r} must be dataset=steps with a dataset of "
-                             f"{', '.join(PRESETS)} and steps >= 1.")
+            raise ValueError(
+                f"--steps entry {value!r} must be dataset=steps with a dataset of "
+                f"{', '.join(PRESETS)} and steps >= 1."
+            )
         steps[name] = int(number)
     return steps
 
@@ -118,18 +138,32 @@ def train(dataset, setting, seed, steps, output_dir):
     overrides = {**SETTINGS[setting], "steps": steps}
     factor = overrides.pop("prior_factor", None)
     if factor is not None:
-        overrides.update(sparsity_scale=factor * preset.sparsity_scale,
-                         separation_scale=factor * preset.separation_scale)
+        overrides.update(
+            sparsity_scale=factor * preset.sparsity_scale,
+            separation_scale=factor * preset.separation_scale,
+        )
     if steps < preset.num_steps:
         overrides.update(experiments.scaled_schedules(preset, steps))
-    command = [sys.executable, os.path.join(ROOT, "train.py"), f"--dataset={dataset}",
-               f"--preset={PRESETS[dataset]}", f"--seed={seed}", f"--output_dir={output_dir}",
-               f"--checkpoint_every={min(500, steps)}", "--verbose=0"]
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "train.py"),
+        f"--dataset={dataset}",
+        f"--preset={PRESETS[dataset]}",
+        f"--seed={seed}",
+        f"--output_dir={output_dir}",
+        f"--checkpoint_every={min(500, steps)}",
+        "--verbose=0",
+    ]
     if _data_dir(dataset):
         command.append(f"--data_dir={_data_dir(dataset)}")
     for name, value in overrides.items():
-        command.append(f"--{name}" if value is True else f"--no{name}" if value is False
-                       else f"--{name}={value}")
+        command.append(
+            f"--{name}"
+            if value is True
+            else f"--no{name}"
+            if value is False
+            else f"--{name}={value}"
+        )
     start = time.time()
     print(f"training {output_dir} ({steps} steps)", flush=True)
     subprocess.run(command, check=True, cwd=ROOT)
@@ -143,8 +177,7 @@ def held_out_losses(checkpoint, dataset, config, action_size, seed):
     model.build_all()
     model.optimizer.build(model.trainable_variables)
     # The optimizer's step count sets beta and the sampling schedules.
-    tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
-        checkpoint).expect_partial()
+    tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(checkpoint).expect_partial()
 
     @tf.function
     def terms_of(batch):
@@ -153,9 +186,15 @@ def held_out_losses(checkpoint, dataset, config, action_size, seed):
         sse = losses.image_loss(batch["frames"], outputs["reconstructed"], "paper")
         return scaled, sse
 
-    batches, _ = registry.take_sequences(dataset, "test", config, FLAGS.loss_sequences,
-                                         config.batch_size, data_dir=_data_dir(dataset),
-                                         seed=seed)
+    batches, _ = registry.take_sequences(
+        dataset,
+        "test",
+        config,
+        FLAGS.loss_sequences,
+        config.batch_size,
+        data_dir=_data_dir(dataset),
+        seed=seed,
+    )
     sums, sse, count = {}, 0.0, 0
     for batch in batches:
         scaled, batch_sse = terms_of({key: tf.constant(value) for key, value in batch.items()})
@@ -165,24 +204,40 @@ def held_out_losses(checkpoint, dataset, config, action_size, seed):
         sse, count = sse + float(batch_sse) * size, count + size
     means = {name: value / count for name, value in sums.items()}
     total = sum(means.values())
-    return {"image_sse": sse / count, "total_loss": total,
-            "shares": {name: means[name] / total for name in SHARE_TERMS}}
+    return {
+        "image_sse": sse / count,
+        "total_loss": total,
+        "shares": {name: means[name] / total for name in SHARE_TERMS},
+    }
 
 
 def score(dataset, output_dir, checkpoint, seed):
     """The held-out scores of one trained run and its newest checkpoint (module docstring)."""
     config = run_dir.load_config(output_dir)
     export = os.path.join(output_dir, "export")
-    collected = {split: experiments.collect(export, dataset, split, FLAGS.num_sequences,
-                                            FLAGS.num_samples, batch_size=32,
-                                            data_dir=_data_dir(dataset), seed=seed)
-                 for split in ("train", "test")}
-    tracking = experiments.tracking(collected["train"], collected["test"], config.observed_steps,
-                                    selection=experiments.DEFAULT_SELECTION[dataset])
+    collected = {
+        split: experiments.collect(
+            export,
+            dataset,
+            split,
+            FLAGS.num_sequences,
+            FLAGS.num_samples,
+            batch_size=32,
+            data_dir=_data_dir(dataset),
+            seed=seed,
+        )
+        for split in ("train", "test")
+    }
+    tracking = experiments.tracking(
+        collected["train"],
+        collected["test"],
+        config.observed_steps,
+        selection=experiments.DEFAULT_SELECTION[dataset],
+    )
     statistics = keypoint_ops.keypoint_statistics(
-        tf.constant(collected["test"]["observed_keypoints"]))
-    action_size = (collected["test"]["actions"].shape[-1] if "actions" in collected["test"]
-                   else 0)
+        tf.constant(collected["test"]["observed_keypoints"])
+    )
+    action_size = collected["test"]["actions"].shape[-1] if "actions" in collected["test"] else 0
     return {
         "detected_r2": tracking["detected_r2"],
         "detected_error": tracking["detected_error"],
@@ -194,27 +249,36 @@ def score(dataset, output_dir, checkpoint, seed):
     }
 
 
-COLUMNS = (("detected_r2", "R^2 detected", "{:.2f}"),
-           ("detected_error", "error detected", "{:.3f}"),
-           ("predicted_error", "error predicted", "{:.3f}"),
-           ("baseline_error", "last-observed", "{:.3f}"),
-           ("active_keypoints", "active", "{:.1f}"),
-           ("keypoint_spread", "spread", "{:.2f}"),
-           ("image_sse", "image SSE", "{:.1f}"))
+COLUMNS = (
+    ("detected_r2", "R^2 detected", "{:.2f}"),
+    ("detected_error", "error detected", "{:.3f}"),
+    ("predicted_error", "error predicted", "{:.3f}"),
+    ("baseline_error", "last-observed", "{:.3f}"),
+    ("active_keypoints", "active", "{:.1f}"),
+    ("keypoint_spread", "spread", "{:.2f}"),
+    ("image_sse", "image SSE", "{:.1f}"),
+)
 
 
 def table(rows):
     """Markdown: one line per dataset and setting, means over seeds with each seed's value."""
-    header = (["dataset", "setting", "steps", "min/run"] + [title for _, title, _ in COLUMNS]
-              + [f"share {name}" for name in SHARE_TERMS])
+    header = (
+        ["dataset", "setting", "steps", "min/run"]
+        + [title for _, title, _ in COLUMNS]
+        + [f"share {name}" for name in SHARE_TERMS]
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     groups = {}
     for row in rows:
         groups.setdefault((row["dataset"], row["setting"]), []).append(row)
     for (dataset, setting), group in groups.items():
         minutes = [r["train_seconds"] / 60 for r in group if r.get("train_seconds")]
-        cells = [dataset, setting, str(group[0]["steps"]),
-                 f"{np.mean(minutes):.1f}" if minutes else "-"]
+        cells = [
+            dataset,
+            setting,
+            str(group[0]["steps"]),
+            f"{np.mean(minutes):.1f}" if minutes else "-",
+        ]
         for key, _, fmt in COLUMNS:
             values = [r[key] for r in group if r[key] is not None]
             each = ", ".join(fmt.format(v) for v in values)
@@ -243,14 +307,20 @@ def main(argv):
                 # Reading a checkpoint back checks every tensor: once per state.
                 checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
                 seconds = None
-                if (not checkpoint or run_dir.checkpoint_step(checkpoint) < steps[dataset]
-                        or not os.path.isdir(os.path.join(output_dir, "export"))):
+                if (
+                    not checkpoint
+                    or run_dir.checkpoint_step(checkpoint) < steps[dataset]
+                    or not os.path.isdir(os.path.join(output_dir, "export"))
+                ):
                     seconds = train(dataset, setting, seed, steps[dataset], output_dir)
                     checkpoint, _ = run_dir.newest_intact_checkpoint(output_dir)
                 cache = os.path.join(output_dir, "study.json")
-                settings = {"step": run_dir.checkpoint_step(checkpoint), "num_sequences": FLAGS.num_sequences,
-                            "num_samples": FLAGS.num_samples,
-                            "loss_sequences": FLAGS.loss_sequences}
+                settings = {
+                    "step": run_dir.checkpoint_step(checkpoint),
+                    "num_sequences": FLAGS.num_sequences,
+                    "num_samples": FLAGS.num_samples,
+                    "loss_sequences": FLAGS.loss_sequences,
+                }
                 row = None
                 if seconds is None and os.path.exists(cache):
                     with open(cache) as f:
@@ -258,18 +328,27 @@ def main(argv):
                     if row.get("settings") != settings:
                         row = None
                 if row is None:
-                    row = {"dataset": dataset, "setting": setting, "seed": seed,
-                           "steps": steps[dataset], "settings": settings,
-                           "train_seconds": seconds,
-                           **score(dataset, output_dir, checkpoint, seed)}
+                    row = {
+                        "dataset": dataset,
+                        "setting": setting,
+                        "seed": seed,
+                        "steps": steps[dataset],
+                        "settings": settings,
+                        "train_seconds": seconds,
+                        **score(dataset, output_dir, checkpoint, seed),
+                    }
                     files.write_json(cache, row)
                 rows.append(row)
-                print(f"{dataset} {setting} seed {seed}: R^2 {row['detected_r2']:.2f}, "
-                      f"{row['active_keypoints']:.1f} active", flush=True)
+                print(
+                    f"{dataset} {setting} seed {seed}: R^2 {row['detected_r2']:.2f}, "
+                    f"{row['active_keypoints']:.1f} active",
+                    flush=True,
+                )
     text = table(rows)
     print(text)
-    files.atomic_write(os.path.join(FLAGS.output_dir, "results.md"),
-                       lambda f: f.write(text + "\n"), mode="w")
+    files.atomic_write(
+        os.path.join(FLAGS.output_dir, "results.md"), lambda f: f.write(text + "\n"), mode="w"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def measure(settings):
         the process's maximum resident set size, or the GPU's peak where one is
         used.
     """
-    import numpy as np  # pylint: disable=g-import-not-at-top
+    import numpy as np
     import tensorflow as tf
 
     from video_structure import config as config_lib
@@ -42,22 +42,37 @@ def measure(settings):
     model.compile(optimizer=model_lib.make_optimizer(config), jit_compile=settings["xla"])
     model.build_all()
     rng = np.random.default_rng(0)
-    batch = {"frames": rng.uniform(size=[config.batch_size, config.sequence_length,
-                                         config.image_size, config.image_size,
-                                         config.image_channels]).astype(np.float32)}
+    batch = {
+        "frames": rng.uniform(
+            size=[
+                config.batch_size,
+                config.sequence_length,
+                config.image_size,
+                config.image_size,
+                config.image_channels,
+            ]
+        ).astype(np.float32)
+    }
     if action_size:
-        batch["actions"] = rng.uniform(-1, 1, size=[config.batch_size, config.sequence_length,
-                                                    action_size]).astype(np.float32)
+        batch["actions"] = rng.uniform(
+            -1, 1, size=[config.batch_size, config.sequence_length, action_size]
+        ).astype(np.float32)
     data = tf.data.Dataset.from_tensors(batch).repeat()
     model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"], verbose=0)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=settings["timed_steps"], verbose=0)
     seconds = time.perf_counter() - start
     gpus = tf.config.list_physical_devices("GPU")
-    peak = (tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpus
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10)
-    return {"steps_per_s": settings["timed_steps"] / seconds, "peak_mib": peak,
-            "device": "GPU" if gpus else "CPU"}
+    peak = (
+        tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        if gpus
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    )
+    return {
+        "steps_per_s": settings["timed_steps"] / seconds,
+        "peak_mib": peak,
+        "device": "GPU" if gpus else "CPU",
+    }
 
 
 def measure_in_subprocess(settings, onednn="1"):
@@ -73,10 +88,13 @@ def measure_in_subprocess(settings, onednn="1"):
     Raises:
         RuntimeError: the measurement failed; the message ends with its stderr.
     """
-    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=_ROOT)
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), json.dumps(settings)],
-                            capture_output=True, text=True, env=env)
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_ROOT)
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if result.returncode:
         raise RuntimeError(f"Measuring {settings} failed: {result.stderr.strip()[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -15,10 +15,8 @@ one is used.
 import itertools
 import os
 
-from absl import app
-from absl import flags
-
 import train_speed
+from absl import app, flags
 
 flags.DEFINE_list("batch_sizes", ["32", "8"], "Batch sizes to measure.")
 flags.DEFINE_list("onednn", ["1", "0"], "TF_ENABLE_ONEDNN_OPTS values to measure.")
@@ -31,20 +29,30 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    print(f"preset={FLAGS.preset}, {FLAGS.timed_steps} timed steps after "
-          f"{FLAGS.warmup_steps} warm-up steps, {os.cpu_count()} CPUs")
+    print(
+        f"preset={FLAGS.preset}, {FLAGS.timed_steps} timed steps after "
+        f"{FLAGS.warmup_steps} warm-up steps, {os.cpu_count()} CPUs"
+    )
     for batch_size, onednn, xla in itertools.product(FLAGS.batch_sizes, FLAGS.onednn, FLAGS.xla):
-        settings = {"preset": FLAGS.preset, "batch_size": int(batch_size), "xla": xla == "1",
-                    "warmup_steps": FLAGS.warmup_steps, "timed_steps": FLAGS.timed_steps}
+        settings = {
+            "preset": FLAGS.preset,
+            "batch_size": int(batch_size),
+            "xla": xla == "1",
+            "warmup_steps": FLAGS.warmup_steps,
+            "timed_steps": FLAGS.timed_steps,
+        }
         line = f"batch={batch_size:>3} onednn={onednn} xla={xla}: "
         try:
             numbers = train_speed.measure_in_subprocess(settings, onednn)
         except RuntimeError as error:
             print(line + "FAILED: " + str(error).splitlines()[-1], flush=True)
             continue
-        print(line + f"{numbers['steps_per_s']:.3f} steps/s, "
-              f"{numbers['steps_per_s'] * int(batch_size):.1f} sequences/s, peak "
-              f"{numbers['peak_mib']:.0f} MiB ({numbers['device']})", flush=True)
+        print(
+            line + f"{numbers['steps_per_s']:.3f} steps/s, "
+            f"{numbers['steps_per_s'] * int(batch_size):.1f} sequences/s, peak "
+            f"{numbers['peak_mib']:.0f} MiB ({numbers['device']})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

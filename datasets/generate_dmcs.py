@@ -10,8 +10,7 @@ headless: set MUJOCO_GL=egl or MUJOCO_GL=osmesa, or leave it unset to pick the
 first that works. See video_structure/data/dmcs.py for the file format.
 """
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from video_structure import cli
 from video_structure.data import dmcs
@@ -26,7 +25,7 @@ _DOMAINS = flags.DEFINE_list(
     "domains",
     list(dmcs.DOMAINS),
     "Comma-separated domain/task names; their order defines the domain "
-    f'indices. Known: {",".join(dmcs.DOMAINS)}.',
+    f"indices. Known: {','.join(dmcs.DOMAINS)}.",
 )
 _TRAIN_EPISODES = flags.DEFINE_integer(
     "train_episodes", 100, "Episodes per domain in the train split.", lower_bound=0
@@ -37,7 +36,7 @@ _TEST_EPISODES = flags.DEFINE_integer(
 _EPISODE_LENGTH = flags.DEFINE_integer(
     "episode_length",
     100,
-    "Frames per episode: the frame after reset plus episode_length - 1 " "random actions.",
+    "Frames per episode: the frame after reset plus episode_length - 1 random actions.",
     lower_bound=1,
 )
 _EPISODES_PER_SHARD = flags.DEFINE_integer(
@@ -77,7 +76,7 @@ _WORKERS = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer(
     "seed",
     0,
-    "Base seed; train and test episodes get disjoint seeds " "derived from it.",
+    "Base seed; train and test episodes get disjoint seeds derived from it.",
     lower_bound=0,
 )
 
@@ -104,7 +103,7 @@ def main(argv):
         raise app.UsageError(str(error)) from error
     except RuntimeError as error:  # A dead worker or no GL backend: the message says what to do.
         cli.fail(str(error), exitcode=1)
-    print(f'Wrote {len(manifest["shards"])} shards to {_OUTPUT_DIR.value}')
+    print(f"Wrote {len(manifest['shards'])} shards to {_OUTPUT_DIR.value}")
     for split in dmcs.SPLITS:
         print(dmcs.format_statistics(manifest, split))
 

@@ -54,65 +54,115 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # Before anything imports TensorFlow: start-up notices held back.
-from video_structure import cli  # pylint: disable=g-import-not-at-top,g-bad-import-order
+from video_structure import cli
 
 cli.start_tensorflow()
 
-from absl import app  # pylint: disable=g-import-not-at-top,g-bad-import-order
-from absl import flags
 import tensorflow as tf
+from absl import app, flags
 
-from video_structure import config as config_lib  # pylint: disable=g-import-not-at-top
-from video_structure import experiments
-from video_structure import files
-from video_structure import pretrained
+from video_structure import config as config_lib
+from video_structure import experiments, files, pretrained
 from video_structure import run_dir as run_dir_lib
 from video_structure.data import registry
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_list("variants", ["struct_vrnn", "cnn_vrnn"],
-                  "Comma-separated model variants: " + ", ".join(config_lib.VARIANTS) + ".")
+flags.DEFINE_list(
+    "variants",
+    ["struct_vrnn", "cnn_vrnn"],
+    "Comma-separated model variants: " + ", ".join(config_lib.VARIANTS) + ".",
+)
 flags.DEFINE_list("seeds", ["0"], "Comma-separated training seeds (the paper: 5 per variant).")
-flags.DEFINE_enum("dataset", "synthetic", list(registry.DATASETS), "Dataset of training, "
-                  "evaluation and tasks.")
-flags.DEFINE_string("data_dir", None, "Dataset directory of file-based datasets (dmcs defaults "
-                    "to datasets/data/dmcs, as in train.py).")
+flags.DEFINE_enum(
+    "dataset", "synthetic", list(registry.DATASETS), "Dataset of training, evaluation and tasks."
+)
+flags.DEFINE_string(
+    "data_dir",
+    None,
+    "Dataset directory of file-based datasets (dmcs defaults "
+    "to datasets/data/dmcs, as in train.py).",
+)
 flags.DEFINE_string("output_dir", "runs/experiments", "Root of the runs and the report.")
-flags.DEFINE_integer("steps", 300, "Training steps per run (CPU-sized; the paper: 100000).",
-                     lower_bound=1)
-flags.DEFINE_integer("batch_size", None, "Training batch size; default the preset's. Also the "
-                     "batch of evaluation and collection (default 8 there).", lower_bound=1)
-flags.DEFINE_integer("num_sequences", 32, "Test sequences of evaluate.py's video metrics "
-                     "(CPU-sized: VGG16 and I3D dominate; the paper uses the whole test set).",
-                     lower_bound=2)
-flags.DEFINE_integer("task_sequences", 3100, "Sequences of each split collected for the "
-                     "tasks (fewer where a split has fewer): the regressions fit on the train "
-                     "split, reward prediction splits the test split 80/20 per domain, by "
-                     "episode. 3100 takes the whole test split of train.py's CPU-sized DMCS "
-                     "dataset at --task_window_stride=2 (516 windows per domain). The paper: "
-                     "the whole test set.", lower_bound=2)
-flags.DEFINE_integer("task_window_stride", 2, "Frames between the starts of the windows "
-                     "collected for the tasks (file-based datasets; overlapping windows give "
-                     "enough sequences from a CPU-sized test split).", lower_bound=1)
-flags.DEFINE_integer("num_samples", 10, "Samples per sequence of evaluate.py's video metrics "
-                     "(CPU-sized; the paper: 100).", lower_bound=1)
-flags.DEFINE_integer("tracking_samples", 10, "Samples per sequence collected for the tasks; "
-                     "tracking scores the best of them (CPU-sized; the paper: 50).",
-                     lower_bound=1)
-flags.DEFINE_integer("task_epochs", 20, "Epochs of the reward and action models (S2.2: 100 "
-                     "for action recognition; S2.3 gives none for reward prediction).",
-                     lower_bound=1)
-flags.DEFINE_string("train_flags", "", "Extra train.py flags, one shell-quoted string, e.g. "
-                    "\"--num_keypoints=4 --rnn_units=8\".")
-flags.DEFINE_enum("selection", None, ["sequence", "object"], "Best-of-N selection of the "
-                  "tracking task: per sequence (Human3.6M) or per object (Basketball); default "
-                  "per dataset: " + ", ".join(
-                      f"{k}: {v}" for k, v in experiments.DEFAULT_SELECTION.items()) + ".")
-flags.DEFINE_enum("tracking_fit_on", experiments.DEFAULT_FIT_ON, list(experiments.FIT_ON),
-                  "What the tracking regression is fitted on: the train split's detected "
-                  "keypoints, or all its decoded samples (which shrink the fit; "
-                  "docs/fidelity.md). Model and baseline share the regression.")
+flags.DEFINE_integer(
+    "steps", 300, "Training steps per run (CPU-sized; the paper: 100000).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "batch_size",
+    None,
+    "Training batch size; default the preset's. Also the "
+    "batch of evaluation and collection (default 8 there).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "num_sequences",
+    32,
+    "Test sequences of evaluate.py's video metrics "
+    "(CPU-sized: VGG16 and I3D dominate; the paper uses the whole test set).",
+    lower_bound=2,
+)
+flags.DEFINE_integer(
+    "task_sequences",
+    3100,
+    "Sequences of each split collected for the "
+    "tasks (fewer where a split has fewer): the regressions fit on the train "
+    "split, reward prediction splits the test split 80/20 per domain, by "
+    "episode. 3100 takes the whole test split of train.py's CPU-sized DMCS "
+    "dataset at --task_window_stride=2 (516 windows per domain). The paper: "
+    "the whole test set.",
+    lower_bound=2,
+)
+flags.DEFINE_integer(
+    "task_window_stride",
+    2,
+    "Frames between the starts of the windows "
+    "collected for the tasks (file-based datasets; overlapping windows give "
+    "enough sequences from a CPU-sized test split).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "num_samples",
+    10,
+    "Samples per sequence of evaluate.py's video metrics (CPU-sized; the paper: 100).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "tracking_samples",
+    10,
+    "Samples per sequence collected for the tasks; "
+    "tracking scores the best of them (CPU-sized; the paper: 50).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "task_epochs",
+    20,
+    "Epochs of the reward and action models (S2.2: 100 "
+    "for action recognition; S2.3 gives none for reward prediction).",
+    lower_bound=1,
+)
+flags.DEFINE_string(
+    "train_flags",
+    "",
+    'Extra train.py flags, one shell-quoted string, e.g. "--num_keypoints=4 --rnn_units=8".',
+)
+flags.DEFINE_enum(
+    "selection",
+    None,
+    ["sequence", "object"],
+    "Best-of-N selection of the "
+    "tracking task: per sequence (Human3.6M) or per object (Basketball); default "
+    "per dataset: "
+    + ", ".join(f"{k}: {v}" for k, v in experiments.DEFAULT_SELECTION.items())
+    + ".",
+)
+flags.DEFINE_enum(
+    "tracking_fit_on",
+    experiments.DEFAULT_FIT_ON,
+    list(experiments.FIT_ON),
+    "What the tracking regression is fitted on: the train split's detected "
+    "keypoints, or all its decoded samples (which shrink the fit; "
+    "docs/fidelity.md). Model and baseline share the regression.",
+)
 
 
 def _python_script(name: str, *args: str, log_path: str) -> float:
@@ -177,17 +227,31 @@ def _train(variant: str, seed: int, run_dir: str, data_flags, log) -> tuple:
         log(f"{variant} seed {seed}: trained ({_trained_step(run_dir)} steps), export exists.")
         return False, training
     schedules = _schedule_overrides()
-    log(f"{variant} seed {seed}: training {FLAGS.steps} steps"
+    log(
+        f"{variant} seed {seed}: training {FLAGS.steps} steps"
         + (f", schedules scaled to them: {schedules}" if schedules else "")
-        + f" (log: {run_dir}/train.log).")
+        + f" (log: {run_dir}/train.log)."
+    )
     batch = [f"--batch_size={FLAGS.batch_size}"] if FLAGS.batch_size else []
     wall_time = _python_script(
-        "train.py", f"--dataset={FLAGS.dataset}", f"--variant={variant}", f"--seed={seed}",
-        f"--steps={FLAGS.steps}", f"--output_dir={run_dir}", "--verbose=2", *batch, *data_flags,
+        "train.py",
+        f"--dataset={FLAGS.dataset}",
+        f"--variant={variant}",
+        f"--seed={seed}",
+        f"--steps={FLAGS.steps}",
+        f"--output_dir={run_dir}",
+        "--verbose=2",
+        *batch,
+        *data_flags,
         *[f"--{name}={value}" for name, value in schedules.items()],
-        *shlex.split(FLAGS.train_flags), log_path=os.path.join(run_dir, "train.log"))
-    training = {"trained_step": _trained_step(run_dir), "scaled_schedules": schedules,
-                "wall_time_s": (training.get("wall_time_s") or 0.0) + wall_time}
+        *shlex.split(FLAGS.train_flags),
+        log_path=os.path.join(run_dir, "train.log"),
+    )
+    training = {
+        "trained_step": _trained_step(run_dir),
+        "scaled_schedules": schedules,
+        "wall_time_s": (training.get("wall_time_s") or 0.0) + wall_time,
+    }
     files.write_json(path, training)
     return True, training
 
@@ -207,56 +271,99 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
     eval_dir = os.path.join(run_dir, "eval")
     metrics_path = os.path.join(eval_dir, "metrics.json")
     fvd = config.sequence_length >= pretrained.I3D_MIN_FRAMES
-    settings = dict(common, num_sequences=FLAGS.num_sequences, num_samples=FLAGS.num_samples,
-                    fvd=fvd)
-    evaluation = None if trained_now else experiments.load_if_current(metrics_path, settings,
-                                                                      step)
+    settings = dict(
+        common, num_sequences=FLAGS.num_sequences, num_samples=FLAGS.num_samples, fvd=fvd
+    )
+    evaluation = None if trained_now else experiments.load_if_current(metrics_path, settings, step)
     if evaluation is not None:
         log(f"{variant} seed {seed}: {metrics_path} is up to date, not evaluating again.")
     else:
         log(f"{variant} seed {seed}: evaluating (log: {run_dir}/evaluate.log).")
         os.makedirs(eval_dir, exist_ok=True)
         wall_time = _python_script(
-            "evaluate.py", f"--export={export_dir}", f"--dataset={FLAGS.dataset}",
-            f"--num_sequences={FLAGS.num_sequences}", f"--num_samples={FLAGS.num_samples}",
-            f"--batch_size={batch_size}", f"--output_dir={eval_dir}",
-            *([] if fvd else ["--nofvd"]), *data_flags,
-            log_path=os.path.join(run_dir, "evaluate.log"))
+            "evaluate.py",
+            f"--export={export_dir}",
+            f"--dataset={FLAGS.dataset}",
+            f"--num_sequences={FLAGS.num_sequences}",
+            f"--num_samples={FLAGS.num_samples}",
+            f"--batch_size={batch_size}",
+            f"--output_dir={eval_dir}",
+            *([] if fvd else ["--nofvd"]),
+            *data_flags,
+            log_path=os.path.join(run_dir, "evaluate.log"),
+        )
         with open(metrics_path) as f:
             evaluation = json.load(f)
-        evaluation["runner"] = {"settings": settings, "trained_step": step,
-                                "wall_time_s": wall_time}
+        evaluation["runner"] = {
+            "settings": settings,
+            "trained_step": step,
+            "wall_time_s": wall_time,
+        }
         files.write_json(metrics_path, evaluation)
 
     tasks_path = os.path.join(run_dir, "tasks.json")
     selection = FLAGS.selection or experiments.DEFAULT_SELECTION[FLAGS.dataset]
-    settings = dict(common, task_sequences=FLAGS.task_sequences,
-                    task_window_stride=FLAGS.task_window_stride,
-                    tracking_samples=FLAGS.tracking_samples, task_epochs=FLAGS.task_epochs,
-                    selection=selection, tracking_fit_on=FLAGS.tracking_fit_on)
+    settings = dict(
+        common,
+        task_sequences=FLAGS.task_sequences,
+        task_window_stride=FLAGS.task_window_stride,
+        tracking_samples=FLAGS.tracking_samples,
+        task_epochs=FLAGS.task_epochs,
+        selection=selection,
+        tracking_fit_on=FLAGS.tracking_fit_on,
+    )
     tasks = None if trained_now else experiments.load_if_current(tasks_path, settings, step)
     if tasks is not None:
         log(f"{variant} seed {seed}: {tasks_path} is up to date, not running the tasks again.")
     else:
-        log(f"{variant} seed {seed}: collecting {FLAGS.task_sequences} train and test sequences "
-            f"x {FLAGS.tracking_samples} samples, running the tasks.")
+        log(
+            f"{variant} seed {seed}: collecting {FLAGS.task_sequences} train and test sequences "
+            f"x {FLAGS.tracking_samples} samples, running the tasks."
+        )
         started = time.time()
-        arrays = {split: experiments.collect(export_dir, FLAGS.dataset, split,
-                                             FLAGS.task_sequences, FLAGS.tracking_samples,
-                                             batch_size, data_dir=data_dir,
-                                             window_stride=FLAGS.task_window_stride)
-                  for split in ("train", "test")}
-        results = experiments.run_tasks(arrays["train"], arrays["test"], config.observed_steps,
-                                        epochs=FLAGS.task_epochs, selection=selection,
-                                        fit_on=FLAGS.tracking_fit_on, seed=seed)
-        tasks = {"results": results, "runner": {"settings": settings, "trained_step": step,
-                                                "wall_time_s": time.time() - started}}
+        arrays = {
+            split: experiments.collect(
+                export_dir,
+                FLAGS.dataset,
+                split,
+                FLAGS.task_sequences,
+                FLAGS.tracking_samples,
+                batch_size,
+                data_dir=data_dir,
+                window_stride=FLAGS.task_window_stride,
+            )
+            for split in ("train", "test")
+        }
+        results = experiments.run_tasks(
+            arrays["train"],
+            arrays["test"],
+            config.observed_steps,
+            epochs=FLAGS.task_epochs,
+            selection=selection,
+            fit_on=FLAGS.tracking_fit_on,
+            seed=seed,
+        )
+        tasks = {
+            "results": results,
+            "runner": {
+                "settings": settings,
+                "trained_step": step,
+                "wall_time_s": time.time() - started,
+            },
+        }
         files.write_json(tasks_path, tasks)
-    return {"variant": variant, "seed": seed, "trained_step": step,
-            "wall_time_s": {"train": training.get("wall_time_s"),
-                            "evaluate": evaluation["runner"]["wall_time_s"],
-                            "tasks": tasks["runner"]["wall_time_s"]},
-            "evaluation": evaluation, "tasks": tasks["results"]}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "trained_step": step,
+        "wall_time_s": {
+            "train": training.get("wall_time_s"),
+            "evaluate": evaluation["runner"]["wall_time_s"],
+            "tasks": tasks["runner"]["wall_time_s"],
+        },
+        "evaluation": evaluation,
+        "tasks": tasks["results"],
+    }
 
 
 def _domain_names(data_dir):
@@ -264,7 +371,8 @@ def _domain_names(data_dir):
     if FLAGS.dataset != "dmcs":
         return None
     # Only DMCS has named domains; its module is not needed otherwise.
-    from video_structure.data import dmcs  # pylint: disable=g-import-not-at-top
+    from video_structure.data import dmcs
+
     return list(dmcs.load_manifest(data_dir)["domains"])
 
 
@@ -273,8 +381,10 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     unknown = [v for v in FLAGS.variants if v not in config_lib.VARIANTS]
     if unknown or not FLAGS.variants:
-        raise app.UsageError(f"--variants: unknown {unknown or 'empty list'}; choose from "
-                             f"{', '.join(config_lib.VARIANTS)}.")
+        raise app.UsageError(
+            f"--variants: unknown {unknown or 'empty list'}; choose from "
+            f"{', '.join(config_lib.VARIANTS)}."
+        )
     try:
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError as error:
@@ -286,11 +396,14 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(f"--train_flags {FLAGS.train_flags!r}: {error}") from error
     if preset is not None and preset not in config_lib.PRESETS:
-        raise app.UsageError(f"--train_flags: unknown --preset={preset}; choose from "
-                             f"{', '.join(sorted(config_lib.PRESETS))}.")
+        raise app.UsageError(
+            f"--train_flags: unknown --preset={preset}; choose from "
+            f"{', '.join(sorted(config_lib.PRESETS))}."
+        )
     tf.get_logger().setLevel("ERROR")
-    data_dir = FLAGS.data_dir or (os.path.join("datasets", "data", "dmcs")
-                                  if FLAGS.dataset == "dmcs" else None)
+    data_dir = FLAGS.data_dir or (
+        os.path.join("datasets", "data", "dmcs") if FLAGS.dataset == "dmcs" else None
+    )
     data_dir = os.path.abspath(data_dir) if data_dir else None
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     started = time.time()

@@ -18,11 +18,11 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import train  # pylint: disable=g-import-not-at-top,wrong-import-position
-from tensorflow.python.ops import gen_io_ops  # pylint: disable=g-direct-tensorflow-import
+from tensorflow.python.ops import gen_io_ops
 
-from video_structure import cli  # pylint: disable=wrong-import-position
-from video_structure.data import sequences  # pylint: disable=wrong-import-position
+import train
+from video_structure import cli
+from video_structure.data import sequences
 
 
 def _kill_at_checkpoint(number):
@@ -42,7 +42,6 @@ def main():
     if name == "kill_at_checkpoint":
         _kill_at_checkpoint(int(value))
     elif name == "unvalidated_data":
-        # pylint: disable=protected-access
         sequences._decode_all = lambda image, path: None
         sequences._check_npz_data = lambda path, keys: None
     else:

@@ -10,10 +10,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _python(code, path=ROOT):
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, env=dict(env, PYTHONPATH=path), timeout=300, check=False)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(env, PYTHONPATH=path),
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -24,7 +34,8 @@ def test_start_tensorflow_holds_back_the_startup_notices_and_nothing_else():
         "cli.start_tensorflow()\n"
         "import tensorflow as tf\n"
         "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], float(tf.reduce_sum(tf.ones([3]))))\n"
-        "os.write(2, b'written to fd 2 afterwards\\n')\n")
+        "os.write(2, b'written to fd 2 afterwards\\n')\n"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "1 3.0\n"
     assert result.stderr == "written to fd 2 afterwards\n"
@@ -38,7 +49,8 @@ def test_a_failing_import_keeps_its_message_and_restores_stderr():
         "try:\n"
         "    cli.start_tensorflow()\n"
         "except ImportError as e:\n"
-        "    print('raised', file=sys.stderr)\n")
+        "    print('raised', file=sys.stderr)\n"
+    )
     assert result.returncode == 0
     assert result.stderr == "raised\n"
 
@@ -50,8 +62,11 @@ def test_lines_other_than_the_notices_are_written_back(tmp_path):
         "import os, types\n"
         "os.write(2, b'I0000 port.cc:153] oneDNN custom operations are on.\\n')\n"
         "os.write(2, b'W0000 something a user should see\\n')\n"
-        "config = types.SimpleNamespace(list_physical_devices=lambda: [])\n")
-    result = _python("from video_structure import cli\ncli.start_tensorflow()\n",
-                     path=f"{tmp_path}{os.pathsep}{ROOT}")
+        "config = types.SimpleNamespace(list_physical_devices=lambda: [])\n"
+    )
+    result = _python(
+        "from video_structure import cli\ncli.start_tensorflow()\n",
+        path=f"{tmp_path}{os.pathsep}{ROOT}",
+    )
     assert result.returncode == 0
     assert result.stderr == "W0000 something a user should see\n"

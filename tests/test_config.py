@@ -23,12 +23,20 @@ TABLE_S1 = [
 
 # Sections S1.1-S1.3, identical for the three datasets unless a tuple.
 SECTION_S1 = [
-    ("image_size", 64), ("heatmap_size", 16), ("leaky_relu_slope", 0.2),
-    ("weight_decay", 1e-4), ("decoder_net_size", 128),
+    ("image_size", 64),
+    ("heatmap_size", 16),
+    ("leaky_relu_slope", 0.2),
+    ("weight_decay", 1e-4),
+    ("decoder_net_size", 128),
     ("layers_per_scale", (1, 2, 1)),  # S1.1.1: one extra conv for Basketball and DMCS.
-    ("adam_beta1", 0.9), ("adam_beta2", 0.999), ("num_steps", 100_000),
-    ("lr_decay_steps", 30_000), ("lr_decay_factor", 0.5), ("kl_annealing_steps", 25_000),
-    ("sampling_final_prob_observed", 1.0), ("sampling_final_prob_predicted", 0.5),
+    ("adam_beta1", 0.9),
+    ("adam_beta2", 0.999),
+    ("num_steps", 100_000),
+    ("lr_decay_steps", 30_000),
+    ("lr_decay_factor", 0.5),
+    ("kl_annealing_steps", 25_000),
+    ("sampling_final_prob_observed", 1.0),
+    ("sampling_final_prob_predicted", 0.5),
 ]
 DATASETS = ("basketball", "human36m", "dmcs")
 
@@ -54,15 +62,21 @@ def test_scheduled_sampling_ramps_over_all_training_by_default():
     assert preset.replace(sampling_ramp_steps=10).ramp_steps == 10
 
 
-@pytest.mark.parametrize("overrides,message", [
-    ({"kl_scale": -1.0}, "kl_scale"),
-    ({"num_keypoints": 0}, "num_keypoints"),
-    ({"predicted_steps": 0}, r"predicted_steps=0 must be >= 1"),  # Nothing to predict or evaluate.
-    ({"sampling_final_prob_observed": 1.5}, "sampling_final_prob_observed"),
-    ({"image_size": 48}, "image_size"),
-    ({"batch_size": 2.5}, "batch_size"),
-    ({"no_such_thing": 1}, "no_such_thing"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"kl_scale": -1.0}, "kl_scale"),
+        ({"num_keypoints": 0}, "num_keypoints"),
+        (
+            {"predicted_steps": 0},
+            r"predicted_steps=0 must be >= 1",
+        ),  # Nothing to predict or evaluate.
+        ({"sampling_final_prob_observed": 1.5}, "sampling_final_prob_observed"),
+        ({"image_size": 48}, "image_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"no_such_thing": 1}, "no_such_thing"),
+    ],
+)
 def test_bad_values_name_the_hyperparameter(overrides, message):
     with pytest.raises(ValueError, match=message):
         config.get_preset("dmcs", **overrides)
@@ -73,10 +87,13 @@ def test_unknown_preset_is_named():
         config.get_preset("nope")
 
 
-@pytest.mark.parametrize("overrides,name", [
-    ({"separation_scale": 0.1}, "separation_scale"),
-    ({"sparsity_scale": 5.0}, "sparsity_scale"),
-])
+@pytest.mark.parametrize(
+    "overrides,name",
+    [
+        ({"separation_scale": 0.1}, "separation_scale"),
+        ({"sparsity_scale": 5.0}, "sparsity_scale"),
+    ],
+)
 def test_cnn_vrnn_refuses_keypoint_losses(overrides, name):
     assert config.get_preset("dmcs", "cnn_vrnn").separation_scale == 0.0
     with pytest.raises(ValueError, match=rf"{name}=.* must be 0 with representation=cnn"):
@@ -88,9 +105,16 @@ def test_cnn_vrnn_refuses_keypoint_losses(overrides, name):
 def test_dmcs_cpu_preset_is_the_dmcs_preset_resized():
     paper, cpu = config.PRESETS["dmcs"], config.PRESETS["dmcs_cpu"]
     changed = {f.name for f in config.fields() if getattr(paper, f.name) != getattr(cpu, f.name)}
-    assert changed == {"encoder_filters", "num_bom_samples", "batch_size", "num_steps",
-                       "kl_annealing_steps", "lr_decay_steps", "loss_normalization",
-                       "sparsity_on_raw_scales"}
+    assert changed == {
+        "encoder_filters",
+        "num_bom_samples",
+        "batch_size",
+        "num_steps",
+        "kl_annealing_steps",
+        "lr_decay_steps",
+        "loss_normalization",
+        "sparsity_on_raw_scales",
+    }
     # S1.2's schedules at the same fractions of the shorter run.
     for name in ("kl_annealing_steps", "lr_decay_steps"):
         assert getattr(cpu, name) / cpu.num_steps == getattr(paper, name) / paper.num_steps

@@ -188,11 +188,15 @@ def test_tiny_generation(tiny_dataset):
     assert manifest["action_repeat"] == {"cartpole/balance": 4, "walker/walk": 4}
     for split in dmcs.SPLITS:
         for domain in _TINY["domains"]:
-            parts = [dmcs.open_shard(path, manifest, s) for s in manifest["shards"]
-                     if s["split"] == split and s["domain"] == domain]
+            parts = [
+                dmcs.open_shard(path, manifest, s)
+                for s in manifest["shards"]
+                if s["split"] == split and s["domain"] == domain
+            ]
             expected = dmcs.motion_statistics(
                 np.concatenate([p["positions"] for p in parts]),
-                np.concatenate([p["rewards"] for p in parts]))
+                np.concatenate([p["rewards"] for p in parts]),
+            )
             assert manifest["statistics"][split][domain] == expected
     # Disjoint seeds: no two episodes start in the same state.
     frames = list(first_frames.values())
@@ -237,10 +241,22 @@ def test_the_script_names_other_parameters_in_one_line(tiny_dataset):
     path, _ = tiny_dataset
     script = os.path.join(_REPO_ROOT, "datasets", "generate_dmcs.py")
     result = subprocess.run(
-        [sys.executable, script, f"--output_dir={path}", "--domains=cartpole/balance,walker/walk",
-         "--train_episodes=2", "--test_episodes=2", "--episodes_per_shard=1", "--seed=3",
-         "--episode_length=6"],
-        env=dict(os.environ, PYTHONPATH=_REPO_ROOT), capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            script,
+            f"--output_dir={path}",
+            "--domains=cartpole/balance,walker/walk",
+            "--train_episodes=2",
+            "--test_episodes=2",
+            "--episodes_per_shard=1",
+            "--seed=3",
+            "--episode_length=6",
+        ],
+        env=dict(os.environ, PYTHONPATH=_REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("generate_dmcs.py: error: ") and "other parameters" in last, last
@@ -276,8 +292,9 @@ def test_motion_statistics_against_numpy():
     for e in range(2):
         for start in range(1, 17):
             last = start + 3
-            moved.append(np.mean(np.linalg.norm(positions[e, last, :2] - positions[e, start, :2],
-                                                axis=-1)))
+            moved.append(
+                np.mean(np.linalg.norm(positions[e, last, :2] - positions[e, start, :2], axis=-1))
+            )
             varies.append(e == 1 and start <= 10 <= last)
     assert stats["windows"] == 32
     np.testing.assert_allclose(stats["displacement_heatmap_pixels"], np.mean(moved) / 0.125)
@@ -287,10 +304,12 @@ def test_motion_statistics_against_numpy():
 
 @pytest.mark.parametrize("distribution", dmcs.ACTION_DISTRIBUTIONS)
 def test_random_actions_lie_in_the_spec(distribution):
-    spec = types.SimpleNamespace(minimum=np.array([-1.0, 0.0]), maximum=np.array([1.0, 2.0]),
-                                 shape=(2,))
-    actions = np.stack([dmcs.random_action(np.random.default_rng(i), spec, distribution)
-                        for i in range(200)])
+    spec = types.SimpleNamespace(
+        minimum=np.array([-1.0, 0.0]), maximum=np.array([1.0, 2.0]), shape=(2,)
+    )
+    actions = np.stack(
+        [dmcs.random_action(np.random.default_rng(i), spec, distribution) for i in range(200)]
+    )
     assert actions.dtype == np.float32
     assert np.all((actions >= spec.minimum) & (actions <= spec.maximum))
     at_bounds = np.isin(actions, np.concatenate([spec.minimum, spec.maximum]))
@@ -446,10 +465,17 @@ def test_killed_generation_resumes_byte_identical(tmp_path):
         f"dmcs.generate({resumed!r}, num_workers=2, **{kwargs!r})\n"
     )
     # The same dataset through the script, whose error must be one line.
-    script = [os.path.join(_REPO_ROOT, "datasets", "generate_dmcs.py"), f"--output_dir={resumed}",
-              "--domains=" + ",".join(kwargs["domains"]), "--train_episodes=4",
-              "--test_episodes=2", "--episode_length=8", "--episodes_per_shard=1", "--seed=3",
-              "--workers=2"]
+    script = [
+        os.path.join(_REPO_ROOT, "datasets", "generate_dmcs.py"),
+        f"--output_dir={resumed}",
+        "--domains=" + ",".join(kwargs["domains"]),
+        "--train_episodes=4",
+        "--test_episodes=2",
+        "--episode_length=8",
+        "--episodes_per_shard=1",
+        "--seed=3",
+        "--workers=2",
+    ]
     env = dict(os.environ, PYTHONPATH=_REPO_ROOT, MUJOCO_GL=dmcs.select_gl_backend())
     processes = []
 

@@ -66,8 +66,9 @@ def test_regression_is_fitted_on_detected_keypoints_not_on_noisy_samples():
     # Shrunk: predictions on the exact detections vary less than the positions.
     fitted_spread = np.std(on_samples.regressor.predict(detected[:30]))
     assert fitted_spread < 0.9 * np.std(positions[:30])
-    np.testing.assert_allclose(np.std(on_detected.regressor.predict(detected[:30])),
-                               np.std(positions[:30]), rtol=1e-4)
+    np.testing.assert_allclose(
+        np.std(on_detected.regressor.predict(detected[:30])), np.std(positions[:30]), rtol=1e-4
+    )
 
 
 def test_last_observed_baseline_holds_the_detected_keypoints():
@@ -127,7 +128,8 @@ def test_detection_fit_scores_r_squared_about_each_objects_mean():
     for shrink, expected in ((1.0, 0.0), (0.5, 0.75)):
         moved = np.where(present[..., None], means + (1 - shrink) * (positions - means), 0.0)
         fit = downstream.detection_fit(
-            regressor, np.concatenate([moved, keypoints[..., 2:]], axis=-1), positions)
+            regressor, np.concatenate([moved, keypoints[..., 2:]], axis=-1), positions
+        )
         assert fit.r_squared == pytest.approx(expected, abs=1e-6)
         error = np.linalg.norm(shrink * (positions - means), axis=-1)[present].mean()
         assert fit.mean_error == pytest.approx(error, rel=1e-5)
@@ -525,8 +527,16 @@ def test_reward_prediction_keeps_each_group_on_one_side_of_the_split(seed):
     # groups is 4 of them, so the test side holds exactly one whole group.
     hidden, rewards = _reward_task(num_seqs=10, num_steps=3, hidden_size=3, seed=0)
     groups = np.array([0, 1, 2, 3, 4, 4, 4, 4, 4, 4])
-    result = downstream.reward_prediction(hidden, rewards, np.zeros(10, np.int32), epochs=1,
-                                          batch_size=4, units=4, seed=seed, groups=groups)[0]
+    result = downstream.reward_prediction(
+        hidden,
+        rewards,
+        np.zeros(10, np.int32),
+        epochs=1,
+        batch_size=4,
+        units=4,
+        seed=seed,
+        groups=groups,
+    )[0]
     assert result.num_train + result.num_test == 10
     assert result.num_test in (1, 6)
 
@@ -536,8 +546,12 @@ def test_reward_model_is_dense_two_grus_dense_with_relus_between():
     states = np.random.default_rng(0).normal(size=(2, 5, 7)).astype(np.float32)
     rewards = model(states).numpy()
     assert rewards.shape == (2, 5)
-    assert (model.input_dense.units, model.gru_1.units, model.gru_2.units,
-            model.output_dense.units) == (128, 128, 128, 1)
+    assert (
+        model.input_dense.units,
+        model.gru_1.units,
+        model.gru_2.units,
+        model.output_dense.units,
+    ) == (128, 128, 128, 1)
     assert model.gru_1.return_sequences and model.gru_2.return_sequences
     assert model.input_dense.activation.__name__ == "relu"
     assert model.output_dense.activation.__name__ == "linear"

@@ -7,16 +7,13 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
 import pytest
 import scipy.linalg
 import tensorflow as tf
+from PIL import Image
 
-from video_structure import config
-from video_structure import export
-from video_structure import metrics
+from video_structure import config, export, metrics, pretrained
 from video_structure import model as model_lib
-from video_structure import pretrained
 from video_structure.data import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,12 +31,19 @@ def test_frame_metrics_compare_every_sample_and_repeat_grayscale_for_vgg():
     values = evaluate.frame_metrics(truth, samples, vgg)
     for b in range(2):
         for s in range(4):
-            np.testing.assert_allclose(values["vgg_cosine"][b, s], metrics.vgg_cosine_similarity(
-                np.repeat(truth[b], 3, -1), np.repeat(samples[b, s], 3, -1), vgg), rtol=1e-5)
-            np.testing.assert_allclose(values["ssim"][b, s], metrics.ssim(truth[b], samples[b, s]),
-                                       rtol=1e-6)
-            np.testing.assert_allclose(values["psnr"][b, s], metrics.psnr(truth[b], samples[b, s]),
-                                       rtol=1e-6)
+            np.testing.assert_allclose(
+                values["vgg_cosine"][b, s],
+                metrics.vgg_cosine_similarity(
+                    np.repeat(truth[b], 3, -1), np.repeat(samples[b, s], 3, -1), vgg
+                ),
+                rtol=1e-5,
+            )
+            np.testing.assert_allclose(
+                values["ssim"][b, s], metrics.ssim(truth[b], samples[b, s]), rtol=1e-6
+            )
+            np.testing.assert_allclose(
+                values["psnr"][b, s], metrics.psnr(truth[b], samples[b, s]), rtol=1e-6
+            )
     np.testing.assert_allclose(values["vgg_cosine"][:, 1], 1.0, atol=1e-5)
     assert np.all(values["vgg_cosine"][:, [0, 2, 3]] < 0.999)
 
@@ -48,21 +52,25 @@ def test_summaries_match_a_brute_force_selection():
     values = np.random.default_rng(1).normal(size=(5, 7, 3))  # [sequences, samples, Delta T]
     summary = evaluate.summarize(values)
     for key, pick in (("closest", max), ("furthest", min)):
-        chosen = np.array([values[i, pick(range(7), key=lambda s: values[i, s].sum())]
-                           for i in range(5)])
+        chosen = np.array(
+            [values[i, pick(range(7), key=lambda s: values[i, s].sum())] for i in range(5)]
+        )
         np.testing.assert_allclose(summary[key]["mean"], chosen.mean(axis=0), rtol=1e-12)
-        np.testing.assert_allclose(summary[key]["ci95"],
-                                   1.96 * chosen.std(axis=0, ddof=1) / np.sqrt(5), rtol=1e-12)
+        np.testing.assert_allclose(
+            summary[key]["ci95"], 1.96 * chosen.std(axis=0, ddof=1) / np.sqrt(5), rtol=1e-12
+        )
     np.testing.assert_allclose(summary["mean_over_samples"]["mean"], values.mean(axis=(0, 1)))
     per_sequence = summary["per_sequence"]
     for i in range(5):
         ranking = values[i].mean(axis=1)
         assert per_sequence["closest_index"][i] == np.argmax(ranking)
         assert per_sequence["furthest_index"][i] == np.argmin(ranking)
-        np.testing.assert_array_equal(per_sequence["closest"][i],
-                                      values[i, per_sequence["closest_index"][i]])
-        np.testing.assert_array_equal(per_sequence["furthest"][i],
-                                      values[i, per_sequence["furthest_index"][i]])
+        np.testing.assert_array_equal(
+            per_sequence["closest"][i], values[i, per_sequence["closest_index"][i]]
+        )
+        np.testing.assert_array_equal(
+            per_sequence["furthest"][i], values[i, per_sequence["furthest_index"][i]]
+        )
 
 
 def test_summary_leaves_out_and_counts_infinite_psnr():
@@ -110,9 +118,17 @@ def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
 
 
 def make_export(tmp_path, observed, predicted, **overrides):
-    cfg = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
-                            latent_size=4, num_bom_samples=2, observed_steps=observed,
-                            predicted_steps=predicted, **overrides)
+    cfg = config.get_preset(
+        "synthetic",
+        num_keypoints=4,
+        encoder_filters=4,
+        rnn_units=8,
+        latent_size=4,
+        num_bom_samples=2,
+        observed_steps=observed,
+        predicted_steps=predicted,
+        **overrides,
+    )
     model = model_lib.StructVRNN(cfg)
     model.compile(optimizer=model_lib.make_optimizer(cfg))
     model.build_all()
@@ -124,8 +140,11 @@ def make_export(tmp_path, observed, predicted, **overrides):
 def test_sample_videos_renders_the_rollout_in_small_batches(tmp_path):
     path, cfg = make_export(tmp_path, 3, 2)
     loaded = tf.saved_model.load(path)
-    frames = np.random.default_rng(0).uniform(
-        size=(2, 3, cfg.image_size, cfg.image_size, 3)).astype(np.float32)
+    frames = (
+        np.random.default_rng(0)
+        .uniform(size=(2, 3, cfg.image_size, cfg.image_size, 3))
+        .astype(np.float32)
+    )
     seed = tf.constant([4, 5])
     expected = loaded.rollout(frames, tf.constant(3), seed)["frames"].numpy()
     videos = evaluate.sample_videos(loaded, frames, 3, seed, render_batch_size=4)
@@ -138,16 +157,26 @@ def test_sample_videos_renders_the_rollout_in_small_batches(tmp_path):
 
 def run_evaluate(*flags):
     env = dict(os.environ, PYTHONPATH=ROOT)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *flags],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "evaluate.py"), *flags],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
 
 
 def _scipy_frechet(a, b):
     a, b = a.astype(np.float64), b.astype(np.float64)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     covmean = scipy.linalg.sqrtm(cov_a @ cov_b).real
-    return (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-            - 2 * np.trace(covmean))
+    return (
+        np.sum((a.mean(0) - b.mean(0)) ** 2)
+        + np.trace(cov_a)
+        + np.trace(cov_b)
+        - 2 * np.trace(covmean)
+    )
 
 
 @pytest.mark.slow
@@ -155,12 +184,17 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     path, cfg = make_export(tmp_path, 5, 4)
     out = tmp_path / "eval"
     # A rollout batch larger than --num_sequences shrinks to it.
-    result = run_evaluate(f"--export={path}", "--dataset=synthetic", "--num_sequences=4",
-                          "--num_samples=3", "--fvd_samples_per_sequence=5", "--batch_size=8",
-                          f"--output_dir={out}")
+    result = run_evaluate(
+        f"--export={path}",
+        "--dataset=synthetic",
+        "--num_sequences=4",
+        "--num_samples=3",
+        "--fvd_samples_per_sequence=5",
+        "--batch_size=8",
+        f"--output_dir={out}",
+    )
     assert result.returncode == 0, result.stderr
-    assert sorted(os.listdir(out)) == ["metrics.json", "metrics.png", "samples.gif",
-                                       "samples.png"]
+    assert sorted(os.listdir(out)) == ["metrics.json", "metrics.png", "samples.gif", "samples.png"]
     # The strip: ground truth, closest and furthest rows of 9 frames, upscaled 4x.
     with Image.open(out / "samples.gif") as gif:
         assert gif.n_frames == 9 and gif.size == (3 * 4 * cfg.image_size, 4 * cfg.image_size)
@@ -196,24 +230,34 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     # order: evaluate.py sets no global seed, which tf.data's shuffle combines
     # with its own (the autouse fixture of conftest.py sets one).
     tf.random.set_seed(None)
-    data, _ = registry.load_split("synthetic", "test", cfg, 2, seed=0, num_sequences=4,
-                                  shuffle=True, repeat=False)
+    data, _ = registry.load_split(
+        "synthetic", "test", cfg, 2, seed=0, num_sequences=4, shuffle=True, repeat=False
+    )
     frames = np.concatenate([batch["frames"].numpy() for batch in data])
     truth, last = frames[:, 5:], np.repeat(frames[:, 4:5], 4, axis=1)
     vgg = pretrained.build_vgg16_features("imagenet")
-    expected = {"ssim": metrics.ssim(truth, last).numpy(),
-                "psnr": metrics.psnr(truth, last).numpy(),
-                "vgg_cosine": metrics.vgg_cosine_similarity(truth, last, vgg).numpy()}
+    expected = {
+        "ssim": metrics.ssim(truth, last).numpy(),
+        "psnr": metrics.psnr(truth, last).numpy(),
+        "vgg_cosine": metrics.vgg_cosine_similarity(truth, last, vgg).numpy(),
+    }
     for metric, values in expected.items():
-        np.testing.assert_allclose(results["repeat_last"][metric]["mean"], values.mean(axis=0),
-                                   rtol=1e-4)
+        np.testing.assert_allclose(
+            results["repeat_last"][metric]["mean"], values.mean(axis=0), rtol=1e-4
+        )
     i3d = pretrained.build_i3d("kinetics400")
     truth_logits = metrics.i3d_logits(frames, i3d)
     repeat_logits = metrics.i3d_logits(np.concatenate([frames[:, :5], last], axis=1), i3d)
-    np.testing.assert_allclose(results["ground_truth"]["fvd"]["value"],
-                               _scipy_frechet(truth_logits[:2], truth_logits[2:]), rtol=1e-4)
-    np.testing.assert_allclose(results["repeat_last"]["fvd"]["value"],
-                               _scipy_frechet(truth_logits, repeat_logits), rtol=1e-4)
+    np.testing.assert_allclose(
+        results["ground_truth"]["fvd"]["value"],
+        _scipy_frechet(truth_logits[:2], truth_logits[2:]),
+        rtol=1e-4,
+    )
+    np.testing.assert_allclose(
+        results["repeat_last"]["fvd"]["value"],
+        _scipy_frechet(truth_logits, repeat_logits),
+        rtol=1e-4,
+    )
     # An untrained model's frames are far from the truth.
     assert results["model"]["fvd"]["value"] > results["repeat_last"]["fvd"]["value"]
 
@@ -225,13 +269,19 @@ def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(tmp_path):
     for i in range(2):
         image = rng.integers(0, 60, size=(10, 32, 32, 1), dtype=np.uint8)
         for t in range(10):
-            image[t, 8:16, 2 * t:2 * t + 8] = 255
+            image[t, 8:16, 2 * t : 2 * t + 8] = 255
         np.savez(tmp_path / "data" / "test" / f"sequence_{i}.npz", image=image)
     path, _ = make_export(tmp_path, 6, 4, image_channels=1)
     out = tmp_path / "eval"
-    result = run_evaluate(f"--export={path}", "--dataset=npz", f"--data_dir={tmp_path / 'data'}",
-                          "--num_sequences=2", "--num_samples=2", "--predicted_steps=3",
-                          f"--output_dir={out}")
+    result = run_evaluate(
+        f"--export={path}",
+        "--dataset=npz",
+        f"--data_dir={tmp_path / 'data'}",
+        "--num_sequences=2",
+        "--num_samples=2",
+        "--predicted_steps=3",
+        f"--output_dir={out}",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "metrics.json").read_text())
     settings, results = report["settings"], report["results"]
@@ -263,8 +313,9 @@ def test_bad_inputs_are_named(tmp_path):
     assert "needs --data_dir" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "data" / "test").mkdir(parents=True)
     np.savez(tmp_path / "data" / "test" / "small.npz", image=np.zeros([10, 16, 16, 3], np.uint8))
-    result = run_evaluate(f"--export={long}", "--dataset=npz", f"--data_dir={tmp_path / 'data'}",
-                          "--nofvd")
+    result = run_evaluate(
+        f"--export={long}", "--dataset=npz", f"--data_dir={tmp_path / 'data'}", "--nofvd"
+    )
     assert result.returncode != 0 and "small.npz" in result.stderr
     assert "Traceback" not in result.stderr
     weights = tmp_path / "weights.bin"

@@ -10,13 +10,9 @@ import warnings
 import numpy as np
 import pytest
 
-from video_structure import config
-from video_structure import experiments
-from video_structure import export
-from video_structure import files
+from video_structure import config, experiments, export, files
 from video_structure import model as model_lib
-from video_structure.data import dmcs
-from video_structure.data import synthetic
+from video_structure.data import dmcs, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,18 +34,23 @@ def make_arrays(num_seqs, seed, observed=4, predicted=3, num_samples=2, with_ext
     still = rng.uniform(-0.5, 0.5, size=(num_seqs, 1, 2)).repeat(steps, axis=1)
     still += 0.8 * domain[:, None, None] * [0, 1]
     positions = np.stack([moving, still, np.full_like(moving, np.nan)], axis=2)  # [S, T, 3, 2]
-    keypoints = np.concatenate([np.nan_to_num(positions[:, :, :2]),
-                                np.ones((num_seqs, steps, 2, 1))], axis=-1)  # [S, T, 2, 3]
+    keypoints = np.concatenate(
+        [np.nan_to_num(positions[:, :, :2]), np.ones((num_seqs, steps, 2, 1))], axis=-1
+    )  # [S, T, 2, 3]
     other = keypoints.copy()
     other[..., 2] = rng.uniform(0.5, 1.0, size=other.shape[:-1])
     samples = np.stack([keypoints, other], axis=1)  # [S, 2, T, 2, 3]
-    arrays = {"keypoints": samples[:, :num_samples].astype(np.float32),
-              "observed_keypoints": keypoints.astype(np.float32),
-              "states": rng.normal(size=(num_seqs, steps, 5)).astype(np.float32)}
+    arrays = {
+        "keypoints": samples[:, :num_samples].astype(np.float32),
+        "observed_keypoints": keypoints.astype(np.float32),
+        "states": rng.normal(size=(num_seqs, steps, 5)).astype(np.float32),
+    }
     if with_extras:
-        arrays.update(positions=positions.astype(np.float32),
-                      domain=domain.astype(np.int32),
-                      rewards=(arrays["states"][..., 0] + domain[:, None]).astype(np.float32))
+        arrays.update(
+            positions=positions.astype(np.float32),
+            domain=domain.astype(np.int32),
+            rewards=(arrays["states"][..., 0] + domain[:, None]).astype(np.float32),
+        )
     return arrays
 
 
@@ -83,11 +84,13 @@ def test_tracking_fits_one_regression_on_detected_keypoints_for_model_and_baseli
     for arrays in (train, test):
         del arrays["rewards"], arrays["domain"]
         detected = arrays["observed_keypoints"]  # [S, T, 2, 3]
-        arrays["keypoints"] = (detected[:, None] + rng.normal(
-            0.0, 0.05, (len(detected), 4) + detected.shape[1:])).astype(np.float32)
+        arrays["keypoints"] = (
+            detected[:, None] + rng.normal(0.0, 0.05, (len(detected), 4) + detected.shape[1:])
+        ).astype(np.float32)
     default = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1)["tracking"]
-    samples = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1,
-                                    fit_on="samples")["tracking"]
+    samples = experiments.run_tasks(train, test, num_observed_steps=4, epochs=1, fit_on="samples")[
+        "tracking"
+    ]
     assert (default["fit_on"], samples["fit_on"]) == ("detected", "samples")
     np.testing.assert_allclose(default["baseline_per_step"][:4], 0.0, atol=1e-3)
     np.testing.assert_allclose(default["baseline_per_step"][4:], [0.05, 0.1, 0.15], atol=1e-3)
@@ -116,9 +119,13 @@ def test_tracking_fits_each_domain_on_its_own_bodies():
         positions[domain == 0, :, 0] = keypoints[domain == 0, :, 0, :2]
         positions[domain == 0, :, 1] = -keypoints[domain == 0, :, 0, :2]
         positions[domain == 1, :, 0] = keypoints[domain == 1, :, 1, :2]
-        return {"keypoints": keypoints[:, None], "observed_keypoints": keypoints,
-                "states": np.zeros((num_seqs, 7, 2), np.float32), "positions": positions,
-                "domain": domain.astype(np.int32)}
+        return {
+            "keypoints": keypoints[:, None],
+            "observed_keypoints": keypoints,
+            "states": np.zeros((num_seqs, 7, 2), np.float32),
+            "positions": positions,
+            "domain": domain.astype(np.int32),
+        }
 
     results = experiments.run_tasks(arrays(40), arrays(20), num_observed_steps=4, epochs=1)
     tracking = results["tracking"]
@@ -145,7 +152,8 @@ def test_run_tasks_predicts_rewards_per_domain_and_recognises_domains():
         assert value["normalized_mse"] == pytest.approx(value["mse"] / value["null_mse"])
         assert len(value["normalized_mse_per_step"]) == 7
     assert reward["mean_normalized_mse"] == pytest.approx(
-        np.mean([v["normalized_mse"] for v in reward["per_domain"].values()]))
+        np.mean([v["normalized_mse"] for v in reward["per_domain"].values()])
+    )
     action = results["action"]
     assert action["num_classes"] == 2 and (action["num_train"], action["num_test"]) == (12, 10)
     # Training classes are balanced, so the null model predicts class 0: half the test set.
@@ -173,39 +181,71 @@ def test_run_tasks_names_missing_collect_arrays():
 
 
 def make_run(variant, seed, fvd, tracking, with_tasks=True):
-    evaluation = {"settings": {"num_samples": 3}, "results": {"model": {
-        "fvd": {"value": fvd, "num_generated": 8},
-        "vgg_cosine": {"closest": {"mean": [0.9, 0.7]}, "furthest": {"mean": [0.5, 0.3]}}}}}
+    evaluation = {
+        "settings": {"num_samples": 3},
+        "results": {
+            "model": {
+                "fvd": {"value": fvd, "num_generated": 8},
+                "vgg_cosine": {"closest": {"mean": [0.9, 0.7]}, "furthest": {"mean": [0.5, 0.3]}},
+            }
+        },
+    }
     if not with_tasks:
         skipped = {"skipped": "the dataset has no rewards"}
-        return {"variant": variant, "seed": seed, "evaluation": evaluation,
-                "tasks": {"tracking": skipped, "reward": skipped, "action": skipped}}
+        return {
+            "variant": variant,
+            "seed": seed,
+            "evaluation": evaluation,
+            "tasks": {"tracking": skipped, "reward": skipped, "action": skipped},
+        }
     curve = [0.1, 0.1, tracking, tracking]
     tasks = {
-        "tracking": {"per_step": curve, "baseline_per_step": [0.1, 0.1, 0.5, 0.6],
-                     "mean_predicted": tracking, "baseline_mean_predicted": 0.55,
-                     "per_domain": {"0": {"mean_predicted": tracking - 0.1},
-                                    "3": {"mean_predicted": tracking + 0.1}},
-                     "num_observed_steps": 2},
-        "reward": {"per_domain": {"0": {"normalized_mse": 0.5,
-                                        "normalized_mse_per_step": [0.4, 0.6]},
-                                  "3": {"normalized_mse": 1.5,
-                                        "normalized_mse_per_step": [1.0, 2.0]}},
-                   "mean_normalized_mse": 1.0},
+        "tracking": {
+            "per_step": curve,
+            "baseline_per_step": [0.1, 0.1, 0.5, 0.6],
+            "mean_predicted": tracking,
+            "baseline_mean_predicted": 0.55,
+            "per_domain": {
+                "0": {"mean_predicted": tracking - 0.1},
+                "3": {"mean_predicted": tracking + 0.1},
+            },
+            "num_observed_steps": 2,
+        },
+        "reward": {
+            "per_domain": {
+                "0": {"normalized_mse": 0.5, "normalized_mse_per_step": [0.4, 0.6]},
+                "3": {"normalized_mse": 1.5, "normalized_mse_per_step": [1.0, 2.0]},
+            },
+            "mean_normalized_mse": 1.0,
+        },
         "action": {"accuracy": 0.8, "null_accuracy": 0.25, "ground_truth_accuracy": 0.95},
     }
-    return {"variant": variant, "seed": seed, "evaluation": evaluation, "tasks": tasks,
-            "trained_step": 300, "wall_time_s": {"train": 60.0 + seed, "evaluate": 5.0,
-                                                 "tasks": 7.5}}
+    return {
+        "variant": variant,
+        "seed": seed,
+        "evaluation": evaluation,
+        "tasks": tasks,
+        "trained_step": 300,
+        "wall_time_s": {"train": 60.0 + seed, "evaluate": 5.0, "tasks": 7.5},
+    }
 
 
 def test_write_report_table_means_over_seeds_and_figures(tmp_path):
-    runs = [make_run("struct_vrnn", 0, 10.0, 0.2), make_run("struct_vrnn", 1, 20.0, 0.4),
-            make_run("cnn_vrnn", 0, 50.0, None, with_tasks=False)]
+    runs = [
+        make_run("struct_vrnn", 0, 10.0, 0.2),
+        make_run("struct_vrnn", 1, 20.0, 0.4),
+        make_run("cnn_vrnn", 0, 50.0, None, with_tasks=False),
+    ]
     paths = experiments.write_report(runs, str(tmp_path))
     names = sorted(os.path.basename(p) for p in paths)
-    assert names == ["figure4_tracking.png", "figure5_ablations.png", "figure8_action.png",
-                     "figure9_reward.png", "results.csv", "results.md"]
+    assert names == [
+        "figure4_tracking.png",
+        "figure5_ablations.png",
+        "figure8_action.png",
+        "figure9_reward.png",
+        "results.csv",
+        "results.md",
+    ]
     for name in names:
         data = (tmp_path / name).read_bytes()
         assert data
@@ -214,8 +254,12 @@ def test_write_report_table_means_over_seeds_and_figures(tmp_path):
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["variant"], r["seed"]) for r in rows] == [
-        ("struct_vrnn", "0"), ("struct_vrnn", "1"), ("struct_vrnn", "mean"),
-        ("cnn_vrnn", "0"), ("cnn_vrnn", "mean")]
+        ("struct_vrnn", "0"),
+        ("struct_vrnn", "1"),
+        ("struct_vrnn", "mean"),
+        ("cnn_vrnn", "0"),
+        ("cnn_vrnn", "mean"),
+    ]
     mean = rows[2]
     assert float(mean["fvd"]) == pytest.approx(15.0)
     assert float(mean["tracking_error"]) == pytest.approx(0.3)
@@ -236,8 +280,9 @@ def test_write_report_table_means_over_seeds_and_figures(tmp_path):
 
 def test_write_report_names_domains_and_tolerates_undefined_curves(tmp_path):
     run = make_run("struct_vrnn", 0, 10.0, 0.2)
-    run["tasks"]["reward"]["per_domain"]["3"].update(normalized_mse=None,
-                                                     normalized_mse_per_step=[None, None])
+    run["tasks"]["reward"]["per_domain"]["3"].update(
+        normalized_mse=None, normalized_mse_per_step=[None, None]
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         experiments.write_report([run], str(tmp_path), domain_names=["cartpole/balance"])
@@ -259,26 +304,40 @@ def test_write_report_without_task_numbers_writes_only_the_table(tmp_path):
 
 def test_scaled_schedules_keep_the_fractions_of_s12():
     preset = config.PRESETS["dmcs"]  # 2.5e4 and 3e4 of 1e5 steps.
-    assert experiments.scaled_schedules(preset, 300) == {"kl_annealing_steps": 75,
-                                                         "lr_decay_steps": 90}
+    assert experiments.scaled_schedules(preset, 300) == {
+        "kl_annealing_steps": 75,
+        "lr_decay_steps": 90,
+    }
     assert experiments.scaled_schedules(preset, 100_000) == {}
     assert experiments.scaled_schedules(preset, 200_000) == {}
-    assert experiments.scaled_schedules(preset, 1) == {"kl_annealing_steps": 0,
-                                                       "lr_decay_steps": 1}
+    assert experiments.scaled_schedules(preset, 1) == {"kl_annealing_steps": 0, "lr_decay_steps": 1}
 
 
 def test_load_if_current_reuses_only_outputs_of_the_same_model_and_settings(tmp_path):
     path = str(tmp_path / "tasks.json")
-    settings = {"task_sequences": 300, "tracking_samples": 10, "task_epochs": 20,
-                "selection": "sequence", "data_dir": None}
+    settings = {
+        "task_sequences": 300,
+        "tracking_samples": 10,
+        "task_epochs": 20,
+        "selection": "sequence",
+        "data_dir": None,
+    }
     assert experiments.load_if_current(path, settings, 300) is None
-    files.write_json(path, {"results": {"tracking": {}},
-                            "runner": {"settings": settings, "trained_step": 300,
-                                       "wall_time_s": 2.0}})
+    files.write_json(
+        path,
+        {
+            "results": {"tracking": {}},
+            "runner": {"settings": settings, "trained_step": 300, "wall_time_s": 2.0},
+        },
+    )
     assert experiments.load_if_current(path, dict(settings), 300)["results"] == {"tracking": {}}
     assert experiments.load_if_current(path, settings, 600) is None  # Trained further.
-    for key, value in (("task_sequences", 64), ("tracking_samples", 50), ("task_epochs", 100),
-                       ("selection", "object")):
+    for key, value in (
+        ("task_sequences", 64),
+        ("tracking_samples", 50),
+        ("task_epochs", 100),
+        ("selection", "object"),
+    ):
         assert experiments.load_if_current(path, dict(settings, **{key: value}), 300) is None
     files.write_json(path, {"results": {"tracking": {}}})  # From before settings were stored.
     assert experiments.load_if_current(path, settings, 300) is None
@@ -286,16 +345,24 @@ def test_load_if_current_reuses_only_outputs_of_the_same_model_and_settings(tmp_
 
 @pytest.mark.slow
 def test_collect_runs_the_export_over_whole_and_partial_batches(tmp_path):
-    cfg = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
-                            latent_size=4, num_bom_samples=2, observed_steps=3,
-                            predicted_steps=2)
+    cfg = config.get_preset(
+        "synthetic",
+        num_keypoints=4,
+        encoder_filters=4,
+        rnn_units=8,
+        latent_size=4,
+        num_bom_samples=2,
+        observed_steps=3,
+        predicted_steps=2,
+    )
     model = model_lib.StructVRNN(cfg)
     model.compile(optimizer=model_lib.make_optimizer(cfg))
     model.build_all()
     path = str(tmp_path / "export")
     export.export(model, path)
-    arrays = experiments.collect(path, "synthetic", "test", num_sequences=5, num_samples=3,
-                                 batch_size=2, seed=1)
+    arrays = experiments.collect(
+        path, "synthetic", "test", num_sequences=5, num_samples=3, batch_size=2, seed=1
+    )
     assert sorted(arrays) == ["keypoints", "observed_keypoints", "positions", "states"]
     assert arrays["keypoints"].shape == (5, 3, 5, 4, 3)
     assert arrays["observed_keypoints"].shape == (5, 5, 4, 3)
@@ -303,8 +370,7 @@ def test_collect_runs_the_export_over_whole_and_partial_batches(tmp_path):
     assert arrays["positions"].shape == (5, 5, 3, 2)
     frames, positions = synthetic.generate(6, 5, cfg.image_size, seed=1, split="test")
     # The pipeline shuffles: match collected sequences to generated ones by positions.
-    order = [int(np.argmin(np.abs(positions - p).sum(axis=(1, 2, 3))))
-             for p in arrays["positions"]]
+    order = [int(np.argmin(np.abs(positions - p).sum(axis=(1, 2, 3)))) for p in arrays["positions"]]
     assert len(set(order)) == 5
     np.testing.assert_allclose(positions[order], arrays["positions"])
     detected = model.detect(frames[order].astype(np.float32) / 255.0).numpy()
@@ -315,9 +381,11 @@ def test_collect_runs_the_export_over_whole_and_partial_batches(tmp_path):
         experiments.collect(path, "synthetic", "test", 2, 0, 2)
 
 
-TINY_MODEL = ("--eval_batches=0 --checkpoint_every=3 --num_keypoints=4 --encoder_filters=4 "
-              "--rnn_units=8 --latent_size=4 --num_bom_samples=2 --observed_steps=3 "
-              "--predicted_steps=2")
+TINY_MODEL = (
+    "--eval_batches=0 --checkpoint_every=3 --num_keypoints=4 --encoder_filters=4 "
+    "--rnn_units=8 --latent_size=4 --num_bom_samples=2 --observed_steps=3 "
+    "--predicted_steps=2"
+)
 # Explicit schedules: the runner would scale them to --steps, which grows below,
 # and train.py refuses to resume a run with other schedules.
 TINY_TRAIN = TINY_MODEL + " --num_sequences=16 --kl_annealing_steps=1 --lr_decay_steps=2"
@@ -325,12 +393,27 @@ TINY_TRAIN = TINY_MODEL + " --num_sequences=16 --kl_annealing_steps=1 --lr_decay
 
 def run_runner(out, *args):
     """Runs scripts/run_experiments.py at toy size; returns its output."""
-    command = [sys.executable, os.path.join(ROOT, "scripts", "run_experiments.py"),
-               f"--output_dir={out}", "--seeds=0", "--batch_size=4", "--num_sequences=8",
-               "--task_sequences=8", "--num_samples=2", "--tracking_samples=2",
-               "--task_epochs=1", *args]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "scripts", "run_experiments.py"),
+        f"--output_dir={out}",
+        "--seeds=0",
+        "--batch_size=4",
+        "--num_sequences=8",
+        "--task_sequences=8",
+        "--num_samples=2",
+        "--tracking_samples=2",
+        "--task_epochs=1",
+        *args,
+    ]
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -361,7 +444,11 @@ def test_runner_end_to_end_on_synthetic(tmp_path):
         assert "skipped" in tasks["results"]["reward"] and "skipped" in tasks["results"]["action"]
     rows = read_csv(out / "results.csv")
     assert [(r["variant"], r["seed"]) for r in rows] == [
-        ("struct_vrnn", "0"), ("struct_vrnn", "mean"), ("cnn_vrnn", "0"), ("cnn_vrnn", "mean")]
+        ("struct_vrnn", "0"),
+        ("struct_vrnn", "mean"),
+        ("cnn_vrnn", "0"),
+        ("cnn_vrnn", "mean"),
+    ]
     assert all(float(r["tracking_error"]) > 0 for r in rows)
     assert all(float(r[f"{stage}_s"]) > 0 for r in rows for stage in ("train", "evaluate", "tasks"))
     assert rows[0]["fvd"] == "" and rows[0]["steps"] == "3"  # 5 frames: --nofvd.
@@ -391,20 +478,37 @@ def test_runner_end_to_end_on_dmcs(tmp_path):
     data_dir = str(tmp_path / "dmcs")
     domains = ["cartpole/balance", "reacher/easy"]
     # Two test episodes per domain: reward prediction splits them by episode.
-    manifest = dmcs.generate(data_dir, domains=domains, train_episodes=1, test_episodes=2,
-                             episode_length=20, image_size=16, num_workers=2, progress=False)
+    manifest = dmcs.generate(
+        data_dir,
+        domains=domains,
+        train_episodes=1,
+        test_episodes=2,
+        episode_length=20,
+        image_size=16,
+        num_workers=2,
+        progress=False,
+    )
     out = tmp_path / "experiments"
-    tiny = TINY_MODEL + " --image_size=16 --heatmap_size=8 --posterior_net_size=8 " \
-                        "--decoder_net_size=8"
-    output = run_runner(out, "--variants=struct_vrnn", "--dataset=dmcs",
-                        f"--data_dir={data_dir}", "--steps=4", f"--train_flags={tiny}")
+    tiny = (
+        TINY_MODEL + " --image_size=16 --heatmap_size=8 --posterior_net_size=8 --decoder_net_size=8"
+    )
+    output = run_runner(
+        out,
+        "--variants=struct_vrnn",
+        "--dataset=dmcs",
+        f"--data_dir={data_dir}",
+        "--steps=4",
+        f"--train_flags={tiny}",
+    )
     run_dir = out / "struct_vrnn" / "seed0"
     # S1.2's 2.5e4 and 3e4 of 1e5 steps, scaled to 4 steps.
     assert "schedules scaled to them" in output
     config_json = read_json(run_dir / "config.json")
     assert (config_json["kl_annealing_steps"], config_json["lr_decay_steps"]) == (1, 1)
     assert read_json(run_dir / "training.json")["scaled_schedules"] == {
-        "kl_annealing_steps": 1, "lr_decay_steps": 1}
+        "kl_annealing_steps": 1,
+        "lr_decay_steps": 1,
+    }
     tasks = read_json(run_dir / "tasks.json")
     assert tasks["runner"]["settings"]["selection"] == "sequence"  # The DMCS default.
     results = tasks["results"]

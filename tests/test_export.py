@@ -10,13 +10,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import config
-from video_structure import export
+from video_structure import config, export
 from video_structure import model as model_lib
 
-CONFIG = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
-                           latent_size=4, image_size=16, heatmap_size=8, observed_steps=3,
-                           predicted_steps=2, num_bom_samples=3)
+CONFIG = config.get_preset(
+    "synthetic",
+    num_keypoints=4,
+    encoder_filters=4,
+    rnn_units=8,
+    latent_size=4,
+    image_size=16,
+    heatmap_size=8,
+    observed_steps=3,
+    predicted_steps=2,
+    num_bom_samples=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,21 +93,36 @@ def test_load_checks_the_format(exported, tmp_path):
         export.load(str(tmp_path / "other"))
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda m, f, a: m.rollout(f, tf.constant(0), tf.constant([0, 0]), a),
-     "num_samples: must be >= 1"),
-    (lambda m, f, a: m.rollout(f, tf.constant(-1), tf.constant([0, 0]), a),
-     "num_samples: must be >= 1"),
-    (lambda m, f, a: m.rollout(f[:0], tf.constant(2), tf.constant([0, 0]), a[:0]),
-     "frames: the batch is empty"),
-    (lambda m, f, a: m.rollout(f * 255, tf.constant(2), tf.constant([0, 0]), a),
-     "frames: values outside [0, 1]"),
-    (lambda m, f, a: m.detect_keypoints(f + np.nan), "frames: NaN or infinite values"),
-    (lambda m, f, a: m.rollout(f, tf.constant(2), tf.constant([0, 0]), a + np.inf),
-     "actions: NaN or infinite values"),
-    (lambda m, f, a: m.reconstruct(tf.zeros([1, 2, 4, 3]), f[:, 0] * 3, tf.zeros([1, 4, 3])),
-     "first_frame: values outside [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (
+            lambda m, f, a: m.rollout(f, tf.constant(0), tf.constant([0, 0]), a),
+            "num_samples: must be >= 1",
+        ),
+        (
+            lambda m, f, a: m.rollout(f, tf.constant(-1), tf.constant([0, 0]), a),
+            "num_samples: must be >= 1",
+        ),
+        (
+            lambda m, f, a: m.rollout(f[:0], tf.constant(2), tf.constant([0, 0]), a[:0]),
+            "frames: the batch is empty",
+        ),
+        (
+            lambda m, f, a: m.rollout(f * 255, tf.constant(2), tf.constant([0, 0]), a),
+            "frames: values outside [0, 1]",
+        ),
+        (lambda m, f, a: m.detect_keypoints(f + np.nan), "frames: NaN or infinite values"),
+        (
+            lambda m, f, a: m.rollout(f, tf.constant(2), tf.constant([0, 0]), a + np.inf),
+            "actions: NaN or infinite values",
+        ),
+        (
+            lambda m, f, a: m.reconstruct(tf.zeros([1, 2, 4, 3]), f[:, 0] * 3, tf.zeros([1, 4, 3])),
+            "first_frame: values outside [0, 1]",
+        ),
+    ],
+)
 def test_exported_functions_refuse_values_out_of_range(loaded, call, message):
     frames = tf.fill([1, 3, 16, 16, 3], 0.5)
     actions = tf.zeros([1, 5, 2])
@@ -138,4 +161,6 @@ def test_every_variant_exports(tmp_path, variant):
     out = loaded.rollout(frames, tf.constant(2), tf.constant([0, 1]))
     np.testing.assert_allclose(
         out["keypoints"].numpy(),
-        model.rollout(frames, 2, 2, tf.constant([0, 1]))["keypoints"].numpy(), atol=1e-5)
+        model.rollout(frames, 2, 2, tf.constant([0, 1]))["keypoints"].numpy(),
+        atol=1e-5,
+    )

@@ -10,12 +10,21 @@ from video_structure import files
 
 def test_write_json_is_strict_json_with_null_for_non_finite_values(tmp_path):
     path = tmp_path / "out.json"
-    files.write_json(str(path), {"b": [1.5, float("nan"), np.float64("inf")], "a": (2, None),
-                                 "c": {"d": -float("inf"), "e": "text", "f": True}})
+    files.write_json(
+        str(path),
+        {
+            "b": [1.5, float("nan"), np.float64("inf")],
+            "a": (2, None),
+            "c": {"d": -float("inf"), "e": "text", "f": True},
+        },
+    )
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text) == {"a": [2, None], "b": [1.5, None, None],
-                                "c": {"d": None, "e": "text", "f": True}}
+    assert json.loads(text) == {
+        "a": [2, None],
+        "b": [1.5, None, None],
+        "c": {"d": None, "e": "text", "f": True},
+    }
     assert text.index('"a"') < text.index('"b"')  # Sorted keys.
 
 

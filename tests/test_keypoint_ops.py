@@ -12,8 +12,9 @@ def test_one_hot_map_gives_its_pixel_coordinates(row, column):
     heatmap[0, row, column, 0] = 1.0
     keypoints = keypoint_ops.maps_to_keypoints(tf.constant(heatmap), normalize_scales=False)
     x, y, mu = keypoints.numpy()[0, 0]
-    np.testing.assert_allclose([x, y], [-1 + (2 * column + 1) / size, 1 - (2 * row + 1) / size],
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        [x, y], [-1 + (2 * column + 1) / size, 1 - (2 * row + 1) / size], atol=1e-5
+    )
     assert mu == pytest.approx(1.0 / size**2)
 
 
@@ -56,7 +57,8 @@ def test_coordinate_channels_follow_the_convention():
 
 def test_coordinates_to_pixels_inverts_pixel_centres():
     columns, rows = keypoint_ops.coordinates_to_pixels(
-        np.array([[-1 + 1 / 64, 1 - 1 / 64], [1 - 1 / 64, -1 + 1 / 64]]), 64, 64)
+        np.array([[-1 + 1 / 64, 1 - 1 / 64], [1 - 1 / 64, -1 + 1 / 64]]), 64, 64
+    )
     np.testing.assert_allclose(columns, [0, 63], atol=1e-9)
     np.testing.assert_allclose(rows, [0, 63], atol=1e-9)
 
@@ -74,8 +76,11 @@ def test_keypoint_statistics_against_numpy():
             spreads += list(np.linalg.norm(points - points.mean(axis=0), axis=-1))
             if t:
                 both = active[b, t] & active[b, t - 1]
-                motions += list(np.linalg.norm(keypoints[b, t, both, :2]
-                                               - keypoints[b, t - 1, both, :2], axis=-1))
+                motions += list(
+                    np.linalg.norm(
+                        keypoints[b, t, both, :2] - keypoints[b, t - 1, both, :2], axis=-1
+                    )
+                )
     assert stats["active_keypoints"] == pytest.approx(active.sum() / 6)
     assert stats["keypoint_spread"] == pytest.approx(np.mean(spreads), rel=1e-5)
     assert stats["keypoint_motion"] == pytest.approx(np.mean(motions), rel=1e-5)

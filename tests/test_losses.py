@@ -79,8 +79,9 @@ def test_code_image_loss_is_l2_loss_over_batch_times_time():
     rng = np.random.default_rng(3)
     frames, reconstructed = rng.uniform(size=(2, 2, 5, 4, 4, 3)).astype(np.float32)
     l2_loss = 0.5 * np.sum((frames - reconstructed) ** 2)  # tf.nn.l2_loss
-    np.testing.assert_allclose(losses.image_loss(frames, reconstructed, "code").numpy(),
-                               l2_loss / (2 * 5), rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.image_loss(frames, reconstructed, "code").numpy(), l2_loss / (2 * 5), rtol=1e-5
+    )
 
 
 def test_code_sparsity_loss_is_a_keras_activity_regulariser_per_frame():
@@ -100,8 +101,9 @@ def test_code_keypoint_losses_divide_the_l2_of_all_steps_by_batch_times_time():
     # Their l2_loss of all steps / (batch x time), plus beta x the mean KL.
     l2_loss = 0.5 * np.sum((target - decoded) ** 2)
     np.testing.assert_allclose(vrnn + future, l2_loss / (3 * 6) + 0.1 * kl.mean(), rtol=1e-5)
-    np.testing.assert_allclose(future, 0.5 * np.sum((target - decoded)[:, 4:] ** 2) / (3 * 6),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        future, 0.5 * np.sum((target - decoded)[:, 4:] ** 2) / (3 * 6), rtol=1e-5
+    )
 
 
 def test_unknown_normalization_is_named():

@@ -1,4 +1,3 @@
-# coding=utf-8
 """Tests for video_structure.metrics."""
 
 import numpy as np
@@ -6,19 +5,17 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from video_structure import metrics
-from video_structure import pretrained
-
+from video_structure import metrics, pretrained
 
 requires_vgg_weights = pytest.mark.skipif(
     not pretrained.is_installed(pretrained.VGG16_IMAGENET),
-    reason=("VGG16 weights not installed: " f"{pretrained.VGG16_IMAGENET.install_command}"),
+    reason=(f"VGG16 weights not installed: {pretrained.VGG16_IMAGENET.install_command}"),
 )
 
 
 requires_i3d_weights = pytest.mark.skipif(
     not pretrained.is_installed(pretrained.I3D_KINETICS400),
-    reason=("I3D weights not installed: " f"{pretrained.I3D_KINETICS400.install_command}"),
+    reason=(f"I3D weights not installed: {pretrained.I3D_KINETICS400.install_command}"),
 )
 
 
@@ -323,8 +320,9 @@ def test_fvd_reports_n_and_warns_below_the_recommended_size(random_i3d):
     with pytest.warns(UserWarning, match="FVD from 2 and 3 videos.*strongly biased"):
         result = metrics.fvd(videos_a, videos_b, random_i3d, batch_size=2)
     assert (result.num_videos_a, result.num_videos_b) == (2, 3)
-    expected = metrics.frechet_distance(metrics.i3d_logits(videos_a, random_i3d),
-                                        metrics.i3d_logits(videos_b, random_i3d))
+    expected = metrics.frechet_distance(
+        metrics.i3d_logits(videos_a, random_i3d), metrics.i3d_logits(videos_b, random_i3d)
+    )
     np.testing.assert_allclose(result.fvd, expected, rtol=1e-6)
     assert result.fvd > 0
     assert "below 256 videos" in result.warning

@@ -3,14 +3,23 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import config
-from video_structure import losses
+from video_structure import config, losses
 from video_structure import model as model_lib
 from video_structure.data import synthetic
 
-CONFIG = config.get_preset("synthetic", batch_size=4, num_keypoints=4, encoder_filters=8,
-                           rnn_units=16, latent_size=4, num_bom_samples=5, image_size=16,
-                           heatmap_size=8, observed_steps=3, predicted_steps=2)
+CONFIG = config.get_preset(
+    "synthetic",
+    batch_size=4,
+    num_keypoints=4,
+    encoder_filters=8,
+    rnn_units=16,
+    latent_size=4,
+    num_bom_samples=5,
+    image_size=16,
+    heatmap_size=8,
+    observed_steps=3,
+    predicted_steps=2,
+)
 
 
 def make_model(action_size=0, cfg=CONFIG):
@@ -21,8 +30,9 @@ def make_model(action_size=0, cfg=CONFIG):
 
 
 def batch(num=4, cfg=CONFIG):
-    frames, _ = synthetic.generate(num, cfg.sequence_length, cfg.image_size, num_blobs=2,
-                                   blob_radius=1.5)
+    frames, _ = synthetic.generate(
+        num, cfg.sequence_length, cfg.image_size, num_blobs=2, blob_radius=1.5
+    )
     return {"frames": tf.constant(frames, tf.float32) / 255.0}
 
 
@@ -34,8 +44,12 @@ def test_detector_gradient_does_not_depend_on_dynamics_losses():
     def detector_gradients(include_dynamics):
         with tf.GradientTape() as tape:
             _, terms, _ = model.compute_losses(data, training=True)
-            loss = (terms["image"] + CONFIG.separation_scale * terms["separation"]
-                    + CONFIG.sparsity_scale * terms["sparsity"] + terms["weight_decay"])
+            loss = (
+                terms["image"]
+                + CONFIG.separation_scale * terms["separation"]
+                + CONFIG.sparsity_scale * terms["sparsity"]
+                + terms["weight_decay"]
+            )
             if include_dynamics:
                 loss += 1000.0 * (terms["vrnn"] + terms["future"])
         return tape.gradient(loss, detector_variables)
@@ -57,14 +71,20 @@ def test_detector_gradient_does_not_depend_on_dynamics_losses():
 def test_total_loss_is_eq9():
     model = make_model()
     total, terms, _ = model.compute_losses(batch(), training=True)
-    expected = (terms["image"] + CONFIG.separation_scale * terms["separation"]
-                + CONFIG.sparsity_scale * terms["sparsity"] + terms["vrnn"] + terms["future"]
-                + terms["weight_decay"])
+    expected = (
+        terms["image"]
+        + CONFIG.separation_scale * terms["separation"]
+        + CONFIG.sparsity_scale * terms["sparsity"]
+        + terms["vrnn"]
+        + terms["future"]
+        + terms["weight_decay"]
+    )
     assert float(terms["supervised"]) == 0.0
     assert float(total) == pytest.approx(float(expected), rel=1e-6)
     scaled = model_lib.scaled_terms(terms, CONFIG)
     assert float(scaled["separation"]) == pytest.approx(
-        CONFIG.separation_scale * float(terms["separation"]))
+        CONFIG.separation_scale * float(terms["separation"])
+    )
     assert float(sum(scaled.values())) == pytest.approx(float(total), rel=1e-6)
 
 
@@ -87,7 +107,7 @@ def test_train_step_reports_every_loss_term_and_schedule():
 
 def test_rollout_shapes_and_seed():
     model = make_model()
-    frames = batch()["frames"][:2, :CONFIG.observed_steps]
+    frames = batch()["frames"][:2, : CONFIG.observed_steps]
     outputs = model.rollout(frames, 3, 4, tf.constant([1, 2]))
     assert outputs["keypoints"].shape == (2, 3, CONFIG.observed_steps + 4, 4, 3)
     assert outputs["states"].shape == (2, 3, CONFIG.observed_steps + 4, 16)
@@ -114,10 +134,11 @@ def test_action_conditional_model_uses_actions():
     data["actions"] = tf.random.uniform([2, CONFIG.sequence_length, 2])
     logs = model.train_step(data)
     assert np.isfinite(float(logs["loss"]))
-    frames = data["frames"][:, :CONFIG.observed_steps]
+    frames = data["frames"][:, : CONFIG.observed_steps]
     a = model.predict_keypoints(model.detect(frames), 2, 2, tf.constant([0, 1]), data["actions"])
-    b = model.predict_keypoints(model.detect(frames), 2, 2, tf.constant([0, 1]),
-                                data["actions"] * 0 + 5.0)
+    b = model.predict_keypoints(
+        model.detect(frames), 2, 2, tf.constant([0, 1]), data["actions"] * 0 + 5.0
+    )
     assert not np.allclose(a["states"].numpy(), b["states"].numpy())
 
 
@@ -125,13 +146,16 @@ def test_action_conditional_model_uses_actions():
 def test_the_action_that_produces_the_last_frame_changes_its_prediction(timing, changes):
     cfg = CONFIG.replace(action_timing=timing)
     model = make_model(action_size=2, cfg=cfg)
-    frames = batch(2)["frames"][:, :cfg.observed_steps]
+    frames = batch(2)["frames"][:, : cfg.observed_steps]
     actions = np.random.default_rng(0).uniform(size=(2, cfg.sequence_length, 2))
     changed = actions.copy()
     changed[:, -1] += 1.0  # produced the last predicted frame
-    predicted = [model.rollout(frames, 1, cfg.predicted_steps, tf.constant([0, 1]),
-                               tf.constant(a, tf.float32))["frames"].numpy()
-                 for a in (actions, changed)]
+    predicted = [
+        model.rollout(
+            frames, 1, cfg.predicted_steps, tf.constant([0, 1]), tf.constant(a, tf.float32)
+        )["frames"].numpy()
+        for a in (actions, changed)
+    ]
     np.testing.assert_array_equal(predicted[0][:, :, :-1], predicted[1][:, :, :-1])
     assert np.allclose(predicted[0][:, :, -1], predicted[1][:, :, -1]) != changes
 
@@ -143,9 +167,20 @@ def test_frames_of_the_wrong_size_are_named():
 
 
 def variant_model(variant, **overrides):
-    cfg = config.get_preset("synthetic", variant, batch_size=2, num_keypoints=4, encoder_filters=4,
-                            rnn_units=8, latent_size=4, image_size=16, heatmap_size=8,
-                            observed_steps=2, predicted_steps=2, **overrides)
+    cfg = config.get_preset(
+        "synthetic",
+        variant,
+        batch_size=2,
+        num_keypoints=4,
+        encoder_filters=4,
+        rnn_units=8,
+        latent_size=4,
+        image_size=16,
+        heatmap_size=8,
+        observed_steps=2,
+        predicted_steps=2,
+        **overrides,
+    )
     frames, positions = synthetic.generate(2, 4, 16, num_blobs=2, blob_radius=1.5)
     data = {"frames": tf.constant(frames, tf.float32) / 255.0, "positions": tf.constant(positions)}
     return make_model(cfg=cfg), data
@@ -234,10 +269,20 @@ def test_every_variant_trains_and_behaves_as_specified(variant):
 
 
 def test_supervised_loss_pulls_keypoints_to_positions():
-    cfg = config.get_preset("synthetic", "struct_vrnn_supervised", batch_size=2,
-                            num_keypoints=4, encoder_filters=4, rnn_units=8, latent_size=4,
-                            num_bom_samples=2, image_size=16, heatmap_size=8,
-                            observed_steps=2, predicted_steps=1)
+    cfg = config.get_preset(
+        "synthetic",
+        "struct_vrnn_supervised",
+        batch_size=2,
+        num_keypoints=4,
+        encoder_filters=4,
+        rnn_units=8,
+        latent_size=4,
+        num_bom_samples=2,
+        image_size=16,
+        heatmap_size=8,
+        observed_steps=2,
+        predicted_steps=1,
+    )
     model = make_model(cfg=cfg)
     frames, positions = synthetic.generate(2, 3, 16, num_blobs=2, blob_radius=1.5)
     data = {"frames": tf.constant(frames, tf.float32) / 255.0, "positions": tf.constant(positions)}
@@ -255,8 +300,11 @@ def test_sparsity_penalises_the_chosen_scales(raw):
     model = make_model(cfg=cfg)
     data = batch()
     _, terms, outputs = model.compute_losses(data, training=False)
-    scales = (outputs["heatmaps"].numpy().mean(axis=(2, 3)) if raw
-              else outputs["keypoints"].numpy()[..., 2])
+    scales = (
+        outputs["heatmaps"].numpy().mean(axis=(2, 3))
+        if raw
+        else outputs["keypoints"].numpy()[..., 2]
+    )
     expected = np.mean(np.sum(np.abs(scales), axis=(1, 2)))
     assert float(terms["sparsity"]) == pytest.approx(expected, rel=1e-5)
 
@@ -275,8 +323,9 @@ def test_validation_future_is_one_prior_sample_not_the_best_of_many():
     seed = keras.random.randint([2], 0, 2**31 - 1, seed=model.seed_generator, dtype="int32")
     detected = outputs["keypoints"].numpy()  # [batch, T + Delta T, K, 3]
     observed = cfg.observed_steps
-    predicted = model.predict_keypoints(detected[:, :observed], 1, cfg.predicted_steps,
-                                        seed)["keypoints"].numpy()[:, 0]
+    predicted = model.predict_keypoints(detected[:, :observed], 1, cfg.predicted_steps, seed)[
+        "keypoints"
+    ].numpy()[:, 0]
     squared = (predicted[:, observed:] - detected[:, observed:]) ** 2  # [batch, Delta T, K, 3]
     expected = np.mean(0.5 * np.sum(squared, axis=(1, 2, 3)))
     assert float(logs["future"]) == pytest.approx(expected, rel=1e-5)
@@ -286,8 +335,9 @@ def test_validation_future_is_one_prior_sample_not_the_best_of_many():
     # Training logs the optimised best-of-many `future` and no `future_bom`;
     # Keras prefixes the validation logs.
     dataset = tf.data.Dataset.from_tensors(data)
-    history = model.fit(dataset, epochs=1, validation_data=dataset, shuffle=False,
-                        verbose=0).history
+    history = model.fit(
+        dataset, epochs=1, validation_data=dataset, shuffle=False, verbose=0
+    ).history
     assert "future_bom" not in history
     assert {"future", "val_future", "val_future_bom"} <= set(history)
 
@@ -303,21 +353,28 @@ def test_code_normalization_rescales_the_paper_terms():
     num_keypoints = CONFIG.num_keypoints
     np.testing.assert_allclose(code_terms["image"], terms["image"] / (2 * length), rtol=1e-5)
     np.testing.assert_allclose(code_terms["future"], terms["future"] / length, rtol=1e-5)
-    np.testing.assert_allclose(code_terms["sparsity"],
-                               terms["sparsity"] / num_keypoints / data["frames"].shape[0],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        code_terms["sparsity"],
+        terms["sparsity"] / num_keypoints / data["frames"].shape[0],
+        rtol=1e-5,
+    )
     # L_sep of the observed steps only, diagonal removed, in [0, 1].
-    observed_sep = losses.separation_loss(outputs["keypoints"][:, :observed],
-                                          CONFIG.separation_sigma)
+    observed_sep = losses.separation_loss(
+        outputs["keypoints"][:, :observed], CONFIG.separation_sigma
+    )
     np.testing.assert_allclose(
         code_terms["separation"],
-        (observed_sep - num_keypoints) / (num_keypoints * (num_keypoints - 1)), rtol=1e-5)
+        (observed_sep - num_keypoints) / (num_keypoints * (num_keypoints - 1)),
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("representation", ["keypoints", "cnn"])
 def test_keypoint_statistics_are_logged_for_keypoint_models(representation):
-    cfg = CONFIG.replace(representation=representation, **(
-        {"separation_scale": 0.0, "sparsity_scale": 0.0} if representation == "cnn" else {}))
+    cfg = CONFIG.replace(
+        representation=representation,
+        **({"separation_scale": 0.0, "sparsity_scale": 0.0} if representation == "cnn" else {}),
+    )
     logs = make_model(cfg=cfg).test_step(batch())
     assert (set(model_lib.KEYPOINT_MONITORS) <= set(logs)) == (representation == "keypoints")
     if representation == "keypoints":

@@ -1,4 +1,3 @@
-# coding=utf-8
 """Tests for video_structure.pretrained."""
 
 import hashlib
@@ -7,23 +6,22 @@ import pickle
 
 import h5py
 import keras
-# Keras 3 has no public writer of the legacy .h5 format Keras distributes VGG16 in.
-from keras.src.legacy.saving import legacy_h5_format
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import files
-from video_structure import pretrained
+# Keras 3 has no public writer of the legacy .h5 format Keras distributes VGG16 in.
+from keras.src.legacy.saving import legacy_h5_format
 
+from video_structure import files, pretrained
 
 requires_i3d_weights = pytest.mark.skipif(
     not pretrained.is_installed(pretrained.I3D_KINETICS400),
-    reason=("I3D weights not installed: " f"{pretrained.I3D_KINETICS400.install_command}"),
+    reason=(f"I3D weights not installed: {pretrained.I3D_KINETICS400.install_command}"),
 )
 requires_vgg_weights = pytest.mark.skipif(
     not pretrained.is_installed(pretrained.VGG16_IMAGENET),
-    reason=("VGG16 weights not installed: " f"{pretrained.VGG16_IMAGENET.install_command}"),
+    reason=(f"VGG16 weights not installed: {pretrained.VGG16_IMAGENET.install_command}"),
 )
 
 
@@ -87,7 +85,6 @@ def test_numpy_pickle_round_trip(tmp_path):
 
 
 class _Exploit:
-
     def __reduce__(self):
         return (os.system, ("echo should-never-run",))
 

@@ -3,8 +3,7 @@ import pytest
 import tensorflow as tf
 
 from video_structure import config
-from video_structure.data import registry
-from video_structure.data import synthetic
+from video_structure.data import registry, synthetic
 
 CONFIG = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicted_steps=1)
 
@@ -32,13 +31,16 @@ def test_unknown_dataset_is_named():
         registry.load("nope", CONFIG)
 
 
-@pytest.mark.parametrize("frames,message", [
-    (np.zeros([2, 3, 16, 16, 3], np.float32), r"shape \(2, 3, 16, 16, 3\)"),
-    (np.zeros([2, 4, 32, 32, 3], np.float32), r"shape \(2, 4, 32, 32, 3\)"),
-    (np.full([2, 3, 32, 32, 3], 255.0, np.float32), r"values in \[255, 255\]"),
-    (np.full([2, 3, 32, 32, 3], np.nan, np.float32), "NaN"),
-    (np.zeros([2, 3, 32, 32, 3], np.uint8), "dtype uint8"),
-])
+@pytest.mark.parametrize(
+    "frames,message",
+    [
+        (np.zeros([2, 3, 16, 16, 3], np.float32), r"shape \(2, 3, 16, 16, 3\)"),
+        (np.zeros([2, 4, 32, 32, 3], np.float32), r"shape \(2, 4, 32, 32, 3\)"),
+        (np.full([2, 3, 32, 32, 3], 255.0, np.float32), r"values in \[255, 255\]"),
+        (np.full([2, 3, 32, 32, 3], np.nan, np.float32), "NaN"),
+        (np.zeros([2, 3, 32, 32, 3], np.uint8), "dtype uint8"),
+    ],
+)
 def test_bad_frames_are_named(frames, message):
     with pytest.raises(ValueError, match=message):
         registry.check_batch({"frames": tf.constant(frames)}, CONFIG, "my data")
@@ -57,8 +59,9 @@ def write_npz_split(directory, num_files=2, length=6, size=32, with_actions=True
 def test_npz_dataset_reads_split_folders_and_finds_the_action_size(tmp_path):
     write_npz_split(tmp_path / "train")
     write_npz_split(tmp_path / "test")
-    data, action_size = registry.load_split("npz", "test", CONFIG, 2, data_dir=str(tmp_path),
-                                            repeat=False)
+    data, action_size = registry.load_split(
+        "npz", "test", CONFIG, 2, data_dir=str(tmp_path), repeat=False
+    )
     batch = next(iter(data))
     registry.check_batch(batch, CONFIG, "npz")
     assert action_size == 2 and batch["actions"].shape == (2, 3, 2)
@@ -74,8 +77,9 @@ def test_file_datasets_name_what_is_missing(tmp_path, name):
 
 @pytest.mark.parametrize("num_sequences,batch_size,sizes", [(5, 2, [2, 2, 1]), (3, 8, [3])])
 def test_take_sequences_cuts_the_split_to_the_count(num_sequences, batch_size, sizes):
-    batches, action_size = registry.take_sequences("synthetic", "test", CONFIG, num_sequences,
-                                                   batch_size, seed=3)
+    batches, action_size = registry.take_sequences(
+        "synthetic", "test", CONFIG, num_sequences, batch_size, seed=3
+    )
     batches = list(batches)
     assert action_size == 0 and [len(b["frames"]) for b in batches] == sizes
     frames = np.concatenate([b["frames"] for b in batches])
@@ -87,8 +91,9 @@ def test_take_sequences_reads_the_first_sequences_of_one_shuffled_order(tmp_path
     write_npz_split(tmp_path / "test", num_files=6, length=3)  # One window per file.
 
     def frames(num_sequences, batch_size):
-        batches, _ = registry.take_sequences("npz", "test", CONFIG, num_sequences, batch_size,
-                                             data_dir=str(tmp_path), seed=3)
+        batches, _ = registry.take_sequences(
+            "npz", "test", CONFIG, num_sequences, batch_size, data_dir=str(tmp_path), seed=3
+        )
         return np.concatenate([b["frames"] for b in batches])
 
     everything = frames(6, 6)
@@ -101,8 +106,9 @@ def test_take_sequences_window_stride(tmp_path, window_stride, count):
     # Two files of 5 frames; CONFIG's windows have 3: test windows do not
     # overlap by default (one per file at stride 3), stride 1 gives 3 per file.
     write_npz_split(tmp_path / "test", num_files=2, length=5)
-    batches, _ = registry.take_sequences("npz", "test", CONFIG, 100, 1, data_dir=str(tmp_path),
-                                         window_stride=window_stride)
+    batches, _ = registry.take_sequences(
+        "npz", "test", CONFIG, 100, 1, data_dir=str(tmp_path), window_stride=window_stride
+    )
     assert sum(len(b["frames"]) for b in batches) == count
 
 
@@ -115,13 +121,17 @@ def test_take_sequences_of_a_small_split_warns_or_names_the_split(tmp_path, capl
         registry.take_sequences("npz", "test", CONFIG, 4, 4, data_dir=str(tmp_path))
 
 
-@pytest.mark.parametrize("train,test,message", [
-    ({}, {"with_actions": False}, "train and test splits differ"),
-    ({}, {"channels": 1}, "train and test splits differ"),
-    ({"channels": 1}, {"channels": 1}, "1 channels, but image_channels=3"),
-])
-def test_splits_that_differ_from_each_other_or_the_model_are_refused(tmp_path, train, test,
-                                                                     message):
+@pytest.mark.parametrize(
+    "train,test,message",
+    [
+        ({}, {"with_actions": False}, "train and test splits differ"),
+        ({}, {"channels": 1}, "train and test splits differ"),
+        ({"channels": 1}, {"channels": 1}, "1 channels, but image_channels=3"),
+    ],
+)
+def test_splits_that_differ_from_each_other_or_the_model_are_refused(
+    tmp_path, train, test, message
+):
     write_npz_split(tmp_path / "train", **train)
     write_npz_split(tmp_path / "test", **test)
     with pytest.raises(ValueError, match=message):

@@ -6,15 +6,15 @@ import os
 import pytest
 import tensorflow as tf
 
-from video_structure import config
-from video_structure import run_dir
+from video_structure import config, run_dir
 
 
 def test_a_second_lock_is_refused_with_the_holders_pid(tmp_path):
     lock = run_dir.Lock(str(tmp_path))
     assert lock.previous_holder is None
-    with pytest.raises(run_dir.RunDirError, match=f"in use by another training run "
-                       f"\\(PID {os.getpid()}\\)"):
+    with pytest.raises(
+        run_dir.RunDirError, match=f"in use by another training run \\(PID {os.getpid()}\\)"
+    ):
         run_dir.Lock(str(tmp_path))
     lock.release()
     lock.release()  # Again: nothing happens.
@@ -32,8 +32,11 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path):
 
 def test_leftovers_are_removed_and_nothing_else(tmp_path):
     checkpoints = tmp_path / run_dir.CHECKPOINTS
-    leftovers = [checkpoints / "ckpt-4_temp", tmp_path / ".export-abc",
-                 tmp_path / ".old-export-def"]
+    leftovers = [
+        checkpoints / "ckpt-4_temp",
+        tmp_path / ".export-abc",
+        tmp_path / ".old-export-def",
+    ]
     for directory in leftovers:
         os.makedirs(directory / "inside")
     for name in ("samples.gif.tmp-x1", "config.json.tmp-y2"):
@@ -72,8 +75,10 @@ def test_the_newest_intact_checkpoint_is_found_past_damaged_ones(tmp_path):
     _cut(data, os.path.getsize(data) // 2)
     found, damaged = run_dir.newest_intact_checkpoint(str(tmp_path))
     assert found == f"{checkpoints}/ckpt-2"
-    assert [line.split(":")[0] for line in damaged] == [f"{checkpoints}/ckpt-6",
-                                                        f"{checkpoints}/ckpt-4"]
+    assert [line.split(":")[0] for line in damaged] == [
+        f"{checkpoints}/ckpt-6",
+        f"{checkpoints}/ckpt-4",
+    ]
     data = f"{checkpoints}/ckpt-2.data-00000-of-00001"
     with open(data, "r+b") as f:  # A flipped bit inside the tensor: only its CRC shows it.
         f.seek(os.path.getsize(data) // 2)

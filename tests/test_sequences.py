@@ -6,12 +6,11 @@ import re
 import shutil
 
 import numpy as np
-from PIL import Image
 import pytest
 import tensorflow as tf
+from PIL import Image
 
-from video_structure.data import dmcs
-from video_structure.data import sequences
+from video_structure.data import dmcs, sequences
 
 _DOMAINS = ["cartpole/balance", "walker/walk"]
 _LENGTH = 6
@@ -431,8 +430,10 @@ def test_video_dataset_rejects_truncated_pixel_data(tmp_path):
     with pytest.raises(ValueError, match=re.escape(f"{bad} has unreadable pixel data")):
         sequences.video_dataset(str(tmp_path), 2, 1)
     shutil.rmtree(tmp_path / "clip")
-    images = [Image.fromarray(f) for f in np.random.default_rng(0).integers(
-        0, 256, (5, 64, 64, 3), np.uint8)]
+    images = [
+        Image.fromarray(f)
+        for f in np.random.default_rng(0).integers(0, 256, (5, 64, 64, 3), np.uint8)
+    ]
     gif = tmp_path / "clip.gif"
     images[0].save(gif, save_all=True, append_images=images[1:])
     _cut_short(gif, 0.6)
@@ -489,8 +490,9 @@ def test_batch_b_of_a_stream_does_not_depend_on_where_it_starts(tmp_path, shuffl
         _write_npz(tmp_path / f"{i}.npz", 4, keys=("image",), seed=i)
 
     def frames(start_batch, count, seed=3):
-        dataset = sequences.npz_dataset(str(tmp_path), 2, 2, shuffle=shuffle, seed=seed,
-                                        start_batch=start_batch)
+        dataset = sequences.npz_dataset(
+            str(tmp_path), 2, 2, shuffle=shuffle, seed=seed, start_batch=start_batch
+        )
         return np.stack([b["frames"].numpy() for b in dataset.take(count)])
 
     # 6 windows, 3 batches an epoch: batches 2-4 span epochs 0 and 1.

@@ -21,19 +21,22 @@ def test_both_scenes_share_the_trajectories():
     np.testing.assert_array_equal(blobs, sprites)
 
 
-@pytest.mark.parametrize("shape,inside,outside", [
-    ("disc", [(0, 0), (2, 0), (1.4, 1.4)], [(3.2, 0), (2.4, 2.4)]),
-    ("square", [(0, 0), (2, 2), (-2, 1)], [(3.2, 0), (0, -3.2)]),
-    # Flat top edge at y = -1.5 (y down), apex at y = +3.
-    ("triangle", [(0, 0), (0, 1.8), (1.5, -1)], [(0, -2.2), (0, 4.2), (2.5, 1)]),
-    # Inner radius 1.25, outer radius 2.5.
-    ("ring", [(2, 0), (0, -1.8), (1.3, 1.3)], [(0, 0), (0.5, 0.5), (3.2, 0)]),
-])
+@pytest.mark.parametrize(
+    "shape,inside,outside",
+    [
+        ("disc", [(0, 0), (2, 0), (1.4, 1.4)], [(3.2, 0), (2.4, 2.4)]),
+        ("square", [(0, 0), (2, 2), (-2, 1)], [(3.2, 0), (0, -3.2)]),
+        # Flat top edge at y = -1.5 (y down), apex at y = +3.
+        ("triangle", [(0, 0), (0, 1.8), (1.5, -1)], [(0, -2.2), (0, 4.2), (2.5, 1)]),
+        # Inner radius 1.25, outer radius 2.5.
+        ("ring", [(2, 0), (0, -1.8), (1.3, 1.3)], [(0, 0), (0.5, 0.5), (3.2, 0)]),
+    ],
+)
 def test_shape_coverage(shape, inside, outside):
     points = np.array(inside + outside, np.float64)
     coverage = synthetic._coverage(shape, points[:, 0], points[:, 1], 2.5)
-    np.testing.assert_array_equal(coverage[:len(inside)], 1.0)
-    np.testing.assert_array_equal(coverage[len(inside):], 0.0)
+    np.testing.assert_array_equal(coverage[: len(inside)], 1.0)
+    np.testing.assert_array_equal(coverage[len(inside) :], 0.0)
 
 
 def test_sprites_move_over_a_static_background_that_differs_between_sequences():
@@ -43,8 +46,9 @@ def test_sprites_move_over_a_static_background_that_differs_between_sequences():
     pixels = np.stack(keypoint_ops.coordinates_to_pixels(positions, 32, 32), -1)  # [n, t, b, 2]
     # Pixels farther than 4.5 px (a square's corner and its rim) from every
     # object are background in every frame.
-    distance = np.linalg.norm(np.stack([columns, rows], -1)[None, None, None]
-                              - pixels[..., None, None, :], axis=-1)  # [n, t, b, H, W]
+    distance = np.linalg.norm(
+        np.stack([columns, rows], -1)[None, None, None] - pixels[..., None, None, :], axis=-1
+    )  # [n, t, b, H, W]
     free = np.all(distance > 4.5, axis=(1, 2))  # [n, H, W]
     assert free.mean() > 0.4
     for n in range(4):
@@ -91,10 +95,15 @@ def test_dataset_yields_batches_in_range():
     assert frames.dtype == np.float32 and frames.min() >= 0 and frames.max() <= 1
 
 
-@pytest.mark.parametrize("kwargs,message", [({"split": "val"}, "split"),
-                                            ({"scene": "sky"}, "scene"),
-                                            ({"num_blobs": 9}, "num_blobs"),
-                                            ({"image_size": 8}, "image_size")])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"split": "val"}, "split"),
+        ({"scene": "sky"}, "scene"),
+        ({"num_blobs": 9}, "num_blobs"),
+        ({"image_size": 8}, "image_size"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         synthetic.generate(2, 3, **kwargs)

@@ -13,27 +13,32 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
 import pytest
 import tensorflow as tf
+from PIL import Image
 
-from video_structure import config
-from video_structure import export
+from video_structure import config, export, run_dir
 from video_structure import model as model_lib
-from video_structure import run_dir
 from video_structure.data import dmcs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_MODEL = ["--eval_batches=1", "--num_keypoints=4", "--encoder_filters=4", "--rnn_units=8",
-              "--num_bom_samples=2", "--verbose=0"]
+TINY_MODEL = [
+    "--eval_batches=1",
+    "--num_keypoints=4",
+    "--encoder_filters=4",
+    "--rnn_units=8",
+    "--num_bom_samples=2",
+    "--verbose=0",
+]
 TINY = ["--dataset=synthetic", "--num_sequences=32", "--batch_size=4", *TINY_MODEL]
 
 
 def run_train(*flags, base=TINY, script="train.py", fault=(), timeout=600):
     env = dict(os.environ, PYTHONPATH=ROOT)
     command = [sys.executable, os.path.join(ROOT, script), *fault, *base, *flags]
-    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=timeout)
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout
+    )
 
 
 def assert_one_line_error(result, *fragments, returncode=2):
@@ -57,8 +62,12 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path):
     first = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
     assert first.returncode == 0, first.stderr
     assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
-        "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
+    ]
     assert os.path.exists(os.path.join(out, "export", "saved_model.pb"))
     assert os.listdir(os.path.join(out, "tensorboard"))
     # 3 sequences x (true, reconstructed, predicted) rows of 10 frames, 32 px upscaled 4x.
@@ -87,8 +96,9 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path):
 @pytest.mark.slow
 def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     out = str(tmp_path / "run")
-    result = run_train(f"--output_dir={out}", "--steps=20", "--checkpoint_every=1",
-                       "--learning_rate=1e10")
+    result = run_train(
+        f"--output_dir={out}", "--steps=20", "--checkpoint_every=1", "--learning_rate=1e10"
+    )
     assert result.returncode == 1
     assert "non-finite" in result.stderr
     latest = tf.train.latest_checkpoint(os.path.join(out, "checkpoints"))
@@ -102,14 +112,19 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flag,message", [("--preset=nope", "nope"),
-                                          ("--kl_scale=-1", "kl_scale"),
-                                          ("--num_keypoints=0", "num_keypoints"),
-                                          ("--dataset=nope", "--dataset=nope"),
-                                          ("--steps=0", "--steps=0"),
-                                          ("--predicted_steps=0", "predicted_steps=0"),
-                                          ("--batch_size=100", "fewer than batch_size=100"),
-                                          ("stray", "Unexpected arguments: ['stray']")])
+@pytest.mark.parametrize(
+    "flag,message",
+    [
+        ("--preset=nope", "nope"),
+        ("--kl_scale=-1", "kl_scale"),
+        ("--num_keypoints=0", "num_keypoints"),
+        ("--dataset=nope", "--dataset=nope"),
+        ("--steps=0", "--steps=0"),
+        ("--predicted_steps=0", "predicted_steps=0"),
+        ("--batch_size=100", "fewer than batch_size=100"),
+        ("stray", "Unexpected arguments: ['stray']"),
+    ],
+)
 def test_bad_flags_are_named_in_one_line(tmp_path, flag, message):
     result = run_train(f"--output_dir={tmp_path}", "--steps=1", flag, timeout=300)
     assert_one_line_error(result, message)
@@ -119,8 +134,10 @@ def test_bad_flags_are_named_in_one_line(tmp_path, flag, message):
 def test_a_file_as_output_dir_is_named(tmp_path):
     path = tmp_path / "file"
     path.write_text("")
-    assert_one_line_error(run_train(f"--output_dir={path}", "--steps=1", timeout=300),
-                          f"--output_dir={path} is a file")
+    assert_one_line_error(
+        run_train(f"--output_dir={path}", "--steps=1", timeout=300),
+        f"--output_dir={path} is a file",
+    )
 
 
 @pytest.mark.slow
@@ -142,11 +159,25 @@ def test_a_kill_during_a_checkpoint_write_resumes_bit_for_bit(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     log = tmp_path / "whole.log"
     with open(log, "w") as f:  # Runs beside the killed run, to save time.
-        uninterrupted = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, os.path.join(ROOT, "train.py"), *TINY, *flags,
-             f"--output_dir={whole}"], env=env, cwd=ROOT, stdout=f, stderr=f)
-    first = run_train(f"--output_dir={killed}", *flags, script="tests/faulty_train.py",
-                      fault=["--fault=kill_at_checkpoint=4"])
+        uninterrupted = subprocess.Popen(
+            [
+                sys.executable,
+                os.path.join(ROOT, "train.py"),
+                *TINY,
+                *flags,
+                f"--output_dir={whole}",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=f,
+            stderr=f,
+        )
+    first = run_train(
+        f"--output_dir={killed}",
+        *flags,
+        script="tests/faulty_train.py",
+        fault=["--fault=kill_at_checkpoint=4"],
+    )
     assert first.returncode == -9, first.stderr[-3000:]
     assert os.path.isdir(os.path.join(killed, "checkpoints", "ckpt-4_temp"))
     # What kills during the other writes leave.
@@ -157,7 +188,8 @@ def test_a_kill_during_a_checkpoint_write_resumes_bit_for_bit(tmp_path):
     assert "took over the lock" in resumed.stdout and "from step 2" in resumed.stdout
     assert "ckpt-4_temp" in resumed.stdout and ".export-x1" in resumed.stdout
     assert sorted(n for n in os.listdir(killed) if n.startswith(".") or ".tmp-" in n) == [
-        run_dir.LOCK_NAME]
+        run_dir.LOCK_NAME
+    ]
     assert uninterrupted.wait(timeout=600) == 0, log.read_text()[-3000:]
     expected = checkpoint_tensors(os.path.join(whole, "checkpoints", "ckpt-6"))
     actual = checkpoint_tensors(os.path.join(killed, "checkpoints", "ckpt-6"))
@@ -169,16 +201,23 @@ def test_a_kill_during_a_checkpoint_write_resumes_bit_for_bit(tmp_path):
 @pytest.mark.slow
 def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
     # As train.py wrote them before the seed generators' states were saved.
-    cfg = config.get_preset("synthetic", num_keypoints=4, encoder_filters=4, rnn_units=8,
-                            num_bom_samples=2, batch_size=4)
+    cfg = config.get_preset(
+        "synthetic",
+        num_keypoints=4,
+        encoder_filters=4,
+        rnn_units=8,
+        num_bom_samples=2,
+        batch_size=4,
+    )
     model = model_lib.StructVRNN(cfg)
     model.compile(optimizer=model_lib.make_optimizer(cfg))
     model.build_all()
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(2)
     out = tmp_path / "run"
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=model, optimizer=model.optimizer),
-                               str(out / "checkpoints"), 3).save(checkpoint_number=2)
+    tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=model, optimizer=model.optimizer), str(out / "checkpoints"), 3
+    ).save(checkpoint_number=2)
     result = run_train(f"--output_dir={out}", "--steps=3", "--checkpoint_every=3")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "from step 2" in result.stdout and "predates saved sampling seeds" in result.stderr
@@ -187,10 +226,13 @@ def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
     bad.build_all()
     bad.optimizer.build(bad.trainable_variables)
     other = tmp_path / "other"
-    tf.train.CheckpointManager(tf.train.Checkpoint(model=bad, optimizer=bad.optimizer),
-                               str(other / "checkpoints"), 3).save(checkpoint_number=2)
-    assert_one_line_error(run_train(f"--output_dir={other}", "--steps=3"),
-                          f"{other}/checkpoints/ckpt-2 does not fit this model")
+    tf.train.CheckpointManager(
+        tf.train.Checkpoint(model=bad, optimizer=bad.optimizer), str(other / "checkpoints"), 3
+    ).save(checkpoint_number=2)
+    assert_one_line_error(
+        run_train(f"--output_dir={other}", "--steps=3"),
+        f"{other}/checkpoints/ckpt-2 does not fit this model",
+    )
 
 
 @pytest.mark.slow
@@ -207,16 +249,18 @@ def test_damaged_checkpoints_and_config_are_named_and_skipped(tmp_path):
     for name in os.listdir(checkpoints):
         if name.startswith("ckpt-"):
             open(os.path.join(checkpoints, name), "w").close()
-    assert_one_line_error(run_train(f"--output_dir={out}", "--steps=4"),
-                          f"no checkpoint in {checkpoints} is intact")
+    assert_one_line_error(
+        run_train(f"--output_dir={out}", "--steps=4"), f"no checkpoint in {checkpoints} is intact"
+    )
     shutil.rmtree(checkpoints)
     with open(os.path.join(out, "config.json"), "w") as f:
         f.write('{"seed": ')
     assert run_train(f"--output_dir={out}", "--steps=2").returncode == 0  # Nothing trained.
     with open(os.path.join(out, "config.json"), "w") as f:
         f.write('{"seed": ')
-    assert_one_line_error(run_train(f"--output_dir={out}", "--steps=2"),
-                          "config.json is unreadable")
+    assert_one_line_error(
+        run_train(f"--output_dir={out}", "--steps=2"), "config.json is unreadable"
+    )
 
 
 def _video_split(directory, length=12, size=32):
@@ -232,15 +276,17 @@ def _npz_split(directory, length=12, size=32):
     directory.mkdir(parents=True)
     for i in range(2):
         rng = np.random.default_rng(i)
-        np.savez(directory / f"{i}.npz", image=rng.integers(0, 256, (length, size, size, 3),
-                                                            np.uint8),
-                 action=rng.normal(size=(length, 2)).astype(np.float32))
+        np.savez(
+            directory / f"{i}.npz",
+            image=rng.integers(0, 256, (length, size, size, 3), np.uint8),
+            action=rng.normal(size=(length, 2)).astype(np.float32),
+        )
     return directory / "1.npz"
 
 
 def _cut_in_half(path):
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
 
 
 def _flip_a_byte(path):
@@ -264,40 +310,71 @@ def _damaged_data(tmp_path, write, damage):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset,write,damage,message", [
-    ("videos", _video_split, _cut_in_half, " has unreadable pixel data"),
-    ("npz", _npz_split, _flip_a_byte, ": `image` is corrupt: BadZipFile"),
-    ("npz", _npz_split, _nan_actions, ": `action` contains NaN"),
-])
+@pytest.mark.parametrize(
+    "dataset,write,damage,message",
+    [
+        ("videos", _video_split, _cut_in_half, " has unreadable pixel data"),
+        ("npz", _npz_split, _flip_a_byte, ": `image` is corrupt: BadZipFile"),
+        ("npz", _npz_split, _nan_actions, ": `action` contains NaN"),
+    ],
+)
 def test_corrupt_data_is_named_before_training(tmp_path, dataset, write, damage, message):
     data_dir, bad = _damaged_data(tmp_path, write, damage)
-    result = run_train(f"--dataset={dataset}", "--preset=synthetic", f"--data_dir={data_dir}",
-                       f"--output_dir={tmp_path / 'run'}", "--steps=20", "--batch_size=2",
-                       base=TINY_MODEL, timeout=300)
+    result = run_train(
+        f"--dataset={dataset}",
+        "--preset=synthetic",
+        f"--data_dir={data_dir}",
+        f"--output_dir={tmp_path / 'run'}",
+        "--steps=20",
+        "--batch_size=2",
+        base=TINY_MODEL,
+        timeout=300,
+    )
     assert_one_line_error(result, f"{bad}{message}")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset,write,damage", [("videos", _video_split, _cut_in_half),
-                                                  ("npz", _npz_split, _flip_a_byte)])
-def test_data_found_corrupt_in_training_stops_the_run_without_a_hang(tmp_path, dataset, write,
-                                                                     damage):
+@pytest.mark.parametrize(
+    "dataset,write,damage",
+    [("videos", _video_split, _cut_in_half), ("npz", _npz_split, _flip_a_byte)],
+)
+def test_data_found_corrupt_in_training_stops_the_run_without_a_hang(
+    tmp_path, dataset, write, damage
+):
     # Unvalidated, the damage is met inside the pipeline's numpy_function.
     data_dir, bad = _damaged_data(tmp_path, write, damage)
-    result = run_train(f"--dataset={dataset}", "--preset=synthetic", f"--data_dir={data_dir}",
-                       f"--output_dir={tmp_path / 'run'}", "--steps=20", "--batch_size=2",
-                       base=TINY_MODEL, script="tests/faulty_train.py",
-                       fault=["--fault=unvalidated_data"], timeout=300)
+    result = run_train(
+        f"--dataset={dataset}",
+        "--preset=synthetic",
+        f"--data_dir={data_dir}",
+        f"--output_dir={tmp_path / 'run'}",
+        "--steps=20",
+        "--batch_size=2",
+        base=TINY_MODEL,
+        script="tests/faulty_train.py",
+        fault=["--fault=unvalidated_data"],
+        timeout=300,
+    )
     assert_one_line_error(result, "reading the training data failed", str(bad), returncode=1)
 
 
 @pytest.mark.slow
 def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path):
     data_dir, out = str(tmp_path / "dmcs"), str(tmp_path / "run")
-    result = run_train("--dataset=dmcs", f"--data_dir={data_dir}", f"--output_dir={out}",
-                       "--dmcs_train_episodes=1", "--dmcs_test_episodes=1",
-                       "--dmcs_episode_length=20", "--observed_steps=3", "--predicted_steps=2",
-                       "--steps=2", "--batch_size=2", "--checkpoint_every=2", base=TINY_MODEL)
+    result = run_train(
+        "--dataset=dmcs",
+        f"--data_dir={data_dir}",
+        f"--output_dir={out}",
+        "--dmcs_train_episodes=1",
+        "--dmcs_test_episodes=1",
+        "--dmcs_episode_length=20",
+        "--observed_steps=3",
+        "--predicted_steps=2",
+        "--steps=2",
+        "--batch_size=2",
+        "--checkpoint_every=2",
+        base=TINY_MODEL,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Generating the DMCS dataset" in result.stdout
     manifest = dmcs.load_manifest(data_dir)
@@ -320,8 +397,14 @@ def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path):
     keypoints = predicted_keypoints(actions)
     assert config["num_keypoints"] == 4 and keypoints.shape == (1, 1, 2, 4, 3)
     # The dmcs preset of Table S1 under the flags that shrink the model.
-    dmcs_values = {"sparsity_scale": 5.0, "kl_scale": 3e-3, "latent_size": 128,
-                   "separation_sigma": 2e-2, "prior_net_size": 16, "layers_per_scale": 1}
+    dmcs_values = {
+        "sparsity_scale": 5.0,
+        "kl_scale": 3e-3,
+        "latent_size": 128,
+        "separation_sigma": 2e-2,
+        "prior_net_size": 16,
+        "layers_per_scale": 1,
+    }
     assert {name: config[name] for name in dmcs_values} == dmcs_values
     assert np.all(np.isfinite(keypoints))
     assert not np.allclose(keypoints, predicted_keypoints(-actions)), "actions are ignored"

@@ -3,14 +3,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import config
-from video_structure import vision
+from video_structure import config, vision
 
 CONFIG = config.get_preset("synthetic", num_keypoints=5, encoder_filters=4)
 
 
 def count_convs(layer):
-    return sum(isinstance(l, keras.layers.Conv2D) for l in layer._flatten_layers())  # pylint: disable=protected-access
+    return sum(isinstance(sub, keras.layers.Conv2D) for sub in layer._flatten_layers())
 
 
 def test_detector_outputs_keypoints_and_positive_maps():
@@ -40,8 +39,12 @@ def test_extra_convolutions_per_scale(preset, extra):
     assert count_convs(encoder) == 3 * (1 + extra) + 1
     reconstructor = vision.Reconstructor(cfg)
     keypoints = tf.zeros([1, 2, cfg.num_keypoints, 3])
-    reconstructor(keypoints, keypoints[:, 0], tf.zeros([1, 16, 16, cfg.num_keypoints]),
-                  tf.zeros([1, 64, 64, 3]))
+    reconstructor(
+        keypoints,
+        keypoints[:, 0],
+        tf.zeros([1, 16, 16, cfg.num_keypoints]),
+        tf.zeros([1, 64, 64, 3]),
+    )
     # 1x1 input, two upsampled scales of 1 + extra convolutions, 1x1 output.
     assert count_convs(reconstructor) == 2 * (1 + extra) + 2
 
@@ -49,7 +52,7 @@ def test_extra_convolutions_per_scale(preset, extra):
 def test_conv_kernels_carry_weight_decay_and_he_uniform_init():
     encoder = vision.ImageEncoder(CONFIG, 5)
     encoder(tf.zeros([1, 32, 32, 3]))
-    convs = [l for l in encoder._flatten_layers() if isinstance(l, keras.layers.Conv2D)]  # pylint: disable=protected-access
+    convs = [sub for sub in encoder._flatten_layers() if isinstance(sub, keras.layers.Conv2D)]
     assert all(isinstance(c.kernel_initializer, keras.initializers.HeUniform) for c in convs)
     assert len(encoder.losses) == len(convs)
     kernel = convs[0].kernel.numpy()

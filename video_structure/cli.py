@@ -10,8 +10,7 @@ import os
 import sys
 import tempfile
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 # The exit status of a usage or data error, as argparse's.
 USAGE_EXIT_CODE = 2
@@ -55,7 +54,7 @@ def start_tensorflow(onednn: bool = True) -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf  # pylint: disable=g-import-not-at-top
+            import tensorflow as tf
 
             tf.config.list_physical_devices()  # Creating the devices prints the rest.
         finally:
@@ -82,7 +81,7 @@ def fail(message: str, exitcode: int = USAGE_EXIT_CODE, now: bool = False) -> No
     print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
     if now:
         sys.stdout.flush()
-        os._exit(exitcode)  # pylint: disable=protected-access
+        os._exit(exitcode)
     sys.exit(exitcode)
 
 

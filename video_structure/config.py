@@ -11,7 +11,7 @@ pixels, as in the paper.
 
 import dataclasses
 import math
-from typing import Any, Dict, Tuple
+from typing import Any
 
 
 def _field(default, help_text, low=None, high=None, choices=None):
@@ -35,44 +35,62 @@ class Config:
     # Representation (Section 5.1): keypoints (Struct-VRNN) or an unstructured
     # feature vector of the same size, 3K (CNN-VRNN).
     representation: str = _field(
-        "keypoints", "Internal representation: keypoints (Struct) or cnn (CNN-VRNN baseline).",
-        choices=("keypoints", "cnn"))
+        "keypoints",
+        "Internal representation: keypoints (Struct) or cnn (CNN-VRNN baseline).",
+        choices=("keypoints", "cnn"),
+    )
     supervision_scale: float = _field(
-        0.0, "Scale of the supervised loss pulling (x, y) of the first N keypoints (CNN-VRNN: "
+        0.0,
+        "Scale of the supervised loss pulling (x, y) of the first N keypoints (CNN-VRNN: "
         "of the first N feature triplets) to the N ground-truth positions (Section 5.2); 0 is "
-        "unsupervised.", 0.0)
+        "unsupervised.",
+        0.0,
+    )
 
     # Keypoint detector and reconstructor (Table S1, S1.1.1).
     num_keypoints: int = _field(64, "K: number of keypoints.", 1)
     heatmap_size: int = _field(16, "Height and width of the keypoint heatmaps (S1.1.1).", 2)
     keypoint_sigma: float = _field(
-        1.5, "sigma_k.p.: std. dev. of the Gaussian blobs, in heatmap pixels.", 1e-3)
+        1.5, "sigma_k.p.: std. dev. of the Gaussian blobs, in heatmap pixels.", 1e-3
+    )
     layers_per_scale: int = _field(
-        1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0)
+        1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0
+    )
     encoder_filters: int = _field(
-        32, "Filters of the first convolution; doubled at each stride-2 step (code).", 1)
+        32, "Filters of the first convolution; doubled at each stride-2 step (code).", 1
+    )
     leaky_relu_slope: float = _field(0.2, "Slope of the leaky ReLUs (S1.1.1).", 0.0, 1.0)
     weight_decay: float = _field(
-        1e-4, "L2 weight decay on convolution kernels (S1.1.1, S1.2).", 0.0)
+        1e-4, "L2 weight decay on convolution kernels (S1.1.1, S1.2).", 0.0
+    )
     normalize_keypoint_scales: bool = _field(
-        True, "Divide mu by its maximum over keypoints of the frame (code).")
+        True, "Divide mu by its maximum over keypoints of the frame (code)."
+    )
     loss_normalization: str = _field(
-        "paper", "How the terms of Eq. 9 are reduced: paper (the sums the equations write, per "
+        "paper",
+        "How the terms of Eq. 9 are reduced: paper (the sums the equations write, per "
         "sequence) or code (as the authors' code computes each term; losses.py, "
         "docs/fidelity.md). Table S1's scales apply unchanged in both.",
-        choices=("paper", "code"))
+        choices=("paper", "code"),
+    )
     sparsity_on_raw_scales: bool = _field(
-        False, "Apply L_sparse to the mean intensities of the raw score maps (Eq. S3, code) "
-        "rather than to the normalised mu the representation carries.")
+        False,
+        "Apply L_sparse to the mean intensities of the raw score maps (Eq. S3, code) "
+        "rather than to the normalised mu the representation carries.",
+    )
 
     # Losses (Eq. 9, Table S1).
-    separation_scale: float = _field(0.1, "lambda_sep: temporal separation loss scale (Eq. 5).", 0.0)
+    separation_scale: float = _field(
+        0.1, "lambda_sep: temporal separation loss scale (Eq. 5).", 0.0
+    )
     separation_sigma: float = _field(
-        2e-2, "sigma_sep: separation loss width, in coordinate units (Eq. 5).", 1e-6)
+        2e-2, "sigma_sep: separation loss width, in coordinate units (Eq. 5).", 1e-6
+    )
     sparsity_scale: float = _field(5.0, "lambda_sparse: keypoint sparsity loss scale.", 0.0)
     kl_scale: float = _field(3e-3, "beta: KL loss scale (Eq. 6).", 0.0)
     kl_annealing_steps: int = _field(
-        25_000, "Steps over which beta is annealed linearly from 0 (S1.2).", 0)
+        25_000, "Steps over which beta is annealed linearly from 0 (S1.2).", 0
+    )
 
     # Dynamics (Table S1, S1.1.2).
     latent_size: int = _field(128, "Latent code size.", 1)
@@ -81,23 +99,30 @@ class Config:
     decoder_net_size: int = _field(128, "Units of the keypoint decoder's hidden layer (S1.1.2).", 1)
     rnn_units: int = _field(512, "Units of the GRU.", 1)
     num_bom_samples: int = _field(
-        50, "Samples for the best-of-many objective (Eq. 8); 1 disables it.", 1)
+        50, "Samples for the best-of-many objective (Eq. 8); 1 disables it.", 1
+    )
     deterministic_belief: bool = _field(
-        False, "Use the latent mean instead of samples (Struct-RNN, Section 5.1).")
+        False, "Use the latent mean instead of samples (Struct-RNN, Section 5.1)."
+    )
     min_latent_std: float = _field(1e-4, "Added to the softplus latent std. dev. (code).", 0.0)
     action_timing: str = _field(
-        "next", "Which action enters the GRU update h_t of an action-conditional model: next "
+        "next",
+        "Which action enters the GRU update h_t of an action-conditional model: next "
         "(the action that produces frame t + 1, so it informs that frame's prediction) or "
         "paper (the action that produced frame t, S1.1.2 literally; docs/fidelity.md).",
-        choices=("next", "paper"))
+        choices=("next", "paper"),
+    )
 
     # Scheduled sampling (S1.3).
     sampling_final_prob_observed: float = _field(
-        1.0, "Final probability of feeding the model's own sample on observed steps.", 0.0, 1.0)
+        1.0, "Final probability of feeding the model's own sample on observed steps.", 0.0, 1.0
+    )
     sampling_final_prob_predicted: float = _field(
-        0.5, "Final probability of feeding the model's own sample on predicted steps.", 0.0, 1.0)
+        0.5, "Final probability of feeding the model's own sample on predicted steps.", 0.0, 1.0
+    )
     sampling_ramp_steps: int = _field(
-        0, "Steps of the linear scheduled-sampling ramp; 0 means all training steps.", 0)
+        0, "Steps of the linear scheduled-sampling ramp; 0 means all training steps.", 0
+    )
 
     # Optimisation (Table S1, S1.2).
     batch_size: int = _field(32, "Sequences per batch.", 1)
@@ -107,7 +132,9 @@ class Config:
     adam_beta2: float = _field(0.999, "Adam beta_2.", 0.0, 1.0)
     lr_decay_steps: int = _field(30_000, "The learning rate is halved every this many steps.", 1)
     lr_decay_factor: float = _field(0.5, "Factor of each learning-rate decay.", 0.0, 1.0)
-    clipnorm: float = _field(10.0, "Per-variable gradient norm clipping; 0 disables it (code).", 0.0)
+    clipnorm: float = _field(
+        10.0, "Per-variable gradient norm clipping; 0 disables it (code).", 0.0
+    )
 
     @property
     def sequence_length(self) -> int:
@@ -128,7 +155,7 @@ class Config:
             raise ValueError(f"Unknown hyperparameter(s): {', '.join(unknown)}.")
         return dataclasses.replace(self, **overrides)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
@@ -146,13 +173,15 @@ def validate(config: Config) -> None:
             ok = isinstance(value, expected) and not isinstance(value, bool)
         if not ok:
             raise ValueError(
-                f"Hyperparameter {field.name}={value!r} must be of type {expected.__name__}.")
+                f"Hyperparameter {field.name}={value!r} must be of type {expected.__name__}."
+            )
         if expected is float and not math.isfinite(value):
             raise ValueError(f"Hyperparameter {field.name}={value!r} must be finite.")
         choices = field.metadata["choices"]
         if choices is not None and value not in choices:
             raise ValueError(
-                f"Hyperparameter {field.name}={value!r} must be one of {', '.join(choices)}.")
+                f"Hyperparameter {field.name}={value!r} must be one of {', '.join(choices)}."
+            )
         low, high = field.metadata["low"], field.metadata["high"]
         if low is not None and value < low:
             raise ValueError(f"Hyperparameter {field.name}={value!r} must be >= {low}.")
@@ -165,33 +194,72 @@ def validate(config: Config) -> None:
             if getattr(config, name) > 0:
                 raise ValueError(
                     f"Hyperparameter {name}={getattr(config, name)!r} must be 0 with "
-                    "representation=cnn: the CNN-VRNN has no keypoints to separate or sparsify.")
+                    "representation=cnn: the CNN-VRNN has no keypoints to separate or sparsify."
+                )
     levels = math.log2(config.image_size / config.heatmap_size)
     if levels < 0 or levels != int(levels):
         raise ValueError(
             f"image_size={config.image_size} must be heatmap_size={config.heatmap_size} "
-            "times a power of two.")
+            "times a power of two."
+        )
 
 
 # Table S1 and S1.1: the three datasets of the paper.
-PRESETS: Dict[str, Config] = {
+PRESETS: dict[str, Config] = {
     "dmcs": Config(
-        num_keypoints=64, sparsity_scale=5.0, separation_scale=0.1, separation_sigma=2e-2,
-        latent_size=128, kl_scale=3e-3, prior_net_size=16, layers_per_scale=1),
+        num_keypoints=64,
+        sparsity_scale=5.0,
+        separation_scale=0.1,
+        separation_sigma=2e-2,
+        latent_size=128,
+        kl_scale=3e-3,
+        prior_net_size=16,
+        layers_per_scale=1,
+    ),
     "basketball": Config(
-        num_keypoints=12, sparsity_scale=0.1, separation_scale=0.1, separation_sigma=2e-2,
-        latent_size=16, kl_scale=1e-2, prior_net_size=16, layers_per_scale=1),
+        num_keypoints=12,
+        sparsity_scale=0.1,
+        separation_scale=0.1,
+        separation_sigma=2e-2,
+        latent_size=16,
+        kl_scale=1e-2,
+        prior_net_size=16,
+        layers_per_scale=1,
+    ),
     "human36m": Config(
-        num_keypoints=48, sparsity_scale=1e-2, separation_scale=2e-2, separation_sigma=2e-3,
-        latent_size=16, kl_scale=1e-2, prior_net_size=4, layers_per_scale=2),
+        num_keypoints=48,
+        sparsity_scale=1e-2,
+        separation_scale=2e-2,
+        separation_sigma=2e-3,
+        latent_size=16,
+        kl_scale=1e-2,
+        prior_net_size=4,
+        layers_per_scale=2,
+    ),
     # Not from the paper: a CPU-sized model for the in-process synthetic
     # dataset, so tests and demos train in minutes on a laptop.
     "synthetic": Config(
-        image_size=32, heatmap_size=16, num_keypoints=8, encoder_filters=16,
-        observed_steps=6, predicted_steps=4, sparsity_scale=0.1, separation_scale=0.1,
-        separation_sigma=2e-2, latent_size=16, kl_scale=1e-2, prior_net_size=16,
-        posterior_net_size=64, decoder_net_size=64, rnn_units=64, num_bom_samples=10,
-        kl_annealing_steps=500, batch_size=16, num_steps=2000, lr_decay_steps=1000),
+        image_size=32,
+        heatmap_size=16,
+        num_keypoints=8,
+        encoder_filters=16,
+        observed_steps=6,
+        predicted_steps=4,
+        sparsity_scale=0.1,
+        separation_scale=0.1,
+        separation_sigma=2e-2,
+        latent_size=16,
+        kl_scale=1e-2,
+        prior_net_size=16,
+        posterior_net_size=64,
+        decoder_net_size=64,
+        rnn_units=64,
+        num_bom_samples=10,
+        kl_annealing_steps=500,
+        batch_size=16,
+        num_steps=2000,
+        lr_decay_steps=1000,
+    ),
 }
 # Not from the paper: the dmcs preset sized for a 2-core CPU, the README's first
 # command. Half the filters (a quarter of the convolutions' FLOPs), best of 10
@@ -202,21 +270,31 @@ PRESETS: Dict[str, Config] = {
 # maps: with the paper's sums and sparsity on the normalised mu, the detector
 # kept one active keypoint from step 250 on (docs/fidelity.md).
 PRESETS["dmcs_cpu"] = PRESETS["dmcs"].replace(
-    encoder_filters=16, num_bom_samples=10, batch_size=8, num_steps=1500,
-    kl_annealing_steps=375, lr_decay_steps=450, loss_normalization="code",
-    sparsity_on_raw_scales=True)
+    encoder_filters=16,
+    num_bom_samples=10,
+    batch_size=8,
+    num_steps=1500,
+    kl_annealing_steps=375,
+    lr_decay_steps=450,
+    loss_normalization="code",
+    sparsity_on_raw_scales=True,
+)
 
 
 # The model variants of Sections 5.1-5.3 (Figures 3-5, S3), as changes to a preset.
-VARIANTS: Dict[str, Dict[str, Any]] = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "struct_vrnn": {},
     "struct_vrnn_no_bom": {"num_bom_samples": 1},
     "struct_rnn": {"deterministic_belief": True, "num_bom_samples": 1},
     "cnn_vrnn": {"representation": "cnn", "separation_scale": 0.0, "sparsity_scale": 0.0},
     # The paper does not give the supervision scale; docs/fidelity.md explains 100.
     "struct_vrnn_supervised": {"supervision_scale": 100.0},
-    "cnn_vrnn_supervised": {"representation": "cnn", "separation_scale": 0.0,
-                            "sparsity_scale": 0.0, "supervision_scale": 100.0},
+    "cnn_vrnn_supervised": {
+        "representation": "cnn",
+        "separation_scale": 0.0,
+        "sparsity_scale": 0.0,
+        "supervision_scale": 100.0,
+    },
     "struct_vrnn_no_sep": {"separation_scale": 0.0},
     "struct_vrnn_no_sparse": {"sparsity_scale": 0.0},
 }
@@ -236,6 +314,6 @@ def get_preset(name: str, variant: str = "struct_vrnn", **overrides) -> Config:
     return PRESETS[name].replace(**{**VARIANTS[variant], **overrides})
 
 
-def fields() -> Tuple[dataclasses.Field, ...]:
+def fields() -> tuple[dataclasses.Field, ...]:
     """The hyperparameters, each with `.name`, `.type` and `.metadata["help"]`."""
     return dataclasses.fields(Config)

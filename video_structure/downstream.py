@@ -29,7 +29,6 @@ Array layouts (see video_structure.keypoint_ops for the coordinate convention):
 import dataclasses
 import os
 import zipfile
-from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -180,8 +179,7 @@ def _check_keypoints_and_positions(keypoints, positions, keypoints_name, positio
     positions = _float_array(positions_name, positions, "[num_seqs, time, N, 2]", allow_nan=True)
     if keypoints.shape[-1] != 3:
         raise ValueError(
-            f"{keypoints_name} must end in (x, y, mu) = 3 channels, got shape "
-            f"{keypoints.shape}."
+            f"{keypoints_name} must end in (x, y, mu) = 3 channels, got shape {keypoints.shape}."
         )
     if positions.shape[-1] != 2:
         raise ValueError(
@@ -224,7 +222,10 @@ def _check_fitting_data(keypoints, positions, keypoints_name, positions_name):
     """
     detected = np.ndim(keypoints) == 4
     keypoints, positions = _check_keypoints_and_positions(
-        keypoints, positions, keypoints_name, positions_name,
+        keypoints,
+        positions,
+        keypoints_name,
+        positions_name,
         _DETECTED_LAYOUT if detected else _SAMPLES_LAYOUT,
     )
     return (keypoints[:, None] if detected else keypoints), positions
@@ -641,7 +642,7 @@ def detection_fit(
 
 def split_indices(
     num_items: int, train_fraction: float, seed: int
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic random train/test split.
 
     Args:
@@ -748,9 +749,12 @@ def _train_and_predict(
     # Called directly, not with `predict`: a fresh model per domain would trace
     # a predict function per call and make TensorFlow warn about retracing.
     chunk = 1024
-    return np.concatenate([
-        keras.ops.convert_to_numpy(model(test_inputs[start:start + chunk], training=False))
-        for start in range(0, len(test_inputs), chunk)])
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(model(test_inputs[start : start + chunk], training=False))
+            for start in range(0, len(test_inputs), chunk)
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -814,7 +818,7 @@ class RewardPredictionResult:
 
 def normalized_mse(
     predictions: np.ndarray, targets: np.ndarray, null_prediction: float
-) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MSE per time step relative to a constant null prediction (Figure 9).
 
     Args:
@@ -843,8 +847,8 @@ def reward_prediction(
     train_fraction: float = 0.8,
     seed: int = 0,
     verbose: int = 0,
-    groups: Optional[np.ndarray] = None,
-) -> Dict[int, RewardPredictionResult]:
+    groups: np.ndarray | None = None,
+) -> dict[int, RewardPredictionResult]:
     """Figure 9: predicts rewards from RNN hidden states, one model per domain.
 
     Each domain's sequences are split deterministically (by `seed`) into
@@ -986,7 +990,7 @@ class ActionRecognitionResult:
     accuracy: float
     null_accuracy: float
     null_class: int
-    ground_truth_accuracy: Optional[float]
+    ground_truth_accuracy: float | None
     num_classes: int
 
 
@@ -1028,9 +1032,9 @@ def action_recognition(
     train_labels: np.ndarray,
     test_keypoints: np.ndarray,
     test_labels: np.ndarray,
-    num_classes: Optional[int] = None,
-    train_positions: Optional[np.ndarray] = None,
-    test_positions: Optional[np.ndarray] = None,
+    num_classes: int | None = None,
+    train_positions: np.ndarray | None = None,
+    test_positions: np.ndarray | None = None,
     num_steps: int = 8,
     epochs: int = 100,
     batch_size: int = 32,
@@ -1153,7 +1157,7 @@ class Human36mSequence:
     name: str
     image: np.ndarray
     action_label: int
-    positions: Optional[np.ndarray]
+    positions: np.ndarray | None
 
 
 def _load_human36m_file(path):
@@ -1189,13 +1193,12 @@ def _load_human36m_file(path):
                 f"(image shape {image.shape}), got shape {positions.shape}."
             )
         # NaN marks an object absent from a frame, as everywhere in this module.
-        positions = _float_array(f"{path}: true_object_pos", positions, "[T, N, 2]",
-                                 allow_nan=True)
+        positions = _float_array(f"{path}: true_object_pos", positions, "[T, N, 2]", allow_nan=True)
     name = os.path.splitext(os.path.basename(path))[0]
     return Human36mSequence(name, image, int(label), positions)
 
 
-def load_human36m_sequences(path: str) -> List[Human36mSequence]:
+def load_human36m_sequences(path: str) -> list[Human36mSequence]:
     """Loads user-supplied Human3.6M sequences (Human3.6M is not bundled).
 
     `path` is a directory with one .npz file per video in the authors' format

@@ -10,7 +10,6 @@ Keypoints enter and leave the cell flattened: [batch, K * 3].
 """
 
 import dataclasses
-from typing import Optional
 
 import keras
 import tensorflow as tf
@@ -33,8 +32,9 @@ class VRNNCell(keras.layers.Layer):
         self.min_std = config.min_latent_std
 
         def hidden(units, name):
-            return keras.layers.Dense(units, activation="relu", kernel_initializer="he_uniform",
-                                      name=name)
+            return keras.layers.Dense(
+                units, activation="relu", kernel_initializer="he_uniform", name=name
+            )
 
         # Eq. S6.
         self.prior_hidden = hidden(config.prior_net_size, "prior_hidden")
@@ -44,8 +44,9 @@ class VRNNCell(keras.layers.Layer):
         self.posterior_params = keras.layers.Dense(2 * config.latent_size, name="posterior_params")
         # Eq. S8. tanh keeps decoded keypoints in the coordinate range (code).
         self.decoder_hidden = hidden(config.decoder_net_size, "decoder_hidden")
-        self.decoder_output = keras.layers.Dense(self.keypoint_size, activation="tanh",
-                                                 name="decoder_output")
+        self.decoder_output = keras.layers.Dense(
+            self.keypoint_size, activation="tanh", name="decoder_output"
+        )
         # Eq. S9.
         self.gru = keras.layers.GRUCell(config.rnn_units, name="gru")
 
@@ -81,8 +82,13 @@ class VRNNCell(keras.layers.Layer):
         state = tf.broadcast_to(state, tf.concat([tf.shape(latent)[:-1], [self.rnn_units]], 0))
         return self.decoder_output(self.decoder_hidden(tf.concat([latent, state], axis=-1)))
 
-    def step(self, keypoints: tf.Tensor, latent: tf.Tensor, state: tf.Tensor,
-             action: Optional[tf.Tensor] = None) -> tf.Tensor:
+    def step(
+        self,
+        keypoints: tf.Tensor,
+        latent: tf.Tensor,
+        state: tf.Tensor,
+        action: tf.Tensor | None = None,
+    ) -> tf.Tensor:
         """h_t = phi_rnn([x_t, z_t, a], h_{t-1}) (Eq. 4, S9); `a` as `step_actions` aligns it."""
         inputs = [keypoints, latent]
         if self.action_size:
@@ -108,10 +114,18 @@ class Rollout:
     prior_std: tf.Tensor
 
 
-def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_steps: int, seed,
-           actions: Optional[tf.Tensor] = None, num_samples: int = 1,
-           deterministic: bool = False, sample_prob_observed=1.0,
-           sample_prob_predicted=1.0) -> Rollout:
+def unroll(
+    cell: VRNNCell,
+    keypoints: tf.Tensor,
+    observed_steps: int,
+    total_steps: int,
+    seed,
+    actions: tf.Tensor | None = None,
+    num_samples: int = 1,
+    deterministic: bool = False,
+    sample_prob_observed=1.0,
+    sample_prob_predicted=1.0,
+) -> Rollout:
     """Runs the VRNN over observed steps, then predicts to `total_steps`.
 
     On observed steps z_t comes from the posterior, afterwards from the prior
@@ -144,7 +158,8 @@ def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_step
     if (actions is None) == bool(cell.action_size):
         raise ValueError(
             f"The VRNN cell takes actions of size {cell.action_size}, but actions were "
-            f"{'not ' if actions is None else ''}given.")
+            f"{'not ' if actions is None else ''}given."
+        )
     batch_size = tf.shape(keypoints)[0]
     num_targets = keypoints.shape[1]
     state = cell.initial_state(batch_size)
@@ -163,7 +178,8 @@ def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_step
             # No posterior constrains the prior here, so the future loss must
             # not train the prior net (code; docs/fidelity.md).
             belief = tfd.MultivariateNormalDiag(
-                tf.stop_gradient(prior.mean()), tf.stop_gradient(prior.stddev()))
+                tf.stop_gradient(prior.mean()), tf.stop_gradient(prior.stddev())
+            )
         if deterministic:
             latents = belief.mean()[tf.newaxis]  # [1, batch, latent]
         else:
@@ -185,8 +201,12 @@ def unroll(cell: VRNNCell, keypoints: tf.Tensor, observed_steps: int, total_step
         outputs.append(output)
         states.append(state)
     kl = tf.stack(kls, axis=1) if kls else tf.zeros([batch_size, 0])
-    return Rollout(keypoints=tf.stack(outputs, axis=1), states=tf.stack(states, axis=1), kl=kl,
-                   prior_std=tf.stack(prior_stds, axis=1))
+    return Rollout(
+        keypoints=tf.stack(outputs, axis=1),
+        states=tf.stack(states, axis=1),
+        kl=kl,
+        prior_std=tf.stack(prior_stds, axis=1),
+    )
 
 
 def step_actions(actions: tf.Tensor, timing: str) -> tf.Tensor:

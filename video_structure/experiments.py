@@ -31,7 +31,8 @@ import io
 import json
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -39,9 +40,8 @@ import numpy as np
 import tensorflow as tf
 
 from video_structure import config as config_lib
-from video_structure import downstream
+from video_structure import downstream, files
 from video_structure import export as export_lib
-from video_structure import files
 from video_structure.data import registry
 
 _OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions")
@@ -52,9 +52,17 @@ _OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions")
 # ----------------------------------------------------------------------------
 
 
-def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_samples: int,
-            batch_size: int, data_dir: Optional[str] = None, seed: int = 0,
-            window_stride: Optional[int] = None) -> Dict[str, np.ndarray]:
+def collect(
+    export_path: str,
+    dataset: str,
+    split: str,
+    num_sequences: int,
+    num_samples: int,
+    batch_size: int,
+    data_dir: str | None = None,
+    seed: int = 0,
+    window_stride: int | None = None,
+) -> dict[str, np.ndarray]:
     """Runs an export over the first `num_sequences` sequences of a split.
 
     The sequences are `registry.take_sequences`': the split read once, in an
@@ -85,11 +93,20 @@ def collect(export_path: str, dataset: str, split: str, num_sequences: int, num_
     config = config_lib.Config(**config_dict)
     observed = config.observed_steps
     batches, data_action_size = registry.take_sequences(
-        dataset, split, config, num_sequences, batch_size, data_dir=data_dir, seed=seed,
-        window_stride=window_stride)
+        dataset,
+        split,
+        config,
+        num_sequences,
+        batch_size,
+        data_dir=data_dir,
+        seed=seed,
+        window_stride=window_stride,
+    )
     if data_action_size != action_size:
-        raise ValueError(f"The export {export_path} takes actions of size {action_size}, the "
-                         f"{dataset} dataset has {data_action_size}.")
+        raise ValueError(
+            f"The export {export_path} takes actions of size {action_size}, the "
+            f"{dataset} dataset has {data_action_size}."
+        )
     parts = {key: [] for key in ("keypoints", "observed_keypoints", "states") + _OPTIONAL_KEYS}
     sample_seed = tf.constant([seed, 0])
     for batch in batches:
@@ -132,12 +149,12 @@ FIT_ON = {"detected": "observed_keypoints", "samples": "keypoints"}
 DEFAULT_FIT_ON = "detected"
 
 
-def _finite_or_none(value) -> Optional[float]:
+def _finite_or_none(value) -> float | None:
     value = float(value)
     return value if math.isfinite(value) else None
 
 
-def _list(values) -> List[Optional[float]]:
+def _list(values) -> list[float | None]:
     return [_finite_or_none(v) for v in np.asarray(values).reshape(-1)]
 
 
@@ -148,9 +165,13 @@ def _domain_ids(arrays) -> np.ndarray:
     return np.zeros(len(arrays["keypoints"]), np.int64)
 
 
-def tracking(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, np.ndarray],
-             num_observed_steps: int, selection: str = downstream.SELECT_PER_SEQUENCE,
-             fit_on: str = DEFAULT_FIT_ON) -> Dict[str, Any]:
+def tracking(
+    train_arrays: Mapping[str, np.ndarray],
+    test_arrays: Mapping[str, np.ndarray],
+    num_observed_steps: int,
+    selection: str = downstream.SELECT_PER_SEQUENCE,
+    fit_on: str = DEFAULT_FIT_ON,
+) -> dict[str, Any]:
     """Figure 4, fitted and scored per domain (the tracking task of `run_tasks`).
 
     Object n is a different body in each DMCS domain (and NaN padding where a
@@ -184,16 +205,28 @@ def tracking(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, n
         train_positions = train_positions[:, :, present]
         test_positions = test_arrays["positions"][test][:, :, present]
         fitted = downstream.coordinate_regression(
-            train_arrays[FIT_ON[fit_on]][train], train_positions, test_arrays["keypoints"][test],
-            test_positions, num_observed_steps, selection=selection)
+            train_arrays[FIT_ON[fit_on]][train],
+            train_positions,
+            test_arrays["keypoints"][test],
+            test_positions,
+            num_observed_steps,
+            selection=selection,
+        )
         model = fitted.errors
         baseline = downstream.last_observed_baseline(
-            fitted.regressor, test_arrays["observed_keypoints"][test], test_positions,
-            num_observed_steps)
+            fitted.regressor,
+            test_arrays["observed_keypoints"][test],
+            test_positions,
+            num_observed_steps,
+        )
         detected = downstream.detection_fit(
-            fitted.regressor, test_arrays["observed_keypoints"][test], test_positions)
-        counts = {"num_objects": int(present.sum()), "num_train": int(train.sum()),
-                  "num_test": int(test.sum())}
+            fitted.regressor, test_arrays["observed_keypoints"][test], test_positions
+        )
+        counts = {
+            "num_objects": int(present.sum()),
+            "num_train": int(train.sum()),
+            "num_test": int(test.sum()),
+        }
         results[str(domain)] = (model, baseline, detected, counts)
     if not results:
         return {"skipped": "; ".join(notes)}
@@ -206,20 +239,23 @@ def tracking(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, n
     detections = [detected for _, _, detected, _ in results.values()]
     output = {
         "per_domain": {
-            domain: {"per_step": _list(model.per_step),
-                     "baseline_per_step": _list(baseline.per_step),
-                     "mean_predicted": _finite_or_none(model.mean_predicted_error),
-                     "baseline_mean_predicted": _finite_or_none(baseline.mean_predicted_error),
-                     "detected_r2": _finite_or_none(detected.r_squared),
-                     "detected_error": _finite_or_none(detected.mean_error),
-                     **counts}
-            for domain, (model, baseline, detected, counts) in results.items()},
+            domain: {
+                "per_step": _list(model.per_step),
+                "baseline_per_step": _list(baseline.per_step),
+                "mean_predicted": _finite_or_none(model.mean_predicted_error),
+                "baseline_mean_predicted": _finite_or_none(baseline.mean_predicted_error),
+                "detected_r2": _finite_or_none(detected.r_squared),
+                "detected_error": _finite_or_none(detected.mean_error),
+                **counts,
+            }
+            for domain, (model, baseline, detected, counts) in results.items()
+        },
         "per_step": _list(across_domains([m.per_step for m in models])),
         "baseline_per_step": _list(across_domains([b.per_step for b in baselines])),
-        "mean_predicted": _finite_or_none(
-            across_domains([m.mean_predicted_error for m in models])),
+        "mean_predicted": _finite_or_none(across_domains([m.mean_predicted_error for m in models])),
         "baseline_mean_predicted": _finite_or_none(
-            across_domains([b.mean_predicted_error for b in baselines])),
+            across_domains([b.mean_predicted_error for b in baselines])
+        ),
         "detected_r2": _finite_or_none(across_domains([d.r_squared for d in detections])),
         "detected_error": _finite_or_none(across_domains([d.mean_error for d in detections])),
         "num_observed_steps": num_observed_steps,
@@ -237,27 +273,42 @@ def _reward(test_arrays, epochs, batch_size, seed):
     domains = _domain_ids(test_arrays)
     # Overlapping windows of one episode stay on one side of the 80/20 split,
     # so a domain needs windows of two episodes.
-    groups = (np.asarray(test_arrays["episode"]) if "episode" in test_arrays
-              else np.arange(len(domains)))
+    groups = (
+        np.asarray(test_arrays["episode"]) if "episode" in test_arrays else np.arange(len(domains))
+    )
     small = [int(d) for d in np.unique(domains) if len(np.unique(groups[domains == d])) < 2]
     keep = ~np.isin(domains, small)
     if not keep.any():
         return {"skipped": "no domain has test sequences of 2 or more episodes"}
-    results = downstream.reward_prediction(states[keep], rewards[keep], domains[keep],
-                                           epochs=epochs, batch_size=batch_size, seed=seed,
-                                           groups=groups[keep])
+    results = downstream.reward_prediction(
+        states[keep],
+        rewards[keep],
+        domains[keep],
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        groups=groups[keep],
+    )
     per_domain = {
-        str(domain): {"normalized_mse": _finite_or_none(r.normalized_mse),
-                      "normalized_mse_per_step": _list(r.normalized_mse_per_step),
-                      "mse": float(r.mse), "null_mse": float(r.null_mse),
-                      "num_train": r.num_train, "num_test": r.num_test}
-        for domain, r in results.items()}
+        str(domain): {
+            "normalized_mse": _finite_or_none(r.normalized_mse),
+            "normalized_mse_per_step": _list(r.normalized_mse_per_step),
+            "mse": float(r.mse),
+            "null_mse": float(r.null_mse),
+            "num_train": r.num_train,
+            "num_test": r.num_test,
+        }
+        for domain, r in results.items()
+    }
     finite = [v["normalized_mse"] for v in per_domain.values() if v["normalized_mse"] is not None]
-    output = {"per_domain": per_domain,
-              "mean_normalized_mse": float(np.mean(finite)) if finite else None}
+    output = {
+        "per_domain": per_domain,
+        "mean_normalized_mse": float(np.mean(finite)) if finite else None,
+    }
     if small:
-        output["note"] = (f"domains {small} have test sequences of fewer than 2 episodes and "
-                          "were left out")
+        output["note"] = (
+            f"domains {small} have test sequences of fewer than 2 episodes and were left out"
+        )
     return output
 
 
@@ -272,30 +323,47 @@ def _action(train_arrays, test_arrays, num_observed_steps, epochs, batch_size, s
     if "positions" in train_arrays and "positions" in test_arrays:
         # Absent bodies are NaN; zero stands in for them. Which bodies a domain
         # has then tells the domain, so this reference is an upper bound.
-        positions = {"train_positions": np.nan_to_num(train_arrays["positions"]),
-                     "test_positions": np.nan_to_num(test_arrays["positions"])}
+        positions = {
+            "train_positions": np.nan_to_num(train_arrays["positions"]),
+            "test_positions": np.nan_to_num(test_arrays["positions"]),
+        }
         note = "ground truth: positions with absent objects set to 0"
     result = downstream.action_recognition(
-        train_arrays["observed_keypoints"], train_labels,
-        test_arrays["observed_keypoints"], test_labels,
+        train_arrays["observed_keypoints"],
+        train_labels,
+        test_arrays["observed_keypoints"],
+        test_labels,
         num_classes=int(max(train_labels.max(), test_labels.max())) + 1,
-        num_steps=num_observed_steps, epochs=epochs, batch_size=batch_size, seed=seed,
-        **positions)
-    output = {"accuracy": result.accuracy, "null_accuracy": result.null_accuracy,
-              "ground_truth_accuracy": result.ground_truth_accuracy,
-              "num_classes": result.num_classes, "num_train": len(train_labels),
-              "num_test": len(test_labels)}
+        num_steps=num_observed_steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        **positions,
+    )
+    output = {
+        "accuracy": result.accuracy,
+        "null_accuracy": result.null_accuracy,
+        "ground_truth_accuracy": result.ground_truth_accuracy,
+        "num_classes": result.num_classes,
+        "num_train": len(train_labels),
+        "num_test": len(test_labels),
+    }
     if note:
         output["note"] = note
     return output
 
 
-def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, np.ndarray],
-              num_observed_steps: int, epochs: int = 100, reward_batch_size: int = 64,
-              action_batch_size: int = 32,
-              selection: str = downstream.SELECT_PER_SEQUENCE,
-              fit_on: str = DEFAULT_FIT_ON,
-              seed: int = 0) -> Dict[str, Dict[str, Any]]:
+def run_tasks(
+    train_arrays: Mapping[str, np.ndarray],
+    test_arrays: Mapping[str, np.ndarray],
+    num_observed_steps: int,
+    epochs: int = 100,
+    reward_batch_size: int = 64,
+    action_batch_size: int = 32,
+    selection: str = downstream.SELECT_PER_SEQUENCE,
+    fit_on: str = DEFAULT_FIT_ON,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
     """Runs the downstream tasks that the arrays allow.
 
     * tracking (Figure 4), per domain: a linear regression from the detected
@@ -347,13 +415,19 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
     results = {}
     results["tracking"] = (
         tracking(train_arrays, test_arrays, num_observed_steps, selection, fit_on)
-        if both("positions") else {"skipped": "the dataset has no ground-truth positions"})
+        if both("positions")
+        else {"skipped": "the dataset has no ground-truth positions"}
+    )
     results["reward"] = (
         _reward(test_arrays, epochs, reward_batch_size, seed)
-        if "rewards" in test_arrays else {"skipped": "the dataset has no rewards"})
+        if "rewards" in test_arrays
+        else {"skipped": "the dataset has no rewards"}
+    )
     results["action"] = (
         _action(train_arrays, test_arrays, num_observed_steps, epochs, action_batch_size, seed)
-        if both("domain") else {"skipped": "the dataset has no domain labels"})
+        if both("domain")
+        else {"skipped": "the dataset has no domain labels"}
+    )
     return results
 
 
@@ -365,7 +439,7 @@ def run_tasks(train_arrays: Mapping[str, np.ndarray], test_arrays: Mapping[str, 
 _SCHEDULES = ("kl_annealing_steps", "lr_decay_steps")
 
 
-def scaled_schedules(preset: config_lib.Config, steps: int) -> Dict[str, int]:
+def scaled_schedules(preset: config_lib.Config, steps: int) -> dict[str, int]:
     """The step schedules of `preset` stretched to a run of `steps` steps.
 
     S1.2 anneals beta over 2.5e4 and halves the learning rate every 3e4 of 1e5
@@ -383,14 +457,14 @@ def scaled_schedules(preset: config_lib.Config, steps: int) -> Dict[str, int]:
     """
     if steps >= preset.num_steps:
         return {}
-    scaled = {name: round(getattr(preset, name) * steps / preset.num_steps)
-              for name in _SCHEDULES}
+    scaled = {name: round(getattr(preset, name) * steps / preset.num_steps) for name in _SCHEDULES}
     scaled["lr_decay_steps"] = max(1, scaled["lr_decay_steps"])
     return scaled
 
 
-def load_if_current(path: str, settings: Mapping[str, Any],
-                    trained_step: int) -> Optional[Dict[str, Any]]:
+def load_if_current(
+    path: str, settings: Mapping[str, Any], trained_step: int
+) -> dict[str, Any] | None:
     """The runner's JSON output at `path` if it is up to date, else None.
 
     Up to date means written from a model at `trained_step` with equal
@@ -434,12 +508,12 @@ def _get(tree, *keys):
     return tree
 
 
-def _mean_of(values) -> Optional[float]:
+def _mean_of(values) -> float | None:
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
 
 
-def _domains(runs, task) -> List[str]:
+def _domains(runs, task) -> list[str]:
     """Domain ids (strings) with numbers of `task` in some run."""
     found = set()
     for run in runs:
@@ -447,14 +521,15 @@ def _domains(runs, task) -> List[str]:
     return sorted(found, key=int)
 
 
-def _domain_name(domain: str, domain_names: Optional[Sequence[str]]) -> str:
+def _domain_name(domain: str, domain_names: Sequence[str] | None) -> str:
     """The name of domain id `domain` (a string) where known, else the id."""
     index = int(domain)
     return domain_names[index] if domain_names and index < len(domain_names) else domain
 
 
-def table_rows(runs: Sequence[Mapping[str, Any]],
-               domain_names: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+def table_rows(
+    runs: Sequence[Mapping[str, Any]], domain_names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """The report's rows: one per run, then one mean over seeds per variant.
 
     Args:
@@ -474,11 +549,13 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
     tracking_domains = _domains(runs, "tracking")
     if len(tracking_domains) < 2:
         tracking_domains = []
-    rows_by_variant: Dict[str, List[Dict[str, Any]]] = {}
+    rows_by_variant: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         results = _get(run, "evaluation", "results")
-        vgg = {key: _get(results, "model", "vgg_cosine", key, "mean")
-               for key in ("closest", "furthest")}
+        vgg = {
+            key: _get(results, "model", "vgg_cosine", key, "mean")
+            for key in ("closest", "furthest")
+        }
         tasks = run.get("tasks") or {}
         row = {
             "variant": run["variant"],
@@ -494,14 +571,17 @@ def table_rows(runs: Sequence[Mapping[str, Any]],
         }
         for domain in tracking_domains:
             name = _domain_name(domain, domain_names)
-            row[f"tracking_error_{name}"] = _get(tasks, "tracking", "per_domain", domain,
-                                                 "mean_predicted")
-            row[f"tracking_last_observed_{name}"] = _get(tasks, "tracking", "per_domain", domain,
-                                                         "baseline_mean_predicted")
+            row[f"tracking_error_{name}"] = _get(
+                tasks, "tracking", "per_domain", domain, "mean_predicted"
+            )
+            row[f"tracking_last_observed_{name}"] = _get(
+                tasks, "tracking", "per_domain", domain, "baseline_mean_predicted"
+            )
         for domain in domains:
             name = _domain_name(domain, domain_names)
-            row[f"reward_nmse_{name}"] = _get(tasks, "reward", "per_domain", domain,
-                                              "normalized_mse")
+            row[f"reward_nmse_{name}"] = _get(
+                tasks, "reward", "per_domain", domain, "normalized_mse"
+            )
         row["reward_nmse_mean"] = _get(tasks, "reward", "mean_normalized_mse")
         row["action_accuracy"] = _get(tasks, "action", "accuracy")
         row["action_null"] = _get(tasks, "action", "null_accuracy")
@@ -528,7 +608,7 @@ def _format(value) -> str:
     return str(value)
 
 
-def _notes(runs) -> List[str]:
+def _notes(runs) -> list[str]:
     notes = []
     for run in runs:
         name = f"{run['variant']} seed {run['seed']}"
@@ -551,22 +631,23 @@ COLUMN_HELP = {
     "vgg_furthest": "the same for the furthest sample",
     "steps": "training steps of the model",
     "tracking_error": "coordinate regression error of the best of N samples, mean over "
-                      "predicted steps and domains (Figure 4); tracking_error_<d>: domain d. "
-                      "The regression is fitted on the training split's detected keypoints "
-                      "(--tracking_fit_on=samples: on its decoded samples)",
+    "predicted steps and domains (Figure 4); tracking_error_<d>: domain d. "
+    "The regression is fitted on the training split's detected keypoints "
+    "(--tracking_fit_on=samples: on its decoded samples)",
     "tracking_last_observed": "the same without dynamics: the detected keypoints of the last "
-                              "observed step held, through the same regression",
+    "observed step held, through the same regression",
     "reward_nmse_<d>": "reward MSE / null-model MSE of domain d on 20% held-out test "
-                       "sequences (Figure 9); _mean: mean over domains",
+    "sequences (Figure 9); _mean: mean over domains",
     "action_accuracy": "classifying the domain from observed keypoints (Figure 8); "
-                       "_null: most frequent class; _ground_truth: from true positions",
+    "_null: most frequent class; _ground_truth: from true positions",
     "train_s, evaluate_s, tasks_s": "wall time of training (summed over resumed runs), "
-                                    "evaluate.py and collection plus tasks, in seconds",
+    "evaluate.py and collection plus tasks, in seconds",
 }
 
 
-def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str,
-                 domain_names: Optional[Sequence[str]] = None) -> List[str]:
+def write_report(
+    runs: Sequence[Mapping[str, Any]], output_dir: str, domain_names: Sequence[str] | None = None
+) -> list[str]:
     """Writes the comparison table and figures.
 
     Outputs in `output_dir`: results.md and results.csv (the rows of
@@ -600,8 +681,12 @@ def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str,
     written = [csv_path]
 
     figures = _plot_figures(runs, output_dir, domain_names)
-    lines = ["# Struct-VRNN comparisons", "",
-             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines = [
+        "# Struct-VRNN comparisons",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     for row in rows:
         cells = [_format(row[c]) for c in columns]
         if row["seed"] == "mean":
@@ -622,12 +707,13 @@ def write_report(runs: Sequence[Mapping[str, Any]], output_dir: str,
 
 def _curves(runs, *keys):
     """{variant: [seeds, time] array} of the per-step curves found under `keys`."""
-    curves: Dict[str, List[List[float]]] = {}
+    curves: dict[str, list[list[float]]] = {}
     for run in runs:
         curve = _get(run, "tasks", *keys)
         if curve:
             curves.setdefault(run["variant"], []).append(
-                [np.nan if v is None else v for v in curve])
+                [np.nan if v is None else v for v in curve]
+            )
     return {k: np.array(v, np.float64) for k, v in curves.items()}
 
 
@@ -641,8 +727,11 @@ def _plot_mean_and_ci(axis, steps, values, label, color, style="-"):
     if len(values) > 1:
         count = np.sum(~np.isnan(values), axis=0)  # [time]
         # Unbiased variance; undefined (NaN) with fewer than two values.
-        variance = downstream.masked_mean((values - mean) ** 2, axis=0) * count / np.where(
-            count > 1, count - 1, np.nan)
+        variance = (
+            downstream.masked_mean((values - mean) ** 2, axis=0)
+            * count
+            / np.where(count > 1, count - 1, np.nan)
+        )
         half = 1.96 * np.sqrt(variance / count)
         axis.fill_between(steps, mean - half, mean + half, color=color, alpha=0.2)
 
@@ -652,12 +741,17 @@ def _plot_tracking(axis, runs, colors):
     baseline = _curves(runs, "tracking", "baseline_per_step")
     observed = None
     for variant, values in model.items():
-        observed = _get(next(r for r in runs if r["variant"] == variant), "tasks", "tracking",
-                        "num_observed_steps")
+        observed = _get(
+            next(r for r in runs if r["variant"] == variant),
+            "tasks",
+            "tracking",
+            "num_observed_steps",
+        )
         steps = np.arange(1, values.shape[1] + 1)
         _plot_mean_and_ci(axis, steps, values, variant, colors[variant])
-        _plot_mean_and_ci(axis, steps, baseline[variant], f"{variant} last observed",
-                          colors[variant], "--")
+        _plot_mean_and_ci(
+            axis, steps, baseline[variant], f"{variant} last observed", colors[variant], "--"
+        )
     if observed:
         axis.axvline(observed + 0.5, color="grey", linewidth=0.8)
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
@@ -667,9 +761,9 @@ def _plot_tracking(axis, runs, colors):
     axis.legend(fontsize=7)
 
 
-def _plot_figures(runs, output_dir, domain_names) -> List[str]:
+def _plot_figures(runs, output_dir, domain_names) -> list[str]:
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+    import matplotlib.pyplot as plt
 
     variants = list(dict.fromkeys(run["variant"] for run in runs))
     palette = plt.get_cmap("tab10")
@@ -690,15 +784,16 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
         _plot_tracking(axis, runs, colors)
         save(figure, "figure4_tracking.png")
 
-    fvd = [(variants.index(r["variant"]), _get(r, "evaluation", "results", "model", "fvd",
-                                               "value")) for r in runs]
+    fvd = [
+        (variants.index(r["variant"]), _get(r, "evaluation", "results", "model", "fvd", "value"))
+        for r in runs
+    ]
     fvd = [(i, v) for i, v in fvd if v is not None]
     if fvd or has_tracking:
         figure, axes = plt.subplots(1, 2, figsize=(10, 4))
         offsets = np.linspace(-0.15, 0.15, max(2, len(runs)))
         for k, (i, value) in enumerate(fvd):
-            axes[0].plot(i + offsets[k % len(offsets)], value, "o",
-                         color=colors[variants[i]])
+            axes[0].plot(i + offsets[k % len(offsets)], value, "o", color=colors[variants[i]])
         axes[0].set_xticks(range(len(variants)), variants, rotation=30, ha="right", fontsize=8)
         axes[0].set_xlim(-0.5, len(variants) - 0.5)
         axes[0].set_ylabel("FVD (one dot per seed)")
@@ -710,14 +805,19 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
         figure.suptitle("Figure 5: ablations")
         save(figure, "figure5_ablations.png")
 
-    accuracy = {v: [_get(r, "tasks", "action", "accuracy") for r in runs if r["variant"] == v]
-                for v in variants}
+    accuracy = {
+        v: [_get(r, "tasks", "action", "accuracy") for r in runs if r["variant"] == v]
+        for v in variants
+    }
     accuracy = {v: [a for a in values if a is not None] for v, values in accuracy.items()}
     if any(accuracy.values()):
         figure, axis = plt.subplots(figsize=(5.5, 4))
         shown = [v for v in variants if accuracy[v]]
-        axis.bar(range(len(shown)), [np.mean(accuracy[v]) for v in shown],
-                 color=[colors[v] for v in shown])
+        axis.bar(
+            range(len(shown)),
+            [np.mean(accuracy[v]) for v in shown],
+            color=[colors[v] for v in shown],
+        )
         for i, v in enumerate(shown):
             axis.plot([i] * len(accuracy[v]), accuracy[v], "k.")
         null = _mean_of([_get(r, "tasks", "action", "null_accuracy") for r in runs])
@@ -737,8 +837,9 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
     if domains:
         columns = min(3, len(domains))
         lines = -(-len(domains) // columns)
-        figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3.2 * lines),
-                                    squeeze=False)
+        figure, axes = plt.subplots(
+            lines, columns, figsize=(4 * columns, 3.2 * lines), squeeze=False
+        )
         for axis, domain in zip(axes.reshape(-1), domains):
             curves = _curves(runs, "reward", "per_domain", domain, "normalized_mse_per_step")
             for variant, values in curves.items():
@@ -747,15 +848,22 @@ def _plot_figures(runs, output_dir, domain_names) -> List[str]:
             axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)
             axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             if not any(np.isfinite(values).any() for values in curves.values()):
-                axis.text(0.5, 0.5, "undefined: the null model is exact\n(constant rewards)",
-                          ha="center", va="center", transform=axis.transAxes, fontsize=8)
+                axis.text(
+                    0.5,
+                    0.5,
+                    "undefined: the null model is exact\n(constant rewards)",
+                    ha="center",
+                    va="center",
+                    transform=axis.transAxes,
+                    fontsize=8,
+                )
                 axis.set_xticks([])
                 axis.set_yticks([])
             axis.set_title(f"domain {_domain_name(domain, domain_names)}", fontsize=9)
             axis.set_xlabel("time step")
             axis.set_ylabel("normalised reward MSE")
             axis.grid(alpha=0.3)
-        for axis in axes.reshape(-1)[len(domains):]:
+        for axis in axes.reshape(-1)[len(domains) :]:
             axis.set_axis_off()
         axes[0, 0].legend(fontsize=7)
         figure.suptitle("Figure 9: reward prediction from GRU states")

@@ -51,8 +51,7 @@ def _checked_frames(frames, name="frames"):
     finite = tf.reduce_all(tf.math.is_finite(frames))
     frames = _checked(frames, finite, f"{name}: NaN or infinite values")
     in_range = tf.reduce_all((frames >= 0.0) & (frames <= 1.0))
-    return _checked(frames, in_range, f"{name}: values outside [0, 1] (divide 8-bit frames "
-                    "by 255)")
+    return _checked(frames, in_range, f"{name}: values outside [0, 1] (divide 8-bit frames by 255)")
 
 
 def _checked_samples(num_samples):
@@ -60,8 +59,14 @@ def _checked_samples(num_samples):
 
 
 def _checked_actions(actions):
-    return [_checked(_checked_batch(a, "actions"), tf.reduce_all(tf.math.is_finite(a)),
-                     "actions: NaN or infinite values") for a in actions]
+    return [
+        _checked(
+            _checked_batch(a, "actions"),
+            tf.reduce_all(tf.math.is_finite(a)),
+            "actions: NaN or infinite values",
+        )
+        for a in actions
+    ]
 
 
 def export(model: model_lib.StructVRNN, path: str) -> None:
@@ -89,37 +94,69 @@ def export(model: model_lib.StructVRNN, path: str) -> None:
     def predict_keypoints(observed_keypoints, num_samples, seed, *actions):
         return model.predict_keypoints(
             _checked_batch(observed_keypoints, "observed_keypoints"),
-            _checked_samples(num_samples), predicted, seed, *_checked_actions(actions))
+            _checked_samples(num_samples),
+            predicted,
+            seed,
+            *_checked_actions(actions),
+        )
 
     def rollout(frames, num_samples, seed, *actions):
-        return model.rollout(_checked_frames(frames), _checked_samples(num_samples), predicted,
-                             seed, *_checked_actions(actions))
+        return model.rollout(
+            _checked_frames(frames),
+            _checked_samples(num_samples),
+            predicted,
+            seed,
+            *_checked_actions(actions),
+        )
 
     def reconstruct(keypoints, first_frame, first_keypoints):
-        return {"frames": model.reconstruct(_checked_batch(keypoints, "keypoints"),
-                                            _checked_frames(first_frame, "first_frame"),
-                                            first_keypoints)}
+        return {
+            "frames": model.reconstruct(
+                _checked_batch(keypoints, "keypoints"),
+                _checked_frames(first_frame, "first_frame"),
+                first_keypoints,
+            )
+        }
 
-    metadata = {"config": json.dumps(config.to_dict(), sort_keys=True), "format": FORMAT,
-                "action_size": model.action_size}
+    metadata = {
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+        "format": FORMAT,
+        "action_size": model.action_size,
+    }
 
     def get_metadata():
-        return {"config": tf.constant(metadata["config"]), "format": tf.constant(FORMAT),
-                "action_size": tf.constant(model.action_size, tf.int32)}
+        return {
+            "config": tf.constant(metadata["config"]),
+            "format": tf.constant(FORMAT),
+            "action_size": tf.constant(model.action_size, tf.int32),
+        }
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("detect_keypoints", detect_keypoints, input_signature=[
-        tf.TensorSpec([None, None, size, size, channels], tf.float32)])
-    archive.add_endpoint("predict_keypoints", predict_keypoints,
-                         input_signature=[keypoints_spec, samples_spec, seed_spec, *action_specs])
-    archive.add_endpoint("rollout", rollout,
-                         input_signature=[observed_frames_spec, samples_spec, seed_spec,
-                                          *action_specs])
-    archive.add_endpoint("reconstruct", reconstruct, input_signature=[
-        tf.TensorSpec([None, None, config.num_keypoints, 3], tf.float32),
-        tf.TensorSpec([None, size, size, channels], tf.float32),
-        tf.TensorSpec([None, config.num_keypoints, 3], tf.float32)])
+    archive.add_endpoint(
+        "detect_keypoints",
+        detect_keypoints,
+        input_signature=[tf.TensorSpec([None, None, size, size, channels], tf.float32)],
+    )
+    archive.add_endpoint(
+        "predict_keypoints",
+        predict_keypoints,
+        input_signature=[keypoints_spec, samples_spec, seed_spec, *action_specs],
+    )
+    archive.add_endpoint(
+        "rollout",
+        rollout,
+        input_signature=[observed_frames_spec, samples_spec, seed_spec, *action_specs],
+    )
+    archive.add_endpoint(
+        "reconstruct",
+        reconstruct,
+        input_signature=[
+            tf.TensorSpec([None, None, config.num_keypoints, 3], tf.float32),
+            tf.TensorSpec([None, size, size, channels], tf.float32),
+            tf.TensorSpec([None, config.num_keypoints, 3], tf.float32),
+        ],
+    )
     archive.add_endpoint("metadata", get_metadata, input_signature=[])
 
     parent = os.path.dirname(os.path.abspath(path))
@@ -168,7 +205,8 @@ def load(path: str):
         raise ValueError(f"{path!r} is a SavedModel but not a Struct-VRNN export (no metadata).")
     metadata = loaded.metadata()
     if metadata["format"].numpy().decode() != FORMAT:
-        raise ValueError(f"{path!r} has format {metadata['format'].numpy().decode()!r}, "
-                         f"expected {FORMAT!r}.")
+        raise ValueError(
+            f"{path!r} has format {metadata['format'].numpy().decode()!r}, expected {FORMAT!r}."
+        )
     config = json.loads(metadata["config"].numpy().decode())
     return loaded, config, int(metadata["action_size"].numpy())

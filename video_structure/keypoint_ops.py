@@ -93,7 +93,8 @@ def add_coord_channels(images: tf.Tensor) -> tf.Tensor:
     x = tf.broadcast_to(pixel_centers(width)[tf.newaxis, :, tf.newaxis], [height, width, 1])
     y = tf.broadcast_to(-pixel_centers(height)[:, tf.newaxis, tf.newaxis], [height, width, 1])
     coords = tf.broadcast_to(
-        tf.concat([x, y], axis=-1)[tf.newaxis], tf.stack([shape[0], height, width, 2]))
+        tf.concat([x, y], axis=-1)[tf.newaxis], tf.stack([shape[0], height, width, 2])
+    )
     return tf.concat([images, tf.cast(coords, images.dtype)], axis=-1)
 
 
@@ -140,14 +141,16 @@ def keypoint_statistics(keypoints: tf.Tensor, threshold: float = ACTIVE_THRESHOL
     xy, mu = keypoints[..., :2], keypoints[..., 2]
     active = tf.cast(mu >= threshold, tf.float32)  # [batch, time, K]
     count = tf.reduce_sum(active, axis=-1)  # [batch, time]
-    centre = (tf.reduce_sum(xy * active[..., tf.newaxis], axis=2, keepdims=True)
-              / tf.maximum(count, 1.0)[..., tf.newaxis, tf.newaxis])  # [batch, time, 1, 2]
+    centre = (
+        tf.reduce_sum(xy * active[..., tf.newaxis], axis=2, keepdims=True)
+        / tf.maximum(count, 1.0)[..., tf.newaxis, tf.newaxis]
+    )  # [batch, time, 1, 2]
     distance = tf.norm(xy - centre, axis=-1)  # [batch, time, K]
     both = active[:, 1:] * active[:, :-1]  # [batch, time - 1, K]
     moved = tf.norm(xy[:, 1:] - xy[:, :-1], axis=-1)
     return {
         "active_keypoints": tf.reduce_mean(count),
-        "keypoint_spread": tf.reduce_sum(distance * active) / tf.maximum(tf.reduce_sum(active),
-                                                                          1.0),
+        "keypoint_spread": tf.reduce_sum(distance * active)
+        / tf.maximum(tf.reduce_sum(active), 1.0),
         "keypoint_motion": tf.reduce_sum(moved * both) / tf.maximum(tf.reduce_sum(both), 1.0),
     }

@@ -16,8 +16,6 @@ over batch and observed steps. docs/fidelity.md gives the factors between the
 two and the measurements that chose each preset's.
 """
 
-from typing import Optional
-
 import tensorflow as tf
 
 NORMALIZATIONS = ("paper", "code")
@@ -25,12 +23,12 @@ NORMALIZATIONS = ("paper", "code")
 
 def _check(normalization: str) -> None:
     if normalization not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got "
-                         f"{normalization!r}.")
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}.")
 
 
-def image_loss(frames: tf.Tensor, reconstructed: tf.Tensor,
-               normalization: str = "paper") -> tf.Tensor:
+def image_loss(
+    frames: tf.Tensor, reconstructed: tf.Tensor, normalization: str = "paper"
+) -> tf.Tensor:
     """L_image = sum_t ||v_t - v_hat_t||^2 (Section 4.1).
 
     Args:
@@ -49,8 +47,7 @@ def image_loss(frames: tf.Tensor, reconstructed: tf.Tensor,
     return tf.reduce_mean(per_sequence)
 
 
-def separation_loss(keypoints: tf.Tensor, sigma: float,
-                    normalization: str = "paper") -> tf.Tensor:
+def separation_loss(keypoints: tf.Tensor, sigma: float, normalization: str = "paper") -> tf.Tensor:
     """Temporal separation loss L_sep (Eq. 5).
 
     L_sep = sum_k sum_k' exp(-d_kk' / (2 sigma^2)), where d_kk' is the mean over
@@ -116,8 +113,13 @@ def keypoint_nll(target: tf.Tensor, decoded: tf.Tensor) -> tf.Tensor:
     return 0.5 * tf.reduce_sum(tf.square(target - decoded), axis=-1)
 
 
-def vrnn_loss(nll: tf.Tensor, kl: tf.Tensor, beta, normalization: str = "paper",
-              sequence_length: Optional[int] = None) -> tf.Tensor:
+def vrnn_loss(
+    nll: tf.Tensor,
+    kl: tf.Tensor,
+    beta,
+    normalization: str = "paper",
+    sequence_length: int | None = None,
+) -> tf.Tensor:
     """L_VRNN = -sum_{t<=T} E[log p(x_t | ...) - beta KL(q_t || p_t)] (Eq. 6).
 
     Args:
@@ -135,13 +137,15 @@ def vrnn_loss(nll: tf.Tensor, kl: tf.Tensor, beta, normalization: str = "paper",
     """
     _check(normalization)
     if normalization == "code":
-        return tf.reduce_mean(tf.reduce_sum(nll, axis=1) / sequence_length
-                              + beta * tf.reduce_mean(kl, axis=1))
+        return tf.reduce_mean(
+            tf.reduce_sum(nll, axis=1) / sequence_length + beta * tf.reduce_mean(kl, axis=1)
+        )
     return tf.reduce_mean(tf.reduce_sum(nll + beta * kl, axis=1))
 
 
-def future_loss(nll: tf.Tensor, normalization: str = "paper",
-                sequence_length: Optional[int] = None) -> tf.Tensor:
+def future_loss(
+    nll: tf.Tensor, normalization: str = "paper", sequence_length: int | None = None
+) -> tf.Tensor:
     """L_future = -sum_{t=T+1}^{T+Delta T} E[log p(x_t | z_<=t, x_<=T)] (Eq. 7).
 
     Args:
@@ -158,8 +162,9 @@ def future_loss(nll: tf.Tensor, normalization: str = "paper",
     return loss / sequence_length if normalization == "code" else loss
 
 
-def supervised_loss(keypoints: tf.Tensor, positions: tf.Tensor,
-                    normalization: str = "paper") -> tf.Tensor:
+def supervised_loss(
+    keypoints: tf.Tensor, positions: tf.Tensor, normalization: str = "paper"
+) -> tf.Tensor:
     """Pulls the first N keypoints to the N ground-truth positions (Section 5.2).
 
     The supervised baselines of Figure 4 add this term; for CNN-VRNN the
@@ -181,10 +186,13 @@ def supervised_loss(keypoints: tf.Tensor, positions: tf.Tensor,
     _check(normalization)
     num_objects = positions.shape[2]
     if num_objects > keypoints.shape[2]:
-        raise ValueError(f"{num_objects} ground-truth objects but only {keypoints.shape[2]} "
-                         "keypoints to supervise.")
+        raise ValueError(
+            f"{num_objects} ground-truth objects but only {keypoints.shape[2]} "
+            "keypoints to supervise."
+        )
     valid = tf.math.is_finite(positions)
-    error = tf.where(valid, keypoints[:, :, :num_objects, :2] - tf.where(valid, positions, 0.0),
-                     0.0)
+    error = tf.where(
+        valid, keypoints[:, :, :num_objects, :2] - tf.where(valid, positions, 0.0), 0.0
+    )
     loss = tf.reduce_mean(tf.reduce_sum(tf.square(error), axis=[1, 2, 3]))
     return 0.5 * loss / keypoints.shape[1] if normalization == "code" else loss

@@ -1,4 +1,3 @@
-# coding=utf-8
 """Video prediction metrics: PSNR, SSIM, VGG cosine similarity and FVD.
 
 Frame metrics take frames [..., time, H, W, C] with values in [0, 1] and
@@ -30,9 +29,9 @@ def _check_frames(target, prediction):
     target = tf.convert_to_tensor(target, tf.float32)
     prediction = tf.convert_to_tensor(prediction, tf.float32)
     if target.shape != prediction.shape:
-        raise ValueError(f"target shape {target.shape} != prediction shape " f"{prediction.shape}.")
+        raise ValueError(f"target shape {target.shape} != prediction shape {prediction.shape}.")
     if target.shape.rank < 4:
-        raise ValueError("Frames must be [..., time, H, W, C]; got shape " f"{target.shape}.")
+        raise ValueError(f"Frames must be [..., time, H, W, C]; got shape {target.shape}.")
     return target, prediction
 
 
@@ -52,11 +51,11 @@ def psnr(target, prediction):
     means, so average only over frames that were actually predicted.
 
     Args:
-      target: float [..., time, H, W, C] ground-truth frames in [0, 1].
-      prediction: float, same shape, predicted frames in [0, 1].
+        target: float [..., time, H, W, C] ground-truth frames in [0, 1].
+        prediction: float, same shape, predicted frames in [0, 1].
 
     Returns:
-      float32 [..., time].
+        float32 [..., time].
     """
     target, prediction = _check_frames(target, prediction)
     return _per_image(lambda a, b: tf.image.psnr(a, b, max_val=1.0), target, prediction)
@@ -66,12 +65,12 @@ def ssim(target, prediction):
     """Structural similarity per frame (11x11 Gaussian window, sigma 1.5).
 
     Args:
-      target: float [..., time, H, W, C] ground-truth frames in [0, 1];
-        H and W must be at least 11.
-      prediction: float, same shape, predicted frames in [0, 1].
+        target: float [..., time, H, W, C] ground-truth frames in [0, 1];
+            H and W must be at least 11.
+        prediction: float, same shape, predicted frames in [0, 1].
 
     Returns:
-      float32 [..., time]; 1 for identical frames.
+        float32 [..., time]; 1 for identical frames.
     """
     target, prediction = _check_frames(target, prediction)
     if min(target.shape[-3], target.shape[-2]) < 11:
@@ -94,12 +93,12 @@ def feature_cosine_similarity(features_a, features_b, eps=1e-10):
     layers.
 
     Args:
-      features_a: list of float [N, h_l, w_l, c_l] feature maps.
-      features_b: list of float maps of the same shapes.
-      eps: Added to the norms so all-zero (dead ReLU) vectors give 0.
+        features_a: list of float [N, h_l, w_l, c_l] feature maps.
+        features_b: list of float maps of the same shapes.
+        eps: Added to the norms so all-zero (dead ReLU) vectors give 0.
 
     Returns:
-      float32 [N].
+        float32 [N].
     """
     if len(features_a) != len(features_b) or not features_a:
         raise ValueError(
@@ -125,19 +124,19 @@ def vgg_cosine_similarity(target, prediction, vgg_model, batch_size=64):
     once however many predictions it is compared with.
 
     Args:
-      target: float [..., time, H, W, 3] ground-truth frames in [0, 1].
-      prediction: float [..., time, H, W, 3] predicted frames in [0, 1], with
-        target's leading axes or axes that target's broadcast to.
-      vgg_model: Model from `pretrained.build_vgg16_features`; it maps [0, 1]
-        RGB images to the list of five feature maps.
-      batch_size: Frames per forward pass.
+        target: float [..., time, H, W, 3] ground-truth frames in [0, 1].
+        prediction: float [..., time, H, W, 3] predicted frames in [0, 1], with
+            target's leading axes or axes that target's broadcast to.
+        vgg_model: Model from `pretrained.build_vgg16_features`; it maps [0, 1]
+            RGB images to the list of five feature maps.
+        batch_size: Frames per forward pass.
 
     Returns:
-      float32 [..., time] with prediction's leading axes; 1 for identical
-      frames.
+        float32 [..., time] with prediction's leading axes; 1 for identical
+        frames.
 
     Raises:
-      ValueError: on shapes that do not broadcast or frames that are not RGB.
+        ValueError: on shapes that do not broadcast or frames that are not RGB.
     """
     target = np.asarray(target, np.float32)
     prediction = np.asarray(prediction, np.float32)
@@ -175,11 +174,11 @@ class SampleSelection(typing.NamedTuple):
     """Closest and furthest of several samples per sequence.
 
     Attributes:
-      closest: [batch, time] per-step metric of the sample closest to ground
-        truth.
-      furthest: [batch, time] per-step metric of the furthest sample.
-      closest_index: int [batch] sample index of `closest`.
-      furthest_index: int [batch] sample index of `furthest`.
+        closest: [batch, time] per-step metric of the sample closest to ground
+            truth.
+        furthest: [batch, time] per-step metric of the furthest sample.
+        closest_index: int [batch] sample index of `closest`.
+        furthest_index: int [batch] sample index of `furthest`.
     """
 
     closest: np.ndarray
@@ -196,21 +195,21 @@ def select_closest_and_furthest(values, num_observed_steps=0, higher_is_better=T
     chosen samples are returned. Ties go to the lowest sample index.
 
     Args:
-      values: float [batch, samples, time] per-step metric of every sample.
-      num_observed_steps: Number of leading (observed) steps excluded from the
-        ranking.
-      higher_is_better: True for similarities (VGG cosine, SSIM, PSNR), False
-        for distances.
+        values: float [batch, samples, time] per-step metric of every sample.
+        num_observed_steps: Number of leading (observed) steps excluded from the
+            ranking.
+        higher_is_better: True for similarities (VGG cosine, SSIM, PSNR), False
+            for distances.
 
     Returns:
-      A `SampleSelection`.
+        A `SampleSelection`.
 
     Raises:
-      ValueError: on a wrong rank or when no predicted step is left.
+        ValueError: on a wrong rank or when no predicted step is left.
     """
     values = np.asarray(values)
     if values.ndim != 3:
-        raise ValueError("values must be [batch, samples, time]; got shape " f"{values.shape}.")
+        raise ValueError(f"values must be [batch, samples, time]; got shape {values.shape}.")
     if not 0 <= num_observed_steps < values.shape[2]:
         raise ValueError(
             f"num_observed_steps={num_observed_steps} leaves no "
@@ -239,14 +238,14 @@ def fvd_preprocess(videos):
     which is the same as scaling [0, 1] values since resizing is linear.
 
     Args:
-      videos: float [batch, time, H, W, 3] with values in [0, 1].
+        videos: float [batch, time, H, W, 3] with values in [0, 1].
 
     Returns:
-      float32 [batch, time, 224, 224, 3] in [-1, 1].
+        float32 [batch, time, 224, 224, 3] in [-1, 1].
     """
     videos = tf.convert_to_tensor(videos, tf.float32)
     if videos.shape.rank != 5 or videos.shape[-1] != 3:
-        raise ValueError("videos must be [batch, time, H, W, 3]; got shape " f"{videos.shape}.")
+        raise ValueError(f"videos must be [batch, time, H, W, 3]; got shape {videos.shape}.")
     size = pretrained.I3D_IMAGE_SIZE
     batch, time = tf.shape(videos)[0], tf.shape(videos)[1]
     frames = tf.reshape(videos, tf.concat([[-1], tf.shape(videos)[2:]], 0))
@@ -291,8 +290,8 @@ class I3dEmbedder:
         """Creates the embedder.
 
         Args:
-          i3d_model: Model from `pretrained.build_i3d`.
-          batch_size: Videos per forward pass (speed and memory only).
+            i3d_model: Model from `pretrained.build_i3d`.
+            batch_size: Videos per forward pass (speed and memory only).
         """
         self.batch_size = batch_size
         self._forward = tf.function(
@@ -307,13 +306,13 @@ class I3dEmbedder:
         """Adds videos to set `name`; embeds every full batch.
 
         Args:
-          name: The set's name.
-          videos: float [batch, time >= 9, H, W, 3] with values in [0, 1]; every
-            video added to the embedder must have the same shape.
+            name: The set's name.
+            videos: float [batch, time >= 9, H, W, 3] with values in [0, 1]; every
+                video added to the embedder must have the same shape.
 
         Raises:
-          ValueError: on a wrong shape, fewer than 9 frames (I3D's final
-            temporal pooling needs at least 9) or values outside [0, 1].
+            ValueError: on a wrong shape, fewer than 9 frames (I3D's final
+                temporal pooling needs at least 9) or values outside [0, 1].
         """
         videos = _check_fvd_videos(videos)
         if self._video_shape is None:
@@ -347,17 +346,17 @@ def i3d_logits(videos, i3d_model, batch_size=8):
     """I3D Kinetics-400 logits of videos, the FVD embedding.
 
     Args:
-      videos: float [batch, time >= 9, H, W, 3] with values in [0, 1].
-      i3d_model: Model from `pretrained.build_i3d`.
-      batch_size: Videos per forward pass (memory only; results do not depend
-        on it).
+        videos: float [batch, time >= 9, H, W, 3] with values in [0, 1].
+        i3d_model: Model from `pretrained.build_i3d`.
+        batch_size: Videos per forward pass (memory only; results do not depend
+            on it).
 
     Returns:
-      float32 numpy [batch, 400].
+        float32 numpy [batch, 400].
 
     Raises:
-      ValueError: if the videos have fewer than 9 frames or values outside
-        [0, 1].
+        ValueError: if the videos have fewer than 9 frames or values outside
+            [0, 1].
     """
     embedder = I3dEmbedder(i3d_model, batch_size)
     embedder.add("videos", videos)
@@ -387,22 +386,20 @@ def frechet_distance(activations_a, activations_b):
     untrained network) are not resolved and give a small positive bias.
 
     Args:
-      activations_a: float [N_a, D].
-      activations_b: float [N_b, D].
+        activations_a: float [N_a, D].
+        activations_b: float [N_b, D].
 
     Returns:
-      The distance as a Python float (symmetric in its arguments up to
-      round-off).
+        The distance as a Python float (symmetric in its arguments up to
+        round-off).
 
     Raises:
-      ValueError: on wrong shapes or fewer than 2 rows in a set.
+        ValueError: on wrong shapes or fewer than 2 rows in a set.
     """
     a = np.asarray(activations_a, np.float64)
     b = np.asarray(activations_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"Activations must be [N, D] with equal D; got {a.shape} " f"and {b.shape}."
-        )
+        raise ValueError(f"Activations must be [N, D] with equal D; got {a.shape} and {b.shape}.")
     if min(a.shape[0], b.shape[0]) < 2:
         raise ValueError(
             "Need at least 2 activations per set for a covariance; "
@@ -452,15 +449,15 @@ def fvd_from_logits(logits_a, logits_b):
     `FVD_MIN_RECOMMENDED_VIDEOS` videos.
 
     Args:
-      logits_a: float [N_a, 400] from `i3d_logits` or `I3dEmbedder` (e.g. of
-        real videos).
-      logits_b: float [N_b, 400] (e.g. of generated videos).
+        logits_a: float [N_a, 400] from `i3d_logits` or `I3dEmbedder` (e.g. of
+            real videos).
+        logits_b: float [N_b, 400] (e.g. of generated videos).
 
     Returns:
-      An `FvdResult` (value and both set sizes).
+        An `FvdResult` (value and both set sizes).
 
     Raises:
-      ValueError: on fewer than 2 videos per set.
+        ValueError: on fewer than 2 videos per set.
     """
     num_a, num_b = len(logits_a), len(logits_b)
     _check_fvd_set_sizes(num_a, num_b)
@@ -477,17 +474,17 @@ def fvd(videos_a, videos_b, i3d_model, batch_size=8):
     `FVD_MIN_RECOMMENDED_VIDEOS` videos.
 
     Args:
-      videos_a: float [N_a, time >= 9, H, W, 3] in [0, 1] (e.g. real videos).
-      videos_b: float [N_b, time, H, W, 3] in [0, 1] (e.g. generated videos).
-      i3d_model: Model from `pretrained.build_i3d`.
-      batch_size: Videos per I3D forward pass.
+        videos_a: float [N_a, time >= 9, H, W, 3] in [0, 1] (e.g. real videos).
+        videos_b: float [N_b, time, H, W, 3] in [0, 1] (e.g. generated videos).
+        i3d_model: Model from `pretrained.build_i3d`.
+        batch_size: Videos per I3D forward pass.
 
     Returns:
-      An `FvdResult` (value and both set sizes).
+        An `FvdResult` (value and both set sizes).
 
     Raises:
-      ValueError: on fewer than 9 frames, values outside [0, 1] or fewer than
-        2 videos per set.
+        ValueError: on fewer than 9 frames, values outside [0, 1] or fewer than
+            2 videos per set.
     """
     _check_fvd_set_sizes(len(videos_a), len(videos_b))
     embedder = I3dEmbedder(i3d_model, batch_size)

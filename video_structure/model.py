@@ -24,20 +24,23 @@ Inference methods, batched and vectorised over samples:
 * `rollout(frames, ...)`: the three above in a row.
 """
 
-from typing import Dict, Optional
-
 import keras
 import tensorflow as tf
 
 from video_structure import config as config_lib
-from video_structure import dynamics
-from video_structure import keypoint_ops
-from video_structure import losses
-from video_structure import schedules
-from video_structure import vision
+from video_structure import dynamics, keypoint_ops, losses, schedules, vision
 
-LOSS_TERMS = ("loss", "image", "separation", "sparsity", "vrnn", "kl", "future", "supervised",
-              "weight_decay")
+LOSS_TERMS = (
+    "loss",
+    "image",
+    "separation",
+    "sparsity",
+    "vrnn",
+    "kl",
+    "future",
+    "supervised",
+    "weight_decay",
+)
 # Validation logs these; its `future` is the single-sample prediction error.
 VALIDATION_TERMS = LOSS_TERMS + ("future_bom",)
 # Logged beside the losses of a keypoint model, to make a collapsed detector
@@ -60,8 +63,9 @@ class StructVRNN(keras.Model):
         self.reconstructor = vision.Reconstructor(config, name="reconstructor")
         self.vrnn = dynamics.VRNNCell(config, action_size, name="vrnn")
         self.seed_generator = keras.random.SeedGenerator(seed, name="seed_generator")
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in VALIDATION_TERMS + KEYPOINT_MONITORS}
+        self.trackers = {
+            name: keras.metrics.Mean(name=name) for name in VALIDATION_TERMS + KEYPOINT_MONITORS
+        }
 
     @property
     def metrics(self):
@@ -70,8 +74,9 @@ class StructVRNN(keras.Model):
     def build_all(self) -> None:
         """Creates every variable by running each part once on zeros."""
         config = self.config
-        frames = tf.zeros([1, config.sequence_length, config.image_size, config.image_size,
-                           config.image_channels])
+        frames = tf.zeros(
+            [1, config.sequence_length, config.image_size, config.image_size, config.image_channels]
+        )
         batch = {"frames": frames}
         if self.action_size:
             batch["actions"] = tf.zeros([1, config.sequence_length, self.action_size])
@@ -91,8 +96,9 @@ class StructVRNN(keras.Model):
         """phi_det on [batch, time, H, W, C] frames -> [batch, time, K, 3] keypoints."""
         return self.detector(frames)[0]
 
-    def reconstruct(self, keypoints: tf.Tensor, first_frame: tf.Tensor,
-                    first_keypoints: tf.Tensor) -> tf.Tensor:
+    def reconstruct(
+        self, keypoints: tf.Tensor, first_frame: tf.Tensor, first_keypoints: tf.Tensor
+    ) -> tf.Tensor:
         """phi_rec: renders keypoints given the first frame and its keypoints (Eq. S5).
 
         Args:
@@ -113,12 +119,19 @@ class StructVRNN(keras.Model):
         def repeat(tensor):
             return tf.repeat(tensor, samples, axis=0)
 
-        frames = self.reconstructor(merged, repeat(first_keypoints), repeat(appearance),
-                                    repeat(first_frame))
+        frames = self.reconstructor(
+            merged, repeat(first_keypoints), repeat(appearance), repeat(first_frame)
+        )
         return tf.reshape(frames, tf.concat([shape[:3], tf.shape(frames)[2:]], axis=0))
 
-    def predict_keypoints(self, observed_keypoints: tf.Tensor, num_samples, predicted_steps: int,
-                          seed, actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+    def predict_keypoints(
+        self,
+        observed_keypoints: tf.Tensor,
+        num_samples,
+        predicted_steps: int,
+        seed,
+        actions: tf.Tensor | None = None,
+    ) -> dict[str, tf.Tensor]:
         """Observes keypoints, then predicts with `num_samples` samples from the prior.
 
         Every sample is an independent rollout: on observed steps its latents come
@@ -143,16 +156,23 @@ class StructVRNN(keras.Model):
         if actions is not None:
             actions = tf.repeat(actions, num_samples, axis=0)
         rollout = dynamics.unroll(
-            self.vrnn, tf.repeat(flat, num_samples, axis=0), observed_steps, total_steps, seed,
-            actions=actions, deterministic=self.config.deterministic_belief,
-            sample_prob_observed=1.0, sample_prob_predicted=1.0)
-        keypoints = tf.reshape(rollout.keypoints,
-                               [batch, num_samples, total_steps, self.config.num_keypoints, 3])
+            self.vrnn,
+            tf.repeat(flat, num_samples, axis=0),
+            observed_steps,
+            total_steps,
+            seed,
+            actions=actions,
+            deterministic=self.config.deterministic_belief,
+            sample_prob_observed=1.0,
+            sample_prob_predicted=1.0,
+        )
+        keypoints = tf.reshape(
+            rollout.keypoints, [batch, num_samples, total_steps, self.config.num_keypoints, 3]
+        )
         states = tf.reshape(rollout.states, [batch, num_samples, total_steps, -1])
         return {"keypoints": keypoints, "states": states}
 
-    def prediction_loss(self, keypoints: tf.Tensor,
-                        actions: Optional[tf.Tensor] = None) -> tf.Tensor:
+    def prediction_loss(self, keypoints: tf.Tensor, actions: tf.Tensor | None = None) -> tf.Tensor:
         """L_future of one prior sample per sequence, predicted as at inference.
 
         The dynamics model sees only the first T steps of `keypoints`; one
@@ -168,15 +188,27 @@ class StructVRNN(keras.Model):
             negative log-likelihood, averaged over the batch.
         """
         observed = self.config.observed_steps
-        predicted = self.predict_keypoints(keypoints[:, :observed], 1, self.config.predicted_steps,
-                                           self._next_seed(), actions)
-        nll = losses.keypoint_nll(_flatten_keypoints(keypoints[:, observed:]),
-                                  _flatten_keypoints(predicted["keypoints"][:, 0, observed:]))
-        return losses.future_loss(nll, self.config.loss_normalization,  # nll: [batch, Delta T]
-                                  self.config.sequence_length)
+        predicted = self.predict_keypoints(
+            keypoints[:, :observed], 1, self.config.predicted_steps, self._next_seed(), actions
+        )
+        nll = losses.keypoint_nll(
+            _flatten_keypoints(keypoints[:, observed:]),
+            _flatten_keypoints(predicted["keypoints"][:, 0, observed:]),
+        )
+        return losses.future_loss(
+            nll,
+            self.config.loss_normalization,  # nll: [batch, Delta T]
+            self.config.sequence_length,
+        )
 
-    def rollout(self, frames: tf.Tensor, num_samples, predicted_steps: int, seed,
-                actions: Optional[tf.Tensor] = None) -> Dict[str, tf.Tensor]:
+    def rollout(
+        self,
+        frames: tf.Tensor,
+        num_samples,
+        predicted_steps: int,
+        seed,
+        actions: tf.Tensor | None = None,
+    ) -> dict[str, tf.Tensor]:
         """Detects keypoints in observed frames, predicts and renders N futures.
 
         Args:
@@ -199,7 +231,7 @@ class StructVRNN(keras.Model):
 
     # Training.
 
-    def compute_losses(self, batch: Dict[str, tf.Tensor], training: bool):
+    def compute_losses(self, batch: dict[str, tf.Tensor], training: bool):
         """Evaluates every term of Eq. 9 on a batch.
 
         Args:
@@ -222,16 +254,25 @@ class StructVRNN(keras.Model):
         step = self.optimizer.iterations if self.optimizer is not None else 0
         if training:
             prob_observed = schedules.sampling_probability(
-                step, config.sampling_final_prob_observed, config.ramp_steps)
+                step, config.sampling_final_prob_observed, config.ramp_steps
+            )
             prob_predicted = schedules.sampling_probability(
-                step, config.sampling_final_prob_predicted, config.ramp_steps)
+                step, config.sampling_final_prob_predicted, config.ramp_steps
+            )
         else:
             prob_observed = prob_predicted = 1.0
         rollout = dynamics.unroll(
-            self.vrnn, targets, config.observed_steps, config.sequence_length, self._next_seed(),
+            self.vrnn,
+            targets,
+            config.observed_steps,
+            config.sequence_length,
+            self._next_seed(),
             actions=batch.get("actions") if self.action_size else None,
-            num_samples=config.num_bom_samples, deterministic=config.deterministic_belief,
-            sample_prob_observed=prob_observed, sample_prob_predicted=prob_predicted)
+            num_samples=config.num_bom_samples,
+            deterministic=config.deterministic_belief,
+            sample_prob_observed=prob_observed,
+            sample_prob_predicted=prob_predicted,
+        )
         nll = losses.keypoint_nll(targets, rollout.keypoints)  # [batch, time]
         beta = schedules.kl_scale(step, config.kl_scale, config.kl_annealing_steps)
 
@@ -239,29 +280,46 @@ class StructVRNN(keras.Model):
         # validation keeps the keypoint priors at 0 for the CNN-VRNN.
         normalization, length = config.loss_normalization, config.sequence_length
         # The authors' code separates the observed steps' trajectories only.
-        separated = keypoints[:, :config.observed_steps] if normalization == "code" else keypoints
+        separated = keypoints[:, : config.observed_steps] if normalization == "code" else keypoints
         terms = {
             "image": losses.image_loss(frames, reconstructed, normalization),
-            "separation": (losses.separation_loss(separated, config.separation_sigma,
-                                                  normalization)
-                           if config.separation_scale else tf.constant(0.0)),
-            "sparsity": (losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps),
-                                              normalization)
-                         if config.sparsity_scale else tf.constant(0.0)),
-            "vrnn": losses.vrnn_loss(nll[:, :config.observed_steps], rollout.kl, beta,
-                                     normalization, length),
+            "separation": (
+                losses.separation_loss(separated, config.separation_sigma, normalization)
+                if config.separation_scale
+                else tf.constant(0.0)
+            ),
+            "sparsity": (
+                losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps), normalization)
+                if config.sparsity_scale
+                else tf.constant(0.0)
+            ),
+            "vrnn": losses.vrnn_loss(
+                nll[:, : config.observed_steps], rollout.kl, beta, normalization, length
+            ),
             "kl": tf.reduce_mean(tf.reduce_sum(rollout.kl, axis=1)),
-            "future": losses.future_loss(nll[:, config.observed_steps:], normalization, length),
-            "supervised": (losses.supervised_loss(keypoints, _positions(batch), normalization)
-                           if config.supervision_scale else tf.constant(0.0)),
+            "future": losses.future_loss(nll[:, config.observed_steps :], normalization, length),
+            "supervised": (
+                losses.supervised_loss(keypoints, _positions(batch), normalization)
+                if config.supervision_scale
+                else tf.constant(0.0)
+            ),
             "weight_decay": tf.add_n(self.losses) if self.losses else tf.constant(0.0),
         }
         total = tf.add_n(list(scaled_terms(terms, config).values()))
-        outputs = {"keypoints": keypoints, "heatmaps": heatmaps, "reconstructed": reconstructed,
-                   "decoded_keypoints": rollout.keypoints, "beta": beta,
-                   "sample_prob_observed": prob_observed, "sample_prob_predicted": prob_predicted,
-                   "keypoint_statistics": (keypoint_ops.keypoint_statistics(keypoints)
-                                           if config.representation == "keypoints" else {})}
+        outputs = {
+            "keypoints": keypoints,
+            "heatmaps": heatmaps,
+            "reconstructed": reconstructed,
+            "decoded_keypoints": rollout.keypoints,
+            "beta": beta,
+            "sample_prob_observed": prob_observed,
+            "sample_prob_predicted": prob_predicted,
+            "keypoint_statistics": (
+                keypoint_ops.keypoint_statistics(keypoints)
+                if config.representation == "keypoints"
+                else {}
+            ),
+        }
         return total, terms, outputs
 
     def _next_seed(self) -> tf.Tensor:
@@ -275,14 +333,20 @@ class StructVRNN(keras.Model):
         return keypoints[..., 2]
 
     def _update_metrics(self, total, terms, outputs):
-        """Updates the trackers of `total`, `terms` and the keypoint statistics; returns their logs."""
+        """Updates the trackers of `total`, `terms` and the keypoint statistics.
+
+        Returns:
+            The trackers' results, the step's logs.
+        """
         self.trackers["loss"].update_state(total)
         for name, value in terms.items():
             self.trackers[name].update_state(value)
         for name, value in outputs["keypoint_statistics"].items():
             self.trackers[name].update_state(value)
-        logs = {name: self.trackers[name].result()
-                for name in ("loss", *terms, *outputs["keypoint_statistics"])}
+        logs = {
+            name: self.trackers[name].result()
+            for name in ("loss", *terms, *outputs["keypoint_statistics"])
+        }
         logs["beta"] = outputs["beta"]
         logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
         logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
@@ -301,11 +365,12 @@ class StructVRNN(keras.Model):
         # unroll is the dynamics model's alone.
         terms["future_bom"] = terms["future"]
         terms["future"] = self.prediction_loss(
-            outputs["keypoints"], batch.get("actions") if self.action_size else None)
+            outputs["keypoints"], batch.get("actions") if self.action_size else None
+        )
         return self._update_metrics(total, terms, outputs)
 
 
-def scaled_terms(terms: Dict[str, tf.Tensor], config: config_lib.Config) -> Dict[str, tf.Tensor]:
+def scaled_terms(terms: dict[str, tf.Tensor], config: config_lib.Config) -> dict[str, tf.Tensor]:
     """The summands of Eq. 9's total loss: each term of `compute_losses` times its scale.
 
     L_VRNN already holds beta times the KL (the "kl" term is reported, not
@@ -319,9 +384,15 @@ def scaled_terms(terms: Dict[str, tf.Tensor], config: config_lib.Config) -> Dict
     Returns:
         Dict from term name to its scaled value; the values sum to the loss.
     """
-    scales = {"image": 1.0, "separation": config.separation_scale,
-              "sparsity": config.sparsity_scale, "vrnn": 1.0, "future": 1.0,
-              "supervised": config.supervision_scale, "weight_decay": 1.0}
+    scales = {
+        "image": 1.0,
+        "separation": config.separation_scale,
+        "sparsity": config.sparsity_scale,
+        "vrnn": 1.0,
+        "future": 1.0,
+        "supervised": config.supervision_scale,
+        "weight_decay": 1.0,
+    }
     return {name: scale * terms[name] for name, scale in scales.items()}
 
 
@@ -329,15 +400,20 @@ def make_optimizer(config: config_lib.Config) -> keras.optimizers.Optimizer:
     """Adam with the step-wise halved learning rate of S1.2."""
     return keras.optimizers.Adam(
         learning_rate=schedules.learning_rate(
-            config.learning_rate, config.lr_decay_steps, config.lr_decay_factor),
-        beta_1=config.adam_beta1, beta_2=config.adam_beta2,
-        clipnorm=config.clipnorm or None)
+            config.learning_rate, config.lr_decay_steps, config.lr_decay_factor
+        ),
+        beta_1=config.adam_beta1,
+        beta_2=config.adam_beta2,
+        clipnorm=config.clipnorm or None,
+    )
 
 
 def _positions(batch) -> tf.Tensor:
     if "positions" not in batch:
-        raise ValueError("supervision_scale > 0 needs ground-truth `positions` in the data; "
-                         "this dataset has none.")
+        raise ValueError(
+            "supervision_scale > 0 needs ground-truth `positions` in the data; "
+            "this dataset has none."
+        )
     return batch["positions"]
 
 
@@ -348,10 +424,11 @@ def _flatten_keypoints(keypoints: tf.Tensor) -> tf.Tensor:
 
 def _check_frames(frames: tf.Tensor, config: config_lib.Config) -> None:
     """Raises ValueError for frames whose static shape does not fit the config."""
-    expected = [config.sequence_length, config.image_size, config.image_size,
-                config.image_channels]
+    expected = [config.sequence_length, config.image_size, config.image_size, config.image_channels]
     shape = frames.shape.as_list()
     if len(shape) != 5 or any(s is not None and s != e for s, e in zip(shape[1:], expected)):
         raise ValueError(
-            f"frames have shape {shape}; the config expects [batch, {', '.join(map(str, expected))}]"
-            " (batch, observed + predicted steps, height, width, channels).")
+            f"frames have shape {shape}; the config expects "
+            f"[batch, {', '.join(map(str, expected))}] "
+            "(batch, observed + predicted steps, height, width, channels)."
+        )

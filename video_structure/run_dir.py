@@ -12,7 +12,7 @@ import json
 import os
 import re
 import shutil
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import tensorflow as tf
 
@@ -48,15 +48,17 @@ class Lock:
             RunDirError: another live process holds it.
         """
         self.path = os.path.join(output_dir, LOCK_NAME)
-        self._file = open(self.path, "a+")  # pylint: disable=consider-using-with
+        self._file = open(self.path, "a+")
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
             self._file.seek(0)
             holder = self._file.read().strip() or "unknown"
             self._file.close()
-            raise RunDirError(f"{output_dir} is in use by another training run (PID {holder}); "
-                              "wait for it to end or use another --output_dir.") from e
+            raise RunDirError(
+                f"{output_dir} is in use by another training run (PID {holder}); "
+                "wait for it to end or use another --output_dir."
+            ) from e
         self._file.seek(0)
         # A PID left in the file is of a run that died holding the lock.
         self.previous_holder = self._file.read().strip() or None
@@ -74,7 +76,7 @@ class Lock:
         self._file.close()
 
 
-def remove_leftovers(output_dir: str) -> List[str]:
+def remove_leftovers(output_dir: str) -> list[str]:
     """Removes the temporary files an interrupted run leaves; call it holding the lock.
 
     They are: TensorFlow's `ckpt-N_temp/` shard directories and `checkpoint.tmp*`
@@ -89,9 +91,13 @@ def remove_leftovers(output_dir: str) -> List[str]:
         The removed paths.
     """
     checkpoints = os.path.join(output_dir, CHECKPOINTS)
-    patterns = [os.path.join(checkpoints, "*_temp"), os.path.join(checkpoints, "checkpoint.tmp*"),
-                os.path.join(output_dir, ".export-*"), os.path.join(output_dir, ".old-export-*"),
-                os.path.join(output_dir, f"*{files.TMP_MARKER}*")]
+    patterns = [
+        os.path.join(checkpoints, "*_temp"),
+        os.path.join(checkpoints, "checkpoint.tmp*"),
+        os.path.join(output_dir, ".export-*"),
+        os.path.join(output_dir, ".old-export-*"),
+        os.path.join(output_dir, f"*{files.TMP_MARKER}*"),
+    ]
     removed = sorted({path for pattern in patterns for path in glob.glob(pattern)})
     for path in removed:
         if os.path.isdir(path):
@@ -106,7 +112,7 @@ def checkpoint_step(path: str) -> int:
     return int(path.rsplit("-", 1)[1])
 
 
-def newest_intact_checkpoint(output_dir: str) -> Tuple[Optional[str], List[str]]:
+def newest_intact_checkpoint(output_dir: str) -> tuple[str | None, list[str]]:
     """Finds the newest checkpoint whose every tensor reads back.
 
     Every `ckpt-N.index` in the directory is a candidate, newest first, whether
@@ -122,9 +128,15 @@ def newest_intact_checkpoint(output_dir: str) -> Tuple[Optional[str], List[str]]
         one "prefix: reason" line per damaged newer checkpoint).
     """
     indexes = glob.glob(os.path.join(output_dir, CHECKPOINTS, "ckpt-*.index"))
-    prefixes = sorted((p[:-len(".index")] for p in indexes
-                       if re.fullmatch(r"ckpt-\d+\.index", os.path.basename(p))),
-                      key=checkpoint_step, reverse=True)
+    prefixes = sorted(
+        (
+            p[: -len(".index")]
+            for p in indexes
+            if re.fullmatch(r"ckpt-\d+\.index", os.path.basename(p))
+        ),
+        key=checkpoint_step,
+        reverse=True,
+    )
     damaged = []
     for prefix in prefixes:
         try:
@@ -140,13 +152,14 @@ def newest_intact_checkpoint(output_dir: str) -> Tuple[Optional[str], List[str]]
     return None, damaged
 
 
-def _read_config(path: str) -> Dict[str, Any]:
+def _read_config(path: str) -> dict[str, Any]:
     try:
         with open(path) as f:
             saved = json.load(f)
     except (OSError, ValueError) as e:
-        raise RunDirError(f"{path} is unreadable ({e}); restore it or use another "
-                          "--output_dir.") from e
+        raise RunDirError(
+            f"{path} is unreadable ({e}); restore it or use another --output_dir."
+        ) from e
     if not isinstance(saved, dict):
         raise RunDirError(f"{path} holds no JSON object; restore it or use another --output_dir.")
     return saved
@@ -163,7 +176,7 @@ def load_config(output_dir: str) -> config_lib.Config:
     return config_lib.Config(**{key: value for key, value in saved.items() if key in names})
 
 
-def check_config(output_dir: str, run: Dict[str, Any], trained_step: int) -> None:
+def check_config(output_dir: str, run: dict[str, Any], trained_step: int) -> None:
     """Saves what defines the run, or checks that a resumed run keeps it.
 
     Args:
@@ -181,14 +194,21 @@ def check_config(output_dir: str, run: Dict[str, Any], trained_step: int) -> Non
     if trained_step and os.path.exists(path):
         saved = _read_config(path)
         # Keys an older version did not save cannot be checked.
-        changed = {key: (saved[key], value) for key, value in run.items()
-                   if key in saved and saved[key] != value and key not in RESUMABLE_KEYS}
+        changed = {
+            key: (saved[key], value)
+            for key, value in run.items()
+            if key in saved and saved[key] != value and key not in RESUMABLE_KEYS
+        }
         if changed:
             details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            raise RunDirError(f"{output_dir} holds a run with other settings ({details}); use "
-                              "another --output_dir or the same flags.")
+            raise RunDirError(
+                f"{output_dir} holds a run with other settings ({details}); use "
+                "another --output_dir or the same flags."
+            )
     if run["num_steps"] < trained_step:
-        raise RunDirError(f"{output_dir} holds a run trained {trained_step} steps; --steps="
-                          f"{run['num_steps']} would rewrite its metadata. Pass --steps >= "
-                          f"{trained_step}.")
+        raise RunDirError(
+            f"{output_dir} holds a run trained {trained_step} steps; --steps="
+            f"{run['num_steps']} would rewrite its metadata. Pass --steps >= "
+            f"{trained_step}."
+        )
     files.write_json(path, run)

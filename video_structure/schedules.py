@@ -31,4 +31,5 @@ def sampling_probability(step, final_probability: float, ramp_steps: int) -> tf.
 def learning_rate(initial: float, decay_steps: int, decay_factor: float):
     """Multiplies the learning rate by `decay_factor` every `decay_steps` steps (S1.2)."""
     return keras.optimizers.schedules.ExponentialDecay(
-        initial, decay_steps, decay_factor, staircase=True)
+        initial, decay_steps, decay_factor, staircase=True
+    )

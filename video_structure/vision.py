@@ -14,15 +14,27 @@ from video_structure import config as config_lib
 from video_structure import keypoint_ops
 
 
-def _conv(config: config_lib.Config, filters: int, kernel_size: int = 3, strides: int = 1,
-          activation="leaky_relu", name=None) -> keras.layers.Conv2D:
+def _conv(
+    config: config_lib.Config,
+    filters: int,
+    kernel_size: int = 3,
+    strides: int = 1,
+    activation="leaky_relu",
+    name=None,
+) -> keras.layers.Conv2D:
     """A convolution with the paper's initialisation and weight decay (S1.1.1, S1.2)."""
     if activation == "leaky_relu":
         activation = functools.partial(tf.nn.leaky_relu, alpha=config.leaky_relu_slope)
     return keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", activation=activation,
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        activation=activation,
         kernel_initializer="he_uniform",
-        kernel_regularizer=keras.regularizers.L2(config.weight_decay), name=name)
+        kernel_regularizer=keras.regularizers.L2(config.weight_decay),
+        name=name,
+    )
 
 
 def _num_levels(config: config_lib.Config) -> int:
@@ -49,8 +61,9 @@ class ImageEncoder(keras.layers.Layer):
     each stride-2 step. A final 1x1 convolution maps to `output_channels`.
     """
 
-    def __init__(self, config: config_lib.Config, output_channels: int, output_activation=None,
-                 **kwargs):
+    def __init__(
+        self, config: config_lib.Config, output_channels: int, output_activation=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.convs = []
         filters = config.encoder_filters
@@ -59,8 +72,9 @@ class ImageEncoder(keras.layers.Layer):
                 filters *= 2
             self.convs.append(_conv(config, filters, strides=2 if level else 1))
             self.convs.extend(_conv(config, filters) for _ in range(config.layers_per_scale))
-        self.output_conv = _conv(config, output_channels, kernel_size=1,
-                                 activation=output_activation)
+        self.output_conv = _conv(
+            config, output_channels, kernel_size=1, activation=output_activation
+        )
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         """Maps [batch, H, W, C] frames in [0, 1] to [batch, h, w, output_channels]."""
@@ -159,7 +173,8 @@ class Reconstructor(keras.layers.Layer):
         self.features_to_maps = None
         if config.representation == "cnn":
             self.features_to_maps = keras.layers.Dense(
-                config.heatmap_size**2 * config.num_keypoints, name="features_to_maps")
+                config.heatmap_size**2 * config.num_keypoints, name="features_to_maps"
+            )
         levels = _num_levels(config)
         filters = config.encoder_filters * 2**levels
         self.input_conv = _conv(config, filters, kernel_size=1)
@@ -167,8 +182,7 @@ class Reconstructor(keras.layers.Layer):
         self.scales = []
         for _ in range(levels):
             filters //= 2
-            self.scales.append(
-                [_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
+            self.scales.append([_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
         self.output_conv = _conv(config, config.image_channels, kernel_size=1, activation=None)
 
     def render(self, keypoints: tf.Tensor) -> tf.Tensor:
@@ -178,8 +192,13 @@ class Reconstructor(keras.layers.Layer):
         maps = self.features_to_maps(tf.reshape(keypoints, [-1, 3 * self.num_keypoints]))
         return tf.reshape(maps, [-1, self.heatmap_size, self.heatmap_size, self.num_keypoints])
 
-    def call(self, keypoints: tf.Tensor, first_keypoints: tf.Tensor,
-             appearance: tf.Tensor, first_frame: tf.Tensor) -> tf.Tensor:
+    def call(
+        self,
+        keypoints: tf.Tensor,
+        first_keypoints: tf.Tensor,
+        appearance: tf.Tensor,
+        first_frame: tf.Tensor,
+    ) -> tf.Tensor:
         """Renders frames from keypoints.
 
         Args:

@@ -1,20 +1,20 @@
 """Pictures of keypoints: frames with keypoints drawn on them, strips and GIFs (numpy + Pillow)."""
 
 import colorsys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from video_structure import files
-from video_structure import keypoint_ops
+from video_structure import files, keypoint_ops
 
 
 def palette(num_colors: int) -> np.ndarray:
     """`num_colors` distinct saturated RGB colours, uint8 [num_colors, 3]."""
     hues = np.arange(num_colors) / max(num_colors, 1)
-    return np.array([[round(255 * c) for c in colorsys.hsv_to_rgb(h, 0.9, 1.0)] for h in hues],
-                    dtype=np.uint8)
+    return np.array(
+        [[round(255 * c) for c in colorsys.hsv_to_rgb(h, 0.9, 1.0)] for h in hues], dtype=np.uint8
+    )
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -23,8 +23,13 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.round(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def draw_keypoints(frames: np.ndarray, keypoints: np.ndarray, scale: int = 4,
-                   min_scale: float = 0.05, trail: int = 0) -> np.ndarray:
+def draw_keypoints(
+    frames: np.ndarray,
+    keypoints: np.ndarray,
+    scale: int = 4,
+    min_scale: float = 0.05,
+    trail: int = 0,
+) -> np.ndarray:
     """Draws keypoints on frames, each keypoint in its own colour.
 
     Args:
@@ -58,15 +63,22 @@ def draw_keypoints(frames: np.ndarray, keypoints: np.ndarray, scale: int = 4,
                 if len(path) > 1:
                     draw.line(path, fill=color, width=1)
             radius = 1.0 + 2.0 * min(mu, 1.0)
-            box = [columns[t, k] - radius, rows[t, k] - radius,
-                   columns[t, k] + radius, rows[t, k] + radius]
+            box = [
+                columns[t, k] - radius,
+                rows[t, k] - radius,
+                columns[t, k] + radius,
+                rows[t, k] + radius,
+            ]
             draw.ellipse(box, fill=color, outline=(0, 0, 0))
         output.append(np.asarray(image))
     return np.stack(output)
 
 
-def grid(rows: Sequence[np.ndarray], border: int = 1,
-         border_colors: Optional[Sequence[Sequence[int]]] = None) -> np.ndarray:
+def grid(
+    rows: Sequence[np.ndarray],
+    border: int = 1,
+    border_colors: Sequence[Sequence[int]] | None = None,
+) -> np.ndarray:
     """Tiles rows of frames into one image.
 
     Args:
@@ -100,6 +112,14 @@ def save_png(image: np.ndarray, path: str) -> None:
 def save_gif(frames: np.ndarray, path: str, fps: float = 4.0) -> None:
     """Writes uint8 [time, H, W, 3] frames as a looping GIF, atomically."""
     images = [Image.fromarray(frame) for frame in frames]
-    files.atomic_write(path, lambda f: images[0].save(
-        f, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
-        loop=0))
+    files.atomic_write(
+        path,
+        lambda f: images[0].save(
+            f,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=int(1000 / fps),
+            loop=0,
+        ),
+    )

@@ -17,10 +17,11 @@ Episodes
     The reward of a frame is the mean reward of the control steps it covers, so
     it stays in the suite's [0, 1]. docs/fidelity.md gives the measurements
     behind these defaults: i.i.d. uniform actions at every control step left
-    four of six domains moving less than a heatmap pixel per window. Frames are `image_size` x `image_size` RGB uint8 renders of
-    camera 0 with the suite's default look (shadows, skybox, floor). Following
-    video_structure/data/__init__.py, `actions[t]` and `rewards[t]` belong to the transition that
-    produced frame t, so both are zero for frame 0. Per-episode seeds come from
+    four of six domains moving less than a heatmap pixel per window. Frames are
+    `image_size` x `image_size` RGB uint8 renders of camera 0 with the suite's
+    default look (shadows, skybox, floor). Following video_structure/data/__init__.py,
+    `actions[t]` and `rewards[t]` belong to the transition that produced frame t,
+    so both are zero for frame 0. Per-episode seeds come from
     `numpy.random.SeedSequence(seed, spawn_key=(split, domain, episode))` where
     split and domain are indices into `SPLITS` and `DOMAINS` (fixed tuples, so a
     domain's episodes do not change when other domains are added or removed), so
@@ -184,8 +185,8 @@ def select_gl_backend():
             return backend
         failures.append(f"MUJOCO_GL={backend}: {error}")
     raise RuntimeError(
-        "MuJoCo cannot render headless with any of %s. %s. Errors:\n%s"
-        % (GL_BACKENDS, _GL_PACKAGES, "\n".join(failures))
+        f"MuJoCo cannot render headless with any of {GL_BACKENDS}. {_GL_PACKAGES}. Errors:\n"
+        + "\n".join(failures)
     )
 
 
@@ -298,7 +299,7 @@ class _DropMujocoNotices(logging.Filter):
 
 def load_env(domain):
     """Loads a suite environment without a time limit (in a GL worker)."""
-    from dm_control import suite  # pylint: disable=g-import-not-at-top
+    from dm_control import suite
 
     absl_logger = logging.getLogger("absl")
     if not any(isinstance(f, _DropMujocoNotices) for f in absl_logger.filters):
@@ -362,8 +363,15 @@ def random_action(rng, spec, distribution):
 
 
 def generate_episode(
-    env, seed_sequence, episode_length, image_size, action_repeat, action_hold,
-    action_distribution, record, render=True,
+    env,
+    seed_sequence,
+    episode_length,
+    image_size,
+    action_repeat,
+    action_hold,
+    action_distribution,
+    record,
+    render=True,
 ):
     """Fills one record with a random-action episode.
 
@@ -422,7 +430,7 @@ def motion_statistics(positions, rewards, window=STATISTICS_WINDOW):
     if len(starts) == 0 or len(positions) == 0:
         return {"windows": 0}
     moved = np.linalg.norm(positions[:, starts + window - 1] - positions[:, starts], axis=-1)
-    windows = np.stack([rewards[:, s:s + window] for s in starts], axis=1)  # [E, S, window]
+    windows = np.stack([rewards[:, s : s + window] for s in starts], axis=1)  # [E, S, window]
     return {
         "windows": int(windows.shape[0] * windows.shape[1]),
         "displacement_heatmap_pixels": float(np.nanmean(moved) / HEATMAP_PIXEL),
@@ -466,7 +474,7 @@ def _exit_when_orphaned(parent_pid):
     """
     while os.getppid() == parent_pid:
         time.sleep(0.2)
-    os._exit(1)  # pylint: disable=protected-access
+    os._exit(1)
 
 
 def _check_worker_is_tf_free():
@@ -566,7 +574,7 @@ def _generate_shard(task):
 
 
 def _shard_name(split, domain, index, count):
-    return "%s-%s-%05d-of-%05d.npy" % (split, domain.replace("/", "_"), index, count)
+    return f"{split}-{domain.replace('/', '_')}-{index:05d}-of-{count:05d}.npy"
 
 
 def plan_shards(domains, episodes, episodes_per_shard):
@@ -625,7 +633,7 @@ def _check_same_spec(previous, spec, spec_path):
 
 
 def _package_versions():
-    from importlib import metadata  # pylint: disable=g-import-not-at-top
+    from importlib import metadata
 
     return {name: metadata.version(name) for name in ("dm-control", "mujoco", "numpy")}
 
@@ -678,7 +686,7 @@ def generate(
     domains = list(domains)
     unknown = [d for d in domains if d not in DOMAINS]
     if unknown or not domains or len(set(domains)) != len(domains):
-        raise ValueError(f"domains must be distinct names from {DOMAINS}, got " f"{domains}")
+        raise ValueError(f"domains must be distinct names from {DOMAINS}, got {domains}")
     for name, value, minimum in [
         ("train_episodes", train_episodes, 0),
         ("test_episodes", test_episodes, 0),
@@ -849,21 +857,19 @@ def _check_shard_list(manifest):
         if missing:
             raise ValueError(f"shard entry {i} ({entry.get('file')}) lacks {missing}")
         listed[entry["file"]] = entry
-    planned = plan_shards(
-        manifest["domains"], manifest["episodes"], manifest["episodes_per_shard"]
-    )
+    planned = plan_shards(manifest["domains"], manifest["episodes"], manifest["episodes_per_shard"])
     for shard in planned:
         entry = listed.pop(shard["file"], None)
         if entry is None:
             raise ValueError(
-                f'shard {shard["file"]} ({shard["num_episodes"]} {shard["split"]} episodes of '
-                f'{shard["domain"]}) is missing from the shard list'
+                f"shard {shard['file']} ({shard['num_episodes']} {shard['split']} episodes of "
+                f"{shard['domain']}) is missing from the shard list"
             )
         differing = {k: entry[k] for k in _PLANNED_KEYS if entry[k] != shard[k]}
         if differing:
             raise ValueError(
-                f'shard {shard["file"]} is listed with {differing}, but the manifest\'s '
-                f"domains and episodes plan {({k: shard[k] for k in differing})}"
+                f"shard {shard['file']} is listed with {differing}, but the manifest's "
+                f"domains and episodes plan { ({k: shard[k] for k in differing}) }"
             )
     if listed:
         raise ValueError(
@@ -902,7 +908,7 @@ def load_manifest(data_dir):
             manifest = json.load(f)
         if manifest["format_version"] != FORMAT_VERSION:
             raise OutdatedDatasetError(
-                f'{data_dir} holds a DMCS dataset of format {manifest["format_version"]}; this '
+                f"{data_dir} holds a DMCS dataset of format {manifest['format_version']}; this "
                 f"version reads format {FORMAT_VERSION} (held random actions, see "
                 "docs/fidelity.md). Regenerate it: delete the directory (or pass another "
                 "--data_dir) and rerun train.py --dataset=dmcs or datasets/generate_dmcs.py."
@@ -916,8 +922,7 @@ def load_manifest(data_dir):
         )
         if manifest["dtype"] != expected:
             raise ValueError(
-                f'record_dtype {manifest["dtype"]} does not match '
-                f"the manifest's sizes ({expected})"
+                f"record_dtype {manifest['dtype']} does not match the manifest's sizes ({expected})"
             )
         if sorted(manifest["action_sizes"]) != sorted(manifest["domains"]):
             raise ValueError("action_sizes and domains list different domains")
@@ -953,10 +958,10 @@ def open_shard(data_dir, manifest, shard, verify_checksum=True):
     if size != shard["bytes"]:
         raise ValueError(
             f"Shard {path} has {size} bytes but the manifest says "
-            f'{shard["bytes"]}: truncated or from another run'
+            f"{shard['bytes']}: truncated or from another run"
         )
     if verify_checksum and files.sha256_of_file(path) != shard["sha256"]:
-        raise ValueError(f"Shard {path} is corrupt: its SHA-256 does not match " "the manifest")
+        raise ValueError(f"Shard {path} is corrupt: its SHA-256 does not match the manifest")
     try:
         records = np.load(path, mmap_mode="r")
     except (ValueError, OSError, EOFError) as e:
@@ -964,7 +969,7 @@ def open_shard(data_dir, manifest, shard, verify_checksum=True):
     if records.dtype != manifest["dtype"] or records.shape != (shard["num_episodes"],):
         raise ValueError(
             f"Shard {path} holds {records.shape} records of {records.dtype}, "
-            f'but the manifest expects ({shard["num_episodes"]},) of '
-            f'{manifest["dtype"]}'
+            f"but the manifest expects ({shard['num_episodes']},) of "
+            f"{manifest['dtype']}"
         )
     return records

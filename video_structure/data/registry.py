@@ -1,38 +1,50 @@
 """The datasets train.py and evaluate.py know, behind one function."""
 
 import os
-from typing import Dict, Iterator, Optional, Tuple
+from collections.abc import Iterator
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from video_structure import config as config_lib
-from video_structure.data import sequences
-from video_structure.data import synthetic
+from video_structure.data import sequences, synthetic
 
 DATASETS = {
     "synthetic": "coloured blobs bouncing in a box, generated in memory (no files needed)",
     "sprites": "a square, a triangle and a ring bouncing over a smooth multicoloured "
-               "background that changes from sequence to sequence, generated in memory",
+    "background that changes from sequence to sequence, generated in memory",
     "dmcs": "DeepMind Control Suite random-action episodes of six domains with actions, "
-            "rewards and body positions (train.py generates them on first use)",
+    "rewards and body positions (train.py generates them on first use)",
     "npz": "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "
-           "true_object_pos, action, reward) in <data_dir>/train and <data_dir>/test",
+    "true_object_pos, action, reward) in <data_dir>/train and <data_dir>/test",
     "videos": "your videos: sub-folders of frames (.png/.jpg, in name order) and animated "
-              "GIFs in <data_dir>/train and <data_dir>/test",
+    "GIFs in <data_dir>/train and <data_dir>/test",
 }
 # The scene of `synthetic.generate` behind each generated dataset.
 SYNTHETIC_SCENES = {"synthetic": "blobs", "sprites": "sprites"}
-DEFAULT_PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs",
-                   "npz": "basketball", "videos": "basketball"}
+DEFAULT_PRESETS = {
+    "synthetic": "synthetic",
+    "sprites": "synthetic",
+    "dmcs": "dmcs",
+    "npz": "basketball",
+    "videos": "basketball",
+}
 
 
-def load_split(name: str, split: str, config: config_lib.Config, batch_size: int,
-               data_dir: Optional[str] = None, seed: int = 0, num_sequences: int = 2000,
-               shuffle: bool = True, repeat: bool = True,
-               start_batch: int = 0,
-               window_stride: Optional[int] = None) -> Tuple[tf.data.Dataset, int]:
+def load_split(
+    name: str,
+    split: str,
+    config: config_lib.Config,
+    batch_size: int,
+    data_dir: str | None = None,
+    seed: int = 0,
+    num_sequences: int = 2000,
+    shuffle: bool = True,
+    repeat: bool = True,
+    start_batch: int = 0,
+    window_stride: int | None = None,
+) -> tuple[tf.data.Dataset, int]:
     """One split of dataset `name`, cut to the config's sequence length.
 
     Args:
@@ -61,34 +73,57 @@ def load_split(name: str, split: str, config: config_lib.Config, batch_size: int
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
     if name in SYNTHETIC_SCENES:
-        data = synthetic.dataset(split, num_sequences, config.sequence_length, batch_size,
-                                 config.image_size, seed=seed, shuffle=shuffle, repeat=repeat,
-                                 start_batch=start_batch, scene=SYNTHETIC_SCENES[name])
+        data = synthetic.dataset(
+            split,
+            num_sequences,
+            config.sequence_length,
+            batch_size,
+            config.image_size,
+            seed=seed,
+            shuffle=shuffle,
+            repeat=repeat,
+            start_batch=start_batch,
+            scene=SYNTHETIC_SCENES[name],
+        )
         return data, 0
     if not data_dir:
         raise ValueError(f"The {name} dataset needs --data_dir.")
     if window_stride is None:
         # Test windows do not overlap, so that every evaluated sequence is new.
         window_stride = config.sequence_length if split == "test" else 1
-    common = dict(seq_len=config.sequence_length, batch_size=batch_size, shuffle=shuffle,
-                  repeat=repeat, seed=seed, image_size=config.image_size, start_batch=start_batch,
-                  window_stride=window_stride)
+    common = dict(
+        seq_len=config.sequence_length,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
+        image_size=config.image_size,
+        start_batch=start_batch,
+        window_stride=window_stride,
+    )
     if name == "dmcs":
         data = sequences.dmcs_dataset(data_dir, split, **common)
     else:
         split_dir = os.path.join(data_dir, split)
         if not os.path.isdir(split_dir):
-            raise FileNotFoundError(f"The {name} dataset expects the {split} split in "
-                                    f"{split_dir}, which does not exist.")
+            raise FileNotFoundError(
+                f"The {name} dataset expects the {split} split in "
+                f"{split_dir}, which does not exist."
+            )
         reader = sequences.npz_dataset if name == "npz" else sequences.video_dataset
         data = reader(split_dir, **common)
     actions = data.element_spec.get("actions")
     return data, int(actions.shape[-1]) if actions is not None else 0
 
 
-def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, seed: int = 0,
-         num_sequences: int = 2000,
-         start_step: int = 0) -> Tuple[tf.data.Dataset, tf.data.Dataset, int]:
+def load(
+    name: str,
+    config: config_lib.Config,
+    data_dir: str | None = None,
+    seed: int = 0,
+    num_sequences: int = 2000,
+    start_step: int = 0,
+) -> tuple[tf.data.Dataset, tf.data.Dataset, int]:
     """Shuffled, repeating training and test pipelines of dataset `name`.
 
     Both splits are checked against the config and against each other, so that
@@ -111,10 +146,12 @@ def load(name: str, config: config_lib.Config, data_dir: Optional[str] = None, s
             from the config.
     """
     common = dict(config=config, batch_size=config.batch_size, data_dir=data_dir, seed=seed)
-    train, action_size = load_split(name, "train", num_sequences=num_sequences,
-                                    start_batch=start_step, **common)
-    test, _ = load_split(name, "test", num_sequences=max(num_sequences // 4, config.batch_size),
-                         **common)
+    train, action_size = load_split(
+        name, "train", num_sequences=num_sequences, start_batch=start_step, **common
+    )
+    test, _ = load_split(
+        name, "test", num_sequences=max(num_sequences // 4, config.batch_size), **common
+    )
     check_splits(train.element_spec, test.element_spec, config, name)
     return train, test, action_size
 
@@ -128,24 +165,35 @@ def check_splits(train_spec, test_spec, config: config_lib.Config, name: str) ->
         config: the model's hyperparameters.
         name: the dataset, for the message.
     """
+
     def shapes(spec):
         return {key: tuple(value.shape[1:]) for key, value in sorted(spec.items())}
 
     if shapes(train_spec) != shapes(test_spec):
-        raise ValueError(f"The {name} train and test splits differ: train has "
-                         f"{shapes(train_spec)}, test has {shapes(test_spec)} (arrays and their "
-                         "shapes per sequence).")
+        raise ValueError(
+            f"The {name} train and test splits differ: train has "
+            f"{shapes(train_spec)}, test has {shapes(test_spec)} (arrays and their "
+            "shapes per sequence)."
+        )
     channels = train_spec["frames"].shape[-1]
     if channels != config.image_channels:
-        raise ValueError(f"The {name} frames have {channels} channels, but "
-                         f"image_channels={config.image_channels}; pass --image_channels="
-                         f"{channels}.")
+        raise ValueError(
+            f"The {name} frames have {channels} channels, but "
+            f"image_channels={config.image_channels}; pass --image_channels="
+            f"{channels}."
+        )
 
 
-def take_sequences(name: str, split: str, config: config_lib.Config, num_sequences: int,
-                   batch_size: int, data_dir: Optional[str] = None, seed: int = 0,
-                   window_stride: Optional[int] = None
-                   ) -> Tuple[Iterator[Dict[str, np.ndarray]], int]:
+def take_sequences(
+    name: str,
+    split: str,
+    config: config_lib.Config,
+    num_sequences: int,
+    batch_size: int,
+    data_dir: str | None = None,
+    seed: int = 0,
+    window_stride: int | None = None,
+) -> tuple[Iterator[dict[str, np.ndarray]], int]:
     """The first `num_sequences` sequences of a split, read once in batches.
 
     The order is shuffled by `seed`: file-based datasets list their windows
@@ -174,14 +222,21 @@ def take_sequences(name: str, split: str, config: config_lib.Config, num_sequenc
             with fewer sequences than one batch).
     """
     if num_sequences < 1 or batch_size < 1:
-        raise ValueError(f"num_sequences={num_sequences} and batch_size={batch_size} must be "
-                         ">= 1.")
+        raise ValueError(f"num_sequences={num_sequences} and batch_size={batch_size} must be >= 1.")
     batch_size = min(batch_size, num_sequences)
     # Generated datasets drop a last partial batch: ask for whole batches.
-    data, action_size = load_split(name, split, config, batch_size, data_dir=data_dir,
-                                   seed=seed, num_sequences=-(-num_sequences // batch_size)
-                                   * batch_size, shuffle=True, repeat=False,
-                                   window_stride=window_stride)
+    data, action_size = load_split(
+        name,
+        split,
+        config,
+        batch_size,
+        data_dir=data_dir,
+        seed=seed,
+        num_sequences=-(-num_sequences // batch_size) * batch_size,
+        shuffle=True,
+        repeat=False,
+        window_stride=window_stride,
+    )
     source = f"the {name} {split} split"
 
     def batches():
@@ -193,8 +248,9 @@ def take_sequences(name: str, split: str, config: config_lib.Config, num_sequenc
             count += take
             if count >= num_sequences:
                 return
-        logging.warning("%s has only %d sequences (asked for %d).", source.capitalize(), count,
-                        num_sequences)
+        logging.warning(
+            "%s has only %d sequences (asked for %d).", source.capitalize(), count, num_sequences
+        )
 
     return batches(), action_size
 
@@ -208,15 +264,17 @@ def check_batch(batch, config: config_lib.Config, source: str) -> None:
         source: names the data in the message.
     """
     frames = batch["frames"]
-    expected = (config.sequence_length, config.image_size, config.image_size,
-                config.image_channels)
+    expected = (config.sequence_length, config.image_size, config.image_size, config.image_channels)
     if frames.dtype != tf.float32:
-        raise ValueError(f"Frames of {source} have dtype {frames.dtype.name}; expected float32 "
-                         "in [0, 1].")
+        raise ValueError(
+            f"Frames of {source} have dtype {frames.dtype.name}; expected float32 in [0, 1]."
+        )
     if tuple(frames.shape[1:]) != expected:
-        raise ValueError(f"Frames of {source} have shape {tuple(frames.shape)}; expected "
-                         f"[batch, {', '.join(map(str, expected))}] (time = observed_steps + "
-                         "predicted_steps, height, width, channels).")
+        raise ValueError(
+            f"Frames of {source} have shape {tuple(frames.shape)}; expected "
+            f"[batch, {', '.join(map(str, expected))}] (time = observed_steps + "
+            "predicted_steps, height, width, channels)."
+        )
     if not np.all(np.isfinite(frames)):
         raise ValueError(f"Frames of {source} contain NaN or infinite values.")
     low, high = float(np.min(frames)), float(np.max(frames))

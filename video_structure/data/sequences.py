@@ -19,13 +19,12 @@ that fails later raises DataReadError naming it.
 import functools
 import os
 import re
-from typing import Optional
 import zipfile
 
-from absl import logging
 import numpy as np
-from PIL import Image
 import tensorflow as tf
+from absl import logging
+from PIL import Image
 
 from video_structure.data import dmcs
 
@@ -42,7 +41,7 @@ class DataReadError(Exception):
     """A data file could not be read while the pipeline ran; the message names it."""
 
 
-def read_error_message(error: tf.errors.OpError) -> Optional[str]:
+def read_error_message(error: tf.errors.OpError) -> str | None:
     """The message of a DataReadError that stopped a pipeline, or None.
 
     TensorFlow wraps an exception raised inside `tf.numpy_function` in an
@@ -60,8 +59,19 @@ def read_error_message(error: tf.errors.OpError) -> Optional[str]:
 
 
 def window_dataset(
-    lengths, read_window, specs, seq_len, batch_size, *, shuffle, repeat, seed, window_stride,
-    source, names, start_batch=0,
+    lengths,
+    read_window,
+    specs,
+    seq_len,
+    batch_size,
+    *,
+    shuffle,
+    repeat,
+    seed,
+    window_stride,
+    source,
+    names,
+    start_batch=0,
 ):
     """Builds the shared windowing pipeline over a list of sequences.
 
@@ -100,7 +110,7 @@ def window_dataset(
         ("window_stride", window_stride),
     ]:
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got " f"{value!r}")
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     lengths = np.asarray(lengths, dtype=np.int64)
     counts = np.where(lengths >= seq_len, (lengths - seq_len) // window_stride + 1, 0)
     num_windows = int(counts.sum())
@@ -113,7 +123,11 @@ def window_dataset(
     if short:
         logging.warning(
             "Skipping %d of %d sequences of %s shorter than seq_len=%d frames: %s%s",
-            len(short), len(names), source, seq_len, ", ".join(short[:3]),
+            len(short),
+            len(names),
+            source,
+            seq_len,
+            ", ".join(short[:3]),
             ", ..." if len(short) > 3 else "",
         )
     # Fewer windows than a batch would repeat sequences within every batch.
@@ -135,8 +149,9 @@ def window_dataset(
 
     def read_batch(batch_index):
         positions = batch_index * batch_size + np.arange(batch_size)
-        window_ids = np.array([epoch_order(int(p // num_windows))[p % num_windows]
-                               for p in positions])
+        window_ids = np.array(
+            [epoch_order(int(p // num_windows))[p % num_windows] for p in positions]
+        )
         sequences = np.searchsorted(offsets, window_ids, side="right") - 1
         starts = (window_ids - offsets[sequences]) * window_stride
         windows = []
@@ -225,14 +240,14 @@ def dmcs_dataset(
     manifest = dmcs.load_manifest(data_dir)
     if manifest["image_size"] != image_size:
         raise ValueError(
-            f'{data_dir} holds {manifest["image_size"]}x'
-            f'{manifest["image_size"]} frames, expected {image_size}x'
+            f"{data_dir} holds {manifest['image_size']}x"
+            f"{manifest['image_size']} frames, expected {image_size}x"
             f"{image_size}"
         )
     domains = manifest["domains"] if domains is None else list(domains)
     unknown = [d for d in domains if d not in manifest["domains"]]
     if unknown:
-        raise ValueError(f"Unknown domain(s) {unknown}: {data_dir} holds " f'{manifest["domains"]}')
+        raise ValueError(f"Unknown domain(s) {unknown}: {data_dir} holds {manifest['domains']}")
     shards = [s for s in manifest["shards"] if s["split"] == split and s["domain"] in domains]
     if not shards:
         raise ValueError(f"{data_dir} has no {split} episodes of {domains}")
@@ -402,21 +417,18 @@ def npz_dataset(
     for path in paths:
         headers = _npz_headers(path)
         if "image" not in headers:
-            raise ValueError(f"{path} has no `image` array (keys: " f"{sorted(headers)})")
+            raise ValueError(f"{path} has no `image` array (keys: {sorted(headers)})")
         shape, dtype = headers["image"]
         if len(shape) != 4 or shape[1:3] != (image_size, image_size):
             raise ValueError(
-                f"{path}: `image` has shape {shape}, expected "
-                f"[T, {image_size}, {image_size}, C]"
+                f"{path}: `image` has shape {shape}, expected [T, {image_size}, {image_size}, C]"
             )
         if dtype != np.uint8:
-            raise ValueError(f"{path}: `image` has dtype {dtype}, expected " "uint8")
+            raise ValueError(f"{path}: `image` has dtype {dtype}, expected uint8")
         known = {k: v[0] for k, v in headers.items() if k in _NPZ_KEYS}
         for key in known:
             if headers[key][1].kind not in "biuf":
-                raise ValueError(
-                    f"{path}: `{key}` has dtype {headers[key][1]}, expected numbers"
-                )
+                raise ValueError(f"{path}: `{key}` has dtype {headers[key][1]}, expected numbers")
         for key, key_shape in known.items():
             _check_npz_shape(path, key, key_shape, shape[0])
         signature = {k: s[1:] for k, s in known.items()}
@@ -468,8 +480,7 @@ def _open_image(path, image_size):
         raise ValueError(f"{path} is not a readable image: {e}") from e
     if image.size != (image_size, image_size):
         raise ValueError(
-            f"{path} is {image.size[0]}x{image.size[1]} pixels, "
-            f"expected {image_size}x{image_size}"
+            f"{path} is {image.size[0]}x{image.size[1]} pixels, expected {image_size}x{image_size}"
         )
     return image
 
@@ -548,7 +559,7 @@ def video_dataset(
             videos.append((None, path))
     if not videos:
         raise FileNotFoundError(
-            f"{data_dir} contains no videos (sub-folders of .png/.jpg frames " "or .gif files)"
+            f"{data_dir} contains no videos (sub-folders of .png/.jpg frames or .gif files)"
         )
 
     def read_window(index, start, length):

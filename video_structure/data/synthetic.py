@@ -25,14 +25,30 @@ SCENES = ("blobs", "sprites")
 # Object n of the sprites scene has shape SPRITE_SHAPES[n % 3].
 SPRITE_SHAPES = ("square", "triangle", "ring")
 # Fixed, well separated colours so that each blob is its own object.
-BLOB_COLORS = np.array([
-    [0.95, 0.2, 0.2], [0.2, 0.85, 0.25], [0.25, 0.35, 0.95], [0.95, 0.85, 0.15],
-    [0.85, 0.3, 0.9], [0.2, 0.9, 0.9]], dtype=np.float32)
+BLOB_COLORS = np.array(
+    [
+        [0.95, 0.2, 0.2],
+        [0.2, 0.85, 0.25],
+        [0.25, 0.35, 0.95],
+        [0.95, 0.85, 0.15],
+        [0.85, 0.3, 0.9],
+        [0.2, 0.9, 0.9],
+    ],
+    dtype=np.float32,
+)
 
 
-def generate(num_sequences: int, sequence_length: int, image_size: int = 32, num_blobs: int = 3,
-             blob_radius: float = 2.5, max_speed: float = 1.5, seed: int = 0,
-             split: str = "train", scene: str = "blobs"):
+def generate(
+    num_sequences: int,
+    sequence_length: int,
+    image_size: int = 32,
+    num_blobs: int = 3,
+    blob_radius: float = 2.5,
+    max_speed: float = 1.5,
+    seed: int = 0,
+    split: str = "train",
+    scene: str = "blobs",
+):
     """Generates videos of bouncing objects.
 
     Args:
@@ -80,25 +96,35 @@ def generate(num_sequences: int, sequence_length: int, image_size: int = 32, num
 
     grid = np.arange(image_size, dtype=np.float32)
     # [n, H, W, 3]; drawn after the motion so that both scenes share trajectories.
-    backgrounds = (_smooth_backgrounds(rng, num_sequences, image_size) if scene == "sprites"
-                   else np.broadcast_to(_grey_background(image_size),
-                                        (num_sequences, image_size, image_size, 3)))
-    shapes = (["disc"] * num_blobs if scene == "blobs"
-              else [SPRITE_SHAPES[n % len(SPRITE_SHAPES)] for n in range(num_blobs)])
+    backgrounds = (
+        _smooth_backgrounds(rng, num_sequences, image_size)
+        if scene == "sprites"
+        else np.broadcast_to(
+            _grey_background(image_size), (num_sequences, image_size, image_size, 3)
+        )
+    )
+    shapes = (
+        ["disc"] * num_blobs
+        if scene == "blobs"
+        else [SPRITE_SHAPES[n % len(SPRITE_SHAPES)] for n in range(num_blobs)]
+    )
     frames = np.empty((num_sequences, sequence_length, image_size, image_size, 3), np.uint8)
     for start_index in range(0, num_sequences, 64):  # Bounds memory use.
-        chunk = pixels[start_index:start_index + 64].astype(np.float32)
+        chunk = pixels[start_index : start_index + 64].astype(np.float32)
         dx = grid[None, None, None, None, :] - chunk[..., 0, None, None]  # [n, t, b, H, W]
         dy = grid[None, None, None, :, None] - chunk[..., 1, None, None]
-        image = np.repeat(backgrounds[start_index:start_index + 64, None], sequence_length,
-                          axis=1).astype(np.float32)  # [n, t, H, W, 3]
+        image = np.repeat(
+            backgrounds[start_index : start_index + 64, None], sequence_length, axis=1
+        ).astype(np.float32)  # [n, t, H, W, 3]
         for blob in range(num_blobs):  # Later objects are drawn on top.
             alpha = _coverage(shapes[blob], dx[:, :, blob], dy[:, :, blob], blob_radius)
             image = (1 - alpha[..., None]) * image + alpha[..., None] * BLOB_COLORS[blob]
-        frames[start_index:start_index + 64] = np.round(image * 255).astype(np.uint8)
+        frames[start_index : start_index + 64] = np.round(image * 255).astype(np.uint8)
 
-    positions = np.stack([(2 * pixels[..., 0] + 1) / image_size - 1,
-                          1 - (2 * pixels[..., 1] + 1) / image_size], axis=-1)
+    positions = np.stack(
+        [(2 * pixels[..., 0] + 1) / image_size - 1, 1 - (2 * pixels[..., 1] + 1) / image_size],
+        axis=-1,
+    )
     return frames, positions.astype(np.float32)
 
 
@@ -128,8 +154,10 @@ def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.n
         # edges' half-planes; the inradius is half the circumradius 1.2 * radius.
         angles = np.pi / 2 + 2 * np.pi * np.arange(3) / 3
         normals = np.stack([np.cos(angles), -np.sin(angles)], axis=-1)  # [3, 2], y down
-        distance = np.max(dx[..., None] * normals[:, 0] + dy[..., None] * normals[:, 1],
-                          axis=-1) - 0.6 * radius
+        distance = (
+            np.max(dx[..., None] * normals[:, 0] + dy[..., None] * normals[:, 1], axis=-1)
+            - 0.6 * radius
+        )
     else:
         raise ValueError(f"Unknown shape {shape!r}.")
     return np.clip(0.5 - distance, 0.0, 1.0)
@@ -154,15 +182,26 @@ def _smooth_backgrounds(rng: np.random.Generator, num: int, image_size: int) -> 
     direction = rng.uniform(0, 2 * np.pi, size=(num, 3, waves, 1, 1))
     phase = rng.uniform(0, 2 * np.pi, size=(num, 3, waves, 1, 1))
     amplitude = rng.uniform(0.05, 0.15, size=(num, 3, waves, 1, 1))
-    along = (np.cos(direction) * coordinates[None, :]
-             + np.sin(direction) * coordinates[:, None])  # [num, 3, waves, H, W]
+    along = (
+        np.cos(direction) * coordinates[None, :] + np.sin(direction) * coordinates[:, None]
+    )  # [num, 3, waves, H, W]
     channels = 0.5 + np.sum(amplitude * np.cos(2 * np.pi * frequency * along + phase), axis=2)
     return np.clip(np.moveaxis(channels, 1, -1), 0.1, 0.9).astype(np.float32)
 
 
-def dataset(split: str, num_sequences: int, sequence_length: int, batch_size: int,
-            image_size: int = 32, num_blobs: int = 3, seed: int = 0, shuffle: bool = True,
-            repeat: bool = True, start_batch: int = 0, scene: str = "blobs"):
+def dataset(
+    split: str,
+    num_sequences: int,
+    sequence_length: int,
+    batch_size: int,
+    image_size: int = 32,
+    num_blobs: int = 3,
+    seed: int = 0,
+    shuffle: bool = True,
+    repeat: bool = True,
+    start_batch: int = 0,
+    scene: str = "blobs",
+):
     """A tf.data pipeline over freshly generated sequences.
 
     Batches follow `video_structure.data.sequences.window_dataset`: batch b
@@ -188,13 +227,21 @@ def dataset(split: str, num_sequences: int, sequence_length: int, batch_size: in
     Raises:
         ValueError: as `generate`, or fewer sequences than batch_size.
     """
-    frames, positions = generate(num_sequences, sequence_length, image_size, num_blobs,
-                                 seed=seed, split=split, scene=scene)
+    frames, positions = generate(
+        num_sequences, sequence_length, image_size, num_blobs, seed=seed, split=split, scene=scene
+    )
     specs = {"frames": (np.uint8, frames.shape[1:]), "positions": (np.float32, positions.shape[1:])}
     return sequences.window_dataset(
         [sequence_length] * num_sequences,
         lambda index, start, length: {"frames": frames[index], "positions": positions[index]},
-        specs, sequence_length, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
-        window_stride=1, source=f"the synthetic {scene} {split} split",
+        specs,
+        sequence_length,
+        batch_size,
+        shuffle=shuffle,
+        repeat=repeat,
+        seed=seed,
+        window_stride=1,
+        source=f"the synthetic {scene} {split} split",
         names=[f"synthetic {scene} {split} sequence {i}" for i in range(num_sequences)],
-        start_batch=start_batch)
+        start_batch=start_batch,
+    )
