@@ -305,6 +305,17 @@ def test_npz_dataset_accepts_no_objects(tmp_path):
     np.testing.assert_allclose(batch["frames"][2], arrays["image"][2:4] / 255, atol=1e-7)
 
 
+def test_a_single_pass_ends_with_a_partial_batch(tmp_path):
+    arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
+    dataset = sequences.npz_dataset(
+        str(tmp_path), seq_len=3, batch_size=2, shuffle=False, repeat=False
+    )
+    batches = list(dataset)
+    # 5 windows: two full batches and the last window alone, none dropped.
+    assert [len(b["frames"]) for b in batches] == [2, 2, 1]
+    np.testing.assert_allclose(batches[-1]["frames"][0], arrays["image"][4:7] / 255, atol=1e-7)
+
+
 # A cache of 0 bytes decodes the file again for each of its 5 windows.
 @pytest.mark.parametrize("cache_bytes,decodes", [(0, 5), (2**29, 1)])
 def test_npz_dataset_windows(tmp_path, monkeypatch, cache_bytes, decodes):

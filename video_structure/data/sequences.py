@@ -80,7 +80,9 @@ def window_dataset(
     shuffling), and batch b is its windows [b * batch_size, (b + 1) *
     batch_size). A batch is thus a function of its index alone, so a resumed
     training run that starts the stream at its step reads what the
-    interrupted run would have read.
+    interrupted run would have read. A stream that does not repeat visits
+    every window once and ends with a partial batch if the windows do not
+    fill the last one.
 
     Args:
         lengths: number of frames of each sequence.
@@ -149,6 +151,8 @@ def window_dataset(
 
     def read_batch(batch_index):
         positions = batch_index * batch_size + np.arange(batch_size)
+        if not repeat:
+            positions = positions[positions < num_windows]
         window_ids = np.array(
             [epoch_order(int(p // num_windows))[p % num_windows] for p in positions]
         )
@@ -169,7 +173,7 @@ def window_dataset(
     def to_batch(*arrays):
         batch = {}
         for key, array in zip(keys, arrays):
-            array.set_shape((batch_size,) + specs[key][1])
+            array.set_shape((batch_size if repeat else None,) + specs[key][1])
             batch[key] = array
         batch["frames"] = tf.cast(batch["frames"], tf.float32) / 255.0
         return batch
@@ -179,7 +183,7 @@ def window_dataset(
     elif start_batch:
         raise ValueError("start_batch needs a repeating stream")
     else:
-        dataset = tf.data.Dataset.range(num_windows // batch_size)
+        dataset = tf.data.Dataset.range(-(-num_windows // batch_size))
     out_types = [tf.as_dtype(specs[key][0]) for key in keys]
     dataset = dataset.map(
         lambda index: tf.numpy_function(read_batch, [index], out_types, stateful=False),
