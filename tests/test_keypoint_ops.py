@@ -63,12 +63,15 @@ def test_coordinates_to_pixels_inverts_pixel_centres():
     np.testing.assert_allclose(rows, [0, 63], atol=1e-9)
 
 
-def test_keypoint_statistics_against_numpy():
+# Unnormalised mu (scale 7) counts the same keypoints active: the threshold is
+# a share of the frame's largest mu.
+@pytest.mark.parametrize("mu_scale", [1.0, 7.0])
+def test_keypoint_statistics_against_numpy(mu_scale):
     rng = np.random.default_rng(0)
     keypoints = rng.uniform(-1, 1, size=(2, 3, 4, 3)).astype(np.float32)
-    keypoints[..., 2] = rng.uniform(0, 1, size=(2, 3, 4))
+    keypoints[..., 2] = mu_scale * rng.uniform(0, 1, size=(2, 3, 4))
     stats = {k: float(v) for k, v in keypoint_ops.keypoint_statistics(keypoints, 0.5).items()}
-    active = keypoints[..., 2] >= 0.5
+    active = keypoints[..., 2] >= 0.5 * keypoints[..., 2].max(axis=-1, keepdims=True)
     spreads, motions = [], []
     for b in range(2):
         for t in range(3):

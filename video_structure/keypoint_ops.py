@@ -117,7 +117,7 @@ def coordinates_to_pixels(xy, height: int, width: int):
 
 
 # A keypoint counts as active when mu is at least this share of the frame's
-# largest (normalised mu lies in [0, 1]).
+# largest mu (with normalised mu, whose largest is 1, simply mu >= 0.1).
 ACTIVE_THRESHOLD = 0.1
 
 
@@ -129,7 +129,9 @@ def keypoint_statistics(keypoints: tf.Tensor, threshold: float = ACTIVE_THRESHOL
 
     Args:
         keypoints: [batch, time, K, 3] keypoints (x, y, mu).
-        threshold: mu at or above which a keypoint counts as active.
+        threshold: the share of the frame's largest mu at or above which a
+            keypoint counts as active; relative, so that it means the same
+            whether or not mu is normalised.
 
     Returns:
         Dict of scalars: `active_keypoints`, the mean number of active
@@ -139,7 +141,8 @@ def keypoint_statistics(keypoints: tf.Tensor, threshold: float = ACTIVE_THRESHOL
         between them (coordinate units).
     """
     xy, mu = keypoints[..., :2], keypoints[..., 2]
-    active = tf.cast(mu >= threshold, tf.float32)  # [batch, time, K]
+    largest = tf.reduce_max(mu, axis=-1, keepdims=True)  # [batch, time, 1]
+    active = tf.cast((mu >= threshold * largest) & (largest > 0), tf.float32)  # [batch, time, K]
     count = tf.reduce_sum(active, axis=-1)  # [batch, time]
     centre = (
         tf.reduce_sum(xy * active[..., tf.newaxis], axis=2, keepdims=True)
