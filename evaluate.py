@@ -2,52 +2,24 @@ r"""Video prediction metrics of a SavedModel export (Section 5.1, Figures 3, S1,
 
     python evaluate.py --export=runs/synthetic/export --dataset=synthetic
 
-For each test sequence the export observes T frames and predicts Delta T
-frames `--num_samples` times (T is fixed by the export's signatures; Delta T
-is the export's or fewer, `--predicted_steps`). On the predicted steps it
-computes, per frame:
-
-* VGG cosine similarity: VGG16 (ImageNet) features at the five block outputs,
-  L2-normalised over channels, cosine per location averaged over space, the
-  five layers averaged;
-* SSIM (`tf.image.ssim`, 11x11 Gaussian window, sigma 1.5) and PSNR
-  (`tf.image.psnr`) on frames in [0, 1].
-
-Per sequence and metric it keeps the closest and the furthest of the samples,
-ranked by the metric's mean over the predicted steps, as Figures 3 and S1 do.
-FVD compares videos of T + Delta T frames (the T observed ground-truth frames
-followed by the Delta T predicted ones; I3D needs at least 9) with the
-ground-truth videos, from `--fvd_samples_per_sequence` samples per sequence.
-Grayscale frames are repeated over three channels for VGG and I3D.
-
-Reference rows: "repeat_last", which repeats the last observed frame, and
-"ground_truth", whose FVD compares two disjoint halves of the real videos
-(the noise floor at that N; null below 4 sequences; its frame metrics are 1,
-1 and infinity by definition and are not computed).
-
-Outputs in --output_dir: metrics.json (every number and the settings that
-produced it), metrics.png (each metric against the time step), samples.png
-and samples.gif (ground truth, closest and furthest sample by VGG cosine).
+VGG cosine similarity, SSIM and PSNR of the closest and furthest of
+--num_samples predictions per sequence, and FVD, beside a repeat-last-frame
+baseline; video_structure/evaluation.py says exactly what is computed. Writes
+metrics.json (every number and the settings that produced it), metrics.png,
+samples.png and samples.gif to --output_dir.
 """
 
-import json
-import os
-import time
-import warnings
+import dataclasses
 
 # Before anything imports TensorFlow: oneDNN on, start-up notices held back.
 from video_structure import cli
 
 cli.start_tensorflow()
 
-import numpy as np
 import tensorflow as tf
-import tqdm
 from absl import app, flags, logging
 
-from video_structure import config as config_lib
-from video_structure import export as export_lib
-from video_structure import files, metrics, pretrained, visualize
+from video_structure import evaluation
 from video_structure.data import registry
 
 FLAGS = flags.FLAGS
@@ -62,7 +34,9 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "data_dir",
     None,
-    "Dataset directory (file-based datasets; dmcs defaults to datasets/data/dmcs).",
+    "Dataset directory of file-based datasets; default the dataset's "
+    + ", ".join(f"({name}: {path})" for name, path in registry.default_data_dirs().items())
+    + ".",
 )
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split.")
 flags.DEFINE_integer(
@@ -126,436 +100,22 @@ flags.DEFINE_string(
 )
 flags.mark_flag_as_required("export")
 
-FRAME_METRICS = ("vgg_cosine", "ssim", "psnr")
-# Ground-truth halves need 2 videos each for a covariance.
-GROUND_TRUTH_FVD_MIN_SEQUENCES = 4
-
-
-def resolve_steps(config: config_lib.Config, observed_flag, predicted_flag):
-    """The observed and predicted steps to evaluate, checked against the export.
-
-    Args:
-        config: the export's hyperparameters.
-        observed_flag: --observed_steps, or None for the export's.
-        predicted_flag: --predicted_steps, or None for the export's.
-
-    Returns:
-        (T, Delta T).
-
-    Raises:
-        ValueError: for a T other than the export's or a Delta T above it.
-    """
-    observed, predicted = config.observed_steps, config.predicted_steps
-    if observed_flag is not None and observed_flag != observed:
-        raise ValueError(
-            f"--observed_steps={observed_flag}, but the export observes {observed} "
-            "frames: its signatures fix T, so retrain and export for another T."
-        )
-    if predicted_flag is not None and predicted_flag > predicted:
-        raise ValueError(
-            f"--predicted_steps={predicted_flag}, but the export predicts "
-            f"{predicted} steps; pass at most {predicted}."
-        )
-    return observed, predicted if predicted_flag is None else predicted_flag
-
-
-def to_rgb(frames: np.ndarray) -> np.ndarray:
-    """Repeats grayscale frames [..., 1] over three channels; RGB passes through."""
-    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
-
-
-def sample_videos(
-    loaded,
-    observed_frames: np.ndarray,
-    num_samples: int,
-    seed,
-    actions=None,
-    steps: slice = slice(None),
-    render_batch_size: int = 32,
-) -> np.ndarray:
-    """The export's `rollout`, rendered a few sample videos at a time.
-
-    Keypoints of all samples are predicted at once (they are small); the
-    reconstructor then renders `render_batch_size` videos per call, so memory
-    does not grow with batch x samples, and only the time `steps` asked for.
-    Same samples as `rollout` for a seed.
-
-    Args:
-        loaded: the SavedModel of `export_lib.load`.
-        observed_frames: float32 [batch, T, H, W, C] in [0, 1].
-        num_samples: N.
-        seed: int32 [2] stateless seed.
-        actions: float32 [batch, T + Delta T, A], for action-conditional exports.
-        steps: the time steps of the rollout to render.
-        render_batch_size: videos per reconstructor call.
-
-    Returns:
-        float32 [batch, N, steps, H, W, C], not clipped.
-    """
-    observed = loaded.detect_keypoints(observed_frames)["keypoints"]  # [batch, T, K, 3]
-    inputs = [observed, tf.constant(num_samples), seed]
-    if actions is not None:
-        inputs.append(actions)
-    keypoints = loaded.predict_keypoints(*inputs)["keypoints"]  # [batch, N, T + dT, K, 3]
-    batch = keypoints.shape[0]
-    flat = tf.reshape(keypoints, (-1,) + tuple(keypoints.shape[2:]))[:, steps]  # [batch * N, ...]
-    first_frames = tf.repeat(observed_frames[:, 0], num_samples, axis=0)
-    first_keypoints = tf.repeat(observed[:, 0], num_samples, axis=0)
-    videos = np.concatenate(
-        [
-            loaded.reconstruct(
-                flat[i : i + render_batch_size],
-                first_frames[i : i + render_batch_size],
-                first_keypoints[i : i + render_batch_size],
-            )["frames"].numpy()
-            for i in range(0, len(flat), render_batch_size)
-        ]
-    )
-    return videos.reshape((batch, num_samples) + videos.shape[1:])
-
-
-def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
-    """Per-frame metrics of samples against the truth.
-
-    Args:
-        truth: float [batch, time, H, W, C] in [0, 1], C 1 or 3.
-        samples: float [batch, S, time, H, W, C] in [0, 1].
-        vgg_model: from `pretrained.build_vgg16_features`.
-
-    Returns:
-        {metric: float32 [batch, S, time]} for FRAME_METRICS.
-    """
-    broadcast = np.broadcast_to(truth[:, np.newaxis], samples.shape)
-    return {
-        "vgg_cosine": metrics.vgg_cosine_similarity(
-            to_rgb(truth)[:, np.newaxis], to_rgb(samples), vgg_model
-        ).numpy(),
-        "ssim": metrics.ssim(broadcast, samples).numpy(),
-        "psnr": metrics.psnr(broadcast, samples).numpy(),
-    }
-
-
-def _summary(values: np.ndarray):
-    """Mean and 95% confidence half-width over sequences, per time step.
-
-    Non-finite values (the infinite PSNR of a frame equal to the truth) are
-    left out of both and counted under "num_non_finite".
-    """
-    values = np.asarray(values, np.float64)
-    finite = np.isfinite(values)
-    kept = np.where(finite, values, np.nan)
-    with warnings.catch_warnings():
-        # A step without two finite values has no interval: NaN, not a warning.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(kept, axis=0)
-        half_width = 1.96 * np.nanstd(kept, axis=0, ddof=1) / np.sqrt(finite.sum(axis=0))
-    summary = {"mean": mean.tolist(), "ci95": half_width.tolist()}
-    if not finite.all():
-        summary["num_non_finite"] = (~finite).sum(axis=0).tolist()
-    return summary
-
-
-def summarize(per_sample: np.ndarray):
-    """Closest, furthest and average sample of every sequence, summarised per step.
-
-    Args:
-        per_sample: [sequences, samples, Delta T] values of a similarity metric.
-
-    Returns:
-        {"closest", "furthest", "mean_over_samples"}: each {"mean", "ci95"} over
-        sequences, per predicted step; "per_sequence": the closest and furthest
-        sample's values [sequences, Delta T] and their sample indices.
-    """
-    selection = metrics.select_closest_and_furthest(per_sample)
-    return {
-        "closest": _summary(selection.closest),
-        "furthest": _summary(selection.furthest),
-        "mean_over_samples": _summary(per_sample.mean(axis=1)),
-        "per_sequence": {
-            "closest": selection.closest.tolist(),
-            "furthest": selection.furthest.tolist(),
-            "closest_index": selection.closest_index.tolist(),
-            "furthest_index": selection.furthest_index.tolist(),
-        },
-    }
-
-
-def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
-    """FVD of the model's videos, of the repeat-last baseline and of the truth's halves.
-
-    Args:
-        truth: [sequences, 400] I3D logits of the ground-truth videos.
-        model: [sequences * samples, 400] of the observed + predicted videos.
-        repeat_last: [sequences, 400] of the repeat-last-frame videos.
-
-    Returns:
-        {row: {"value", "num_real", "num_generated", "warning"}}; a row of
-        fewer than 2 videos a set (one sequence; the ground-truth row below 4
-        sequences) has value None and a "reason".
-    """
-
-    def row(real, generated):
-        if min(len(real), len(generated)) < 2:
-            return {
-                "value": None,
-                "num_real": len(real),
-                "num_generated": len(generated),
-                "reason": "FVD needs at least 2 videos per set (their covariance).",
-            }
-        result = metrics.fvd_from_logits(real, generated)
-        return {
-            "value": result.fvd,
-            "num_real": result.num_videos_a,
-            "num_generated": result.num_videos_b,
-            "warning": result.warning,
-        }
-
-    rows = {"model": row(truth, model), "repeat_last": row(truth, repeat_last)}
-    if len(truth) < GROUND_TRUTH_FVD_MIN_SEQUENCES:
-        rows["ground_truth"] = {
-            "value": None,
-            "reason": f"needs {GROUND_TRUTH_FVD_MIN_SEQUENCES} sequences (two "
-            f"halves of at least 2 videos each); {len(truth)} were evaluated.",
-        }
-    else:
-        half = len(truth) // 2
-        rows["ground_truth"] = row(truth[:half], truth[half:])
-    return rows
-
-
-def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    steps = np.arange(observed_steps + 1, observed_steps + predicted_steps + 1)
-    figure, axes = plt.subplots(1, len(FRAME_METRICS), figsize=(4.2 * len(FRAME_METRICS), 3.4))
-    names = {"vgg_cosine": "VGG cosine similarity", "ssim": "SSIM", "psnr": "PSNR (dB)"}
-    for axis, metric in zip(axes, FRAME_METRICS):
-        for key, label, style in [
-            ("closest", "Struct-VRNN closest", "-"),
-            ("furthest", "Struct-VRNN furthest", "--"),
-            ("repeat_last", "repeat last frame", ":"),
-        ]:
-            summary = (
-                results["repeat_last"][metric]
-                if key == "repeat_last"
-                else results["model"][metric][key]
-            )
-            mean, ci = np.array(summary["mean"]), np.array(summary["ci95"])
-            axis.plot(steps, mean, style, label=label)
-            axis.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        axis.set_xlabel("time step")
-        axis.set_title(names[metric])
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    figure.tight_layout()
-    files.atomic_write(path, lambda f: figure.savefig(f, dpi=120, format="png"))
-    plt.close(figure)
-
-
-def _usage_errors(batches):
-    """Yields the batches, their ValueErrors (naming the file or value) as usage errors."""
-    iterator = iter(batches)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except ValueError as error:
-            raise app.UsageError(str(error)) from error
-        yield batch
-
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     tf.get_logger().setLevel("ERROR")
-    started = time.time()
+    settings = evaluation.Settings(
+        **{
+            field.name: getattr(FLAGS, field.name)
+            for field in dataclasses.fields(evaluation.Settings)
+        }
+    )
     try:
-        loaded, config_dict, action_size = export_lib.load(FLAGS.export)
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(f"--export: {error}") from error
-    config = config_lib.Config(**config_dict)
-    try:
-        observed, predicted = resolve_steps(config, FLAGS.observed_steps, FLAGS.predicted_steps)
-    except ValueError as error:
+        evaluation.run(FLAGS.export, settings, FLAGS.output_dir)
+    except evaluation.InputError as error:
         raise app.UsageError(str(error)) from error
-    length = observed + predicted
-    if FLAGS.fvd and length < pretrained.I3D_MIN_FRAMES:
-        raise app.UsageError(
-            f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames, but T + Delta T "
-            f"= {observed} + {predicted}; pass --nofvd to skip it."
-        )
-    if config.image_channels not in (1, 3):
-        raise app.UsageError(
-            f"The export's frames have {config.image_channels} channels; VGG16 "
-            "and I3D need RGB (3) or grayscale (1) frames."
-        )
-    output_dir = FLAGS.output_dir or os.path.join(
-        os.path.dirname(os.path.abspath(FLAGS.export)), "eval"
-    )
-    os.makedirs(output_dir, exist_ok=True)
-
-    data_dir = FLAGS.data_dir or (
-        os.path.join("datasets", "data", "dmcs") if FLAGS.dataset == "dmcs" else None
-    )
-    # Windows of the export's full length, so that a shorter --predicted_steps
-    # evaluates the same sequences. Shuffling with a fixed seed mixes domains
-    # and episodes deterministically.
-    try:
-        batches, data_action_size = registry.take_sequences(
-            FLAGS.dataset,
-            FLAGS.split,
-            config,
-            FLAGS.num_sequences,
-            FLAGS.batch_size,
-            data_dir=data_dir,
-            seed=FLAGS.seed,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(f"--dataset={FLAGS.dataset}: {error}") from error
-    if data_action_size != action_size:
-        raise app.UsageError(
-            f"The export takes actions of size {action_size}, the "
-            f"{FLAGS.dataset} dataset has {data_action_size}."
-        )
-    try:
-        vgg = pretrained.build_vgg16_features(FLAGS.vgg_weights or "imagenet")
-        i3d = pretrained.build_i3d(FLAGS.i3d_weights or "kinetics400") if FLAGS.fvd else None
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(str(error)) from error
-    fvd_samples = min(FLAGS.fvd_samples_per_sequence, FLAGS.num_samples)
-    embedder = metrics.I3dEmbedder(i3d, FLAGS.i3d_batch_size) if i3d is not None else None
-
-    per_sample = {m: [] for m in FRAME_METRICS}  # each [batch, samples, Delta T]
-    repeat_last = {m: [] for m in FRAME_METRICS}
-    strip = None
-    seed = tf.constant([FLAGS.seed, 0])
-    progress = tqdm.tqdm(total=FLAGS.num_sequences, desc="sequences", unit="seq")
-    for batch in _usage_errors(batches):
-        frames = batch["frames"]
-        actions = batch["actions"] if action_size else None
-        # The observed steps of the samples are the posterior's reconstructions;
-        # only the predictions are scored and shown.
-        samples = np.clip(
-            sample_videos(
-                loaded,
-                frames[:, :observed],
-                FLAGS.num_samples,
-                seed,
-                actions,
-                slice(observed, length),
-                FLAGS.render_batch_size,
-            ),
-            0.0,
-            1.0,
-        )  # [batch, N, dT, ...]
-        frames = frames[:, :length]  # [batch, T + Delta T, H, W, C]
-        truth = frames[:, observed:]
-        values = frame_metrics(truth, samples, vgg)
-        last = np.repeat(frames[:, observed - 1 : observed], predicted, axis=1)[:, np.newaxis]
-        baseline = frame_metrics(truth, last, vgg)
-        for m in FRAME_METRICS:
-            per_sample[m].append(values[m])
-            repeat_last[m].append(baseline[m][:, 0])
-        if strip is None:
-            ranked = metrics.select_closest_and_furthest(values["vgg_cosine"][:1])
-            observed_truth = frames[0, :observed]
-            strip = (
-                frames[0],
-                np.concatenate([observed_truth, samples[0, ranked.closest_index[0]]]),
-                np.concatenate([observed_truth, samples[0, ranked.furthest_index[0]]]),
-            )
-        if embedder is not None:
-            # The observed ground truth followed by each of the first samples.
-            predicted_part = samples[:, :fvd_samples]
-            observed_part = np.broadcast_to(
-                frames[:, np.newaxis, :observed],
-                predicted_part.shape[:2] + frames[:, :observed].shape[1:],
-            )
-            videos = np.concatenate([observed_part, predicted_part], axis=2)
-            embedder.add("model", to_rgb(videos.reshape((-1,) + frames.shape[1:])))
-            embedder.add("truth", to_rgb(frames))
-            embedder.add(
-                "repeat_last", to_rgb(np.concatenate([frames[:, :observed], last[:, 0]], axis=1))
-            )
-        progress.update(len(frames))
-        seed = seed + tf.constant([0, 1])
-    progress.close()
-    evaluated = progress.n
-
-    results = {"model": {}, "repeat_last": {}, "ground_truth": {}}
-    for m in FRAME_METRICS:
-        results["model"][m] = summarize(np.concatenate(per_sample[m]))  # [sequences, N, Delta T]
-        results["repeat_last"][m] = _summary(np.concatenate(repeat_last[m]))
-    if embedder is not None:
-        rows = fvd_rows(
-            embedder.logits("truth"), embedder.logits("model"), embedder.logits("repeat_last")
-        )
-        for key, row in rows.items():
-            results[key]["fvd"] = row
-
-    report = {
-        "settings": {
-            "export": os.path.abspath(FLAGS.export),
-            "dataset": FLAGS.dataset,
-            "split": FLAGS.split,
-            "num_sequences": evaluated,
-            "num_samples": FLAGS.num_samples,
-            "observed_steps": observed,
-            "predicted_steps": predicted,
-            "export_predicted_steps": config.predicted_steps,
-            "seed": FLAGS.seed,
-            "frame_metrics_steps": "predicted steps T+1..T+Delta T",
-            "selection": "closest/furthest sample per sequence by the metric's mean over "
-            "predicted steps",
-            "ssim": "tf.image.ssim(max_val=1, filter_size=11, filter_sigma=1.5)",
-            "psnr": "tf.image.psnr(max_val=1)",
-            "vgg_layers": list(pretrained.VGG16_FEATURE_LAYERS),
-            "vgg_weights": vgg.weights_source.to_dict(),
-            "vgg_preprocessing": vgg.get_layer("preprocess").description,
-            "grayscale_repeated_to_rgb": config.image_channels == 1,
-            "fvd_samples_per_sequence": fvd_samples if i3d is not None else None,
-            "fvd_frames": "T observed ground-truth frames + Delta T predicted frames",
-            "fvd_embedding": "I3D Kinetics-400 logits of frames resized to 224x224 with TF1's "
-            "bilinear resize, scaled to [-1, 1]",
-            "i3d_weights": i3d.weights_source.to_dict() if i3d is not None else None,
-            "config": config.to_dict(),
-        },
-        "results": results,
-        "wall_time_s": time.time() - started,
-    }
-
-    files.write_json(os.path.join(output_dir, "metrics.json"), report)
-    plot(results, predicted, observed, os.path.join(output_dir, "metrics.png"))
-    # Nearest-neighbour upscaling keeps 64x64 frames visible.
-    rows = [
-        np.repeat(np.repeat(visualize.to_uint8(to_rgb(row)), 4, axis=1), 4, axis=2) for row in strip
-    ]
-    colors = [(0, 200, 0)] * observed + [(220, 0, 0)] * predicted
-    visualize.save_png(
-        visualize.grid(rows, border=2, border_colors=colors),
-        os.path.join(output_dir, "samples.png"),
-    )
-    visualize.save_gif(
-        np.concatenate(rows, axis=2),  # [time, H, 3 W, C]
-        os.path.join(output_dir, "samples.gif"),
-    )
-    print(json.dumps({k: {m: v for m, v in r.items() if m == "fvd"} for k, r in results.items()}))
-    for m in FRAME_METRICS:
-        closest = np.mean(results["model"][m]["closest"]["mean"])
-        furthest = np.mean(results["model"][m]["furthest"]["mean"])
-        baseline = np.mean(results["repeat_last"][m]["mean"])
-        print(f"{m}: closest {closest:.4f}, furthest {furthest:.4f}, repeat last {baseline:.4f}")
-    print(
-        f"Wrote {output_dir}/metrics.json, metrics.png, samples.png, samples.gif in "
-        f"{time.time() - started:.0f} s."
-    )
 
 
 if __name__ == "__main__":

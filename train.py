@@ -4,19 +4,10 @@ r"""Trains Struct-VRNN and exports a SavedModel.
 
 Every hyperparameter of `video_structure.config.Config` has a flag of the same
 name that overrides the preset's value (`--steps` and `--batch_size` set
-num_steps and batch_size). Output directory layout:
-
-    config.json      the resolved hyperparameters, seed and data (a resumed run must match)
-    checkpoints/     tf.train.CheckpointManager checkpoints; reruns resume from the
-                     newest intact one, reading the data stream on from its step
-    .lock            held while a run lives (see video_structure/run_dir.py)
-    tensorboard/     scalars of every loss term and keypoint images
-    samples.png/gif  true, reconstructed and predicted frames with keypoints
-    export/          the SavedModel (see video_structure/export.py)
+num_steps and batch_size). An existing run in --output_dir is resumed;
+video_structure/training.py describes the run directory it writes.
 """
 
-import math
-import os
 import sys
 
 # Before anything imports TensorFlow: oneDNN on, start-up notices held back.
@@ -24,27 +15,23 @@ from video_structure import cli
 
 cli.start_tensorflow()
 
+import dataclasses
 import warnings
 
-import keras
-import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
 from video_structure import config as config_lib
-from video_structure import export as export_lib
-from video_structure import model as model_lib
-from video_structure import run_dir, visualize
+from video_structure import training
 from video_structure.data import dmcs, registry, sequences
 
 FLAGS = flags.FLAGS
-DMCS_DEFAULT_DIR = os.path.join("datasets", "data", "dmcs")
 
 flags.DEFINE_enum(
     "dataset",
     "synthetic",
-    registry.DATASETS,
-    "Training data: " + "; ".join(f"{k}: {v}" for k, v in registry.DATASETS.items()),
+    list(registry.DATASETS),
+    "Training data: " + registry.descriptions(),
 )
 flags.DEFINE_string(
     "preset",
@@ -52,7 +39,7 @@ flags.DEFINE_string(
     "Hyperparameter preset ("
     + ", ".join(sorted(config_lib.PRESETS))
     + "); defaults to the dataset's: "
-    + ", ".join(f"{k}->{v}" for k, v in registry.DEFAULT_PRESETS.items())
+    + ", ".join(f"{k}->{v.default_preset}" for k, v in registry.DATASETS.items())
     + ".",
 )
 flags.DEFINE_enum(
@@ -63,21 +50,31 @@ flags.DEFINE_enum(
     + "; ".join(f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()),
 )
 flags.DEFINE_string(
-    "data_dir", None, f"Dataset directory (dmcs, npz, videos); dmcs defaults to {DMCS_DEFAULT_DIR}."
+    "data_dir",
+    None,
+    "Dataset directory (dmcs, npz, videos); default the dataset's "
+    + ", ".join(f"({name}: {path})" for name, path in registry.default_data_dirs().items())
+    + ".",
 )
 flags.DEFINE_integer(
     "dmcs_train_episodes",
-    20,
+    dmcs.DEFAULT_TRAIN_EPISODES,
     "Train episodes per domain when the dmcs dataset "
     "is generated on first use (CPU-sized; see datasets/generate_dmcs.py for "
     "the paper's scale).",
     lower_bound=1,
 )
 flags.DEFINE_integer(
-    "dmcs_test_episodes", 12, "Test episodes per domain when generating dmcs.", lower_bound=1
+    "dmcs_test_episodes",
+    dmcs.DEFAULT_TEST_EPISODES,
+    "Test episodes per domain when generating dmcs.",
+    lower_bound=1,
 )
 flags.DEFINE_integer(
-    "dmcs_episode_length", 100, "Frames per episode when generating dmcs.", lower_bound=2
+    "dmcs_episode_length",
+    dmcs.DEFAULT_EPISODE_LENGTH,
+    "Frames per episode when generating dmcs.",
+    lower_bound=2,
 )
 flags.DEFINE_integer(
     "steps", None, "Training steps (overrides the preset's num_steps).", lower_bound=1
@@ -139,234 +136,13 @@ for _field in config_lib.fields():
 
 def resolve_config() -> config_lib.Config:
     """The preset of --preset (or of the dataset) with every flag override applied."""
-    preset = FLAGS.preset or registry.DEFAULT_PRESETS[FLAGS.dataset]
+    preset = FLAGS.preset or registry.spec(FLAGS.dataset).default_preset
     overrides = {}
     for field in config_lib.fields():
         value = getattr(FLAGS, _OWN_FLAGS.get(field.name, field.name))
         if value is not None:
             overrides[field.name] = value
     return config_lib.get_preset(preset, FLAGS.variant, **overrides)
-
-
-class TrainingGuard(keras.callbacks.Callback):
-    """Saves checkpoints, stops at the step budget and on a non-finite loss.
-
-    A checkpoint is written only after an interval without a non-finite loss,
-    so the last good checkpoint stays when training diverges.
-    """
-
-    def __init__(self, manager: tf.train.CheckpointManager, num_steps: int):
-        super().__init__()
-        self.manager = manager
-        self.num_steps = num_steps
-        self.diverged_at = None
-
-    def _step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.diverged_at = self._step()
-            self.model.stop_training = True
-        elif self._step() >= self.num_steps:
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        # The last update may have produced non-finite weights from a finite loss.
-        finite = all(
-            bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.trainable_weights
-        )
-        if not finite and self.diverged_at is None:
-            self.diverged_at = self._step()
-            self.model.stop_training = True
-        if self.diverged_at is None:
-            self.manager.save(checkpoint_number=self._step())
-
-
-class ImageSummaries(keras.callbacks.Callback):
-    """Shows true frames, reconstructions and predictions with keypoints drawn.
-
-    At every checkpoint interval the picture goes to TensorBoard and, replacing
-    the previous one, to `samples.png` (a grid: per sequence the true frames,
-    their reconstructions and one predicted sample; green borders observed,
-    red predicted steps; keypoints with their past trajectories) and
-    `samples.gif` (the same rows animated) in the output directory.
-    """
-
-    def __init__(
-        self,
-        batch,
-        log_dir: str,
-        output_dir: str,
-        seed: int,
-        guard: TrainingGuard,
-        max_sequences: int = 3,
-    ):
-        super().__init__()
-        self.guard = guard
-        self.frames = batch["frames"][:max_sequences]
-        self.actions = batch["actions"][:max_sequences] if "actions" in batch else None
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
-        self.output_dir = output_dir
-        self.seed = seed
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.guard.diverged_at is not None:
-            return
-        model = self.model
-        config = model.config
-        keypoints = model.detect(self.frames)
-        drawn = keypoints if config.representation == "keypoints" else tf.zeros_like(keypoints)
-        reconstructed = model.reconstruct(keypoints, self.frames[:, 0], keypoints[:, 0])
-        predicted = model.rollout(
-            self.frames[:, : config.observed_steps],
-            1,
-            config.predicted_steps,
-            tf.constant([self.seed, epoch]),
-            self.actions,
-        )
-        predicted_drawn = predicted["keypoints"][:, 0] * tf.cast(
-            config.representation == "keypoints", tf.float32
-        )
-        # Keypoints with their past trajectories, as the paper's Figure 2.
-        trail = config.sequence_length
-        rows = []
-        for i in range(self.frames.shape[0]):
-            rows.append(
-                visualize.draw_keypoints(self.frames[i].numpy(), drawn[i].numpy(), trail=trail)
-            )
-            rows.append(
-                visualize.draw_keypoints(reconstructed[i].numpy(), drawn[i].numpy(), trail=trail)
-            )
-            rows.append(
-                visualize.draw_keypoints(
-                    predicted["frames"][i, 0].numpy(), predicted_drawn[i].numpy(), trail=trail
-                )
-            )
-        colors = [(0, 200, 0)] * config.observed_steps + [(220, 0, 0)] * config.predicted_steps
-        self._write_grid(rows, colors)
-        self._write_gif(rows, colors)
-
-    def _write_grid(self, rows, colors):
-        image = visualize.grid(rows, border_colors=colors)
-        with self.writer.as_default():
-            tf.summary.image(
-                "true_reconstructed_predicted",
-                image[np.newaxis],
-                step=int(self.model.optimizer.iterations.numpy()),
-            )
-        self.writer.flush()
-        visualize.save_png(image, os.path.join(self.output_dir, "samples.png"))
-
-    def _write_gif(self, rows, colors):
-        # One frame per time step: the rows stacked, bordered in that step's colour.
-        animation = np.stack(
-            [
-                visualize.grid([row[t : t + 1] for row in rows], border_colors=colors[t : t + 1])
-                for t in range(len(colors))
-            ]
-        )
-        visualize.save_gif(animation, os.path.join(self.output_dir, "samples.gif"))
-
-
-def prepare_dmcs(data_dir: str, image_size: int) -> None:
-    """Generates the DMCS dataset unless data_dir has one; says when --dmcs_* flags go unused."""
-    sizes = dict(
-        train_episodes=FLAGS.dmcs_train_episodes,
-        test_episodes=FLAGS.dmcs_test_episodes,
-        episode_length=FLAGS.dmcs_episode_length,
-    )
-    if os.path.exists(os.path.join(data_dir, dmcs.MANIFEST_NAME)):
-        differences = dmcs.size_differences(dmcs.load_manifest(data_dir), **sizes)
-        if differences:
-            print(
-                f"Note: using the existing DMCS dataset in {data_dir}, which has "
-                f"{differences}; the --dmcs_* flags apply only when a dataset is generated "
-                "(pass an empty --data_dir for a new one).",
-                flush=True,
-            )
-        return
-    print(
-        f"Generating the DMCS dataset in {data_dir} (resumable; "
-        "datasets/generate_dmcs.py makes larger ones).",
-        flush=True,
-    )
-    manifest = dmcs.generate(data_dir, image_size=image_size, seed=FLAGS.seed, **sizes)
-    print(dmcs.format_statistics(manifest, "train"), flush=True)
-
-
-def run_settings(config: config_lib.Config, data_dir) -> dict:
-    """What config.json records: the hyperparameters and the flags that shape the run."""
-    settings = {
-        **config.to_dict(),
-        "seed": FLAGS.seed,
-        "dataset": FLAGS.dataset,
-        "data_dir": os.path.abspath(data_dir) if data_dir else None,
-    }
-    if FLAGS.dataset in registry.SYNTHETIC_SCENES:  # Others ignore --num_sequences.
-        settings["num_sequences"] = FLAGS.num_sequences
-    return settings
-
-
-def open_run(output_dir: str) -> run_dir.Lock:
-    """Creates or locks the run directory and removes an interrupted run's leftovers."""
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as error:
-        raise app.UsageError(f"--output_dir={output_dir} is a file, not a directory.") from error
-    try:
-        lock = run_dir.Lock(output_dir)
-    except run_dir.RunDirError as error:
-        raise app.UsageError(str(error)) from error
-    if lock.previous_holder:
-        print(
-            f"Note: took over the lock of {output_dir} from process "
-            f"{lock.previous_holder}, which ended without releasing it.",
-            flush=True,
-        )
-    removed = run_dir.remove_leftovers(output_dir)
-    if removed:
-        print("Removed the leftovers of an interrupted run: " + ", ".join(removed), flush=True)
-    return lock
-
-
-def resume_point(output_dir: str):
-    """The newest intact checkpoint (or None) and its step; says which damaged ones it skips."""
-    checkpoint, damaged = run_dir.newest_intact_checkpoint(output_dir)
-    for line in damaged:
-        print(f"Warning: skipping the damaged checkpoint {line}", file=sys.stderr, flush=True)
-    if damaged and checkpoint is None:
-        directory = os.path.join(output_dir, run_dir.CHECKPOINTS)
-        raise app.UsageError(
-            f"no checkpoint in {directory} is intact; remove that directory to train from step 0."
-        )
-    if damaged:
-        print(f"Resuming from {checkpoint}, the newest intact checkpoint.", flush=True)
-    return checkpoint, run_dir.checkpoint_step(checkpoint) if checkpoint else 0
-
-
-def restore(model: model_lib.StructVRNN, checkpoint: tf.train.Checkpoint, path: str) -> None:
-    """Restores `path`, also one written before the seed generators' states were saved."""
-    try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-        return
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        failure = error
-    try:
-        tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(
-            path
-        ).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError):
-        raise app.UsageError(
-            f"{path} does not fit this model: {str(failure).splitlines()[0]}"
-        ) from failure
-    print(
-        f"Warning: {path} predates saved sampling seeds; the resumed run draws other "
-        "samples than an uninterrupted run would.",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 def main(argv):
@@ -380,111 +156,21 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")
     # Our pipelines shuffle themselves; Keras warns that it cannot.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-    keras.utils.set_random_seed(FLAGS.seed)
-    output_dir = FLAGS.output_dir
-    lock = open_run(output_dir)
+    options = training.Options(
+        **{field.name: getattr(FLAGS, field.name) for field in dataclasses.fields(training.Options)}
+    )
     try:
-        train(config, output_dir)
+        training.run(config, options)
+    except training.TrainingError as error:
+        raise app.UsageError(str(error)) from error
+    except training.Diverged as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)
     except sequences.DataReadError as error:
-        lock.release()
         # The pipeline's threads may be inside tf.numpy_function still: destroying its
         # iterator, as the interpreter's shutdown would, waits for them while holding
         # the GIL they wait for, forever. Leave without destroying anything.
         cli.fail(f"reading the training data failed: {error}", exitcode=1, now=True)
-    finally:
-        lock.release()
-
-
-def train(config: config_lib.Config, output_dir: str) -> None:
-    """Trains (or resumes) the run in `output_dir`, which the caller has locked, and exports it."""
-    checkpoint_path, step = resume_point(output_dir)
-    data_dir = FLAGS.data_dir
-    if FLAGS.dataset == "dmcs":
-        data_dir = data_dir or DMCS_DEFAULT_DIR
-    try:
-        run_dir.check_config(output_dir, run_settings(config, data_dir), step)
-    except run_dir.RunDirError as error:
-        raise app.UsageError(str(error)) from error
-
-    try:
-        if FLAGS.dataset == "dmcs":
-            prepare_dmcs(data_dir, config.image_size)
-        train_data, test_data, action_size = registry.load(
-            FLAGS.dataset,
-            config,
-            data_dir=data_dir,
-            seed=FLAGS.seed,
-            num_sequences=FLAGS.num_sequences,
-            start_step=step,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        raise app.UsageError(str(error)) from error
-    sample_batch = next(iter(test_data))
-    try:
-        registry.check_batch(sample_batch, config, f"the {FLAGS.dataset} test split")
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
-
-    model = model_lib.StructVRNN(config, action_size=action_size, seed=FLAGS.seed)
-    model.compile(optimizer=model_lib.make_optimizer(config), jit_compile=FLAGS.xla)
-    model.build_all()
-    model.optimizer.build(model.trainable_variables)
-    # The weights come in through the optimizer; the seed generators' states (the
-    # non-trainable variables) must be named, or a resumed run draws other samples.
-    checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=model.optimizer, state=model.non_trainable_variables
-    )
-    manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(output_dir, run_dir.CHECKPOINTS), max_to_keep=3
-    )
-    if checkpoint_path:
-        restore(model, checkpoint, checkpoint_path)
-    every = FLAGS.checkpoint_every
-    print(
-        f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
-        f"{model.count_params():,} parameters; output in {output_dir}.",
-        flush=True,
-    )
-
-    guard = TrainingGuard(manager, config.num_steps)
-    if step < config.num_steps:
-        log_dir = os.path.join(output_dir, "tensorboard")
-        callbacks = [
-            guard,
-            keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
-            ImageSummaries(sample_batch, log_dir, output_dir, FLAGS.seed, guard),
-        ]
-        try:
-            model.fit(
-                train_data,
-                epochs=math.ceil(config.num_steps / every),
-                initial_epoch=step // every,
-                steps_per_epoch=every,
-                callbacks=callbacks,
-                validation_data=test_data if FLAGS.eval_batches else None,
-                validation_steps=FLAGS.eval_batches or None,
-                verbose=FLAGS.verbose,
-            )
-        except tf.errors.OpError as error:
-            message = sequences.read_error_message(error)
-            if message is None:
-                raise
-            raise sequences.DataReadError(message) from None
-    if guard.diverged_at is not None:
-        kept = (
-            f"The last good checkpoint is {manager.latest_checkpoint}."
-            if manager.latest_checkpoint
-            else "No checkpoint was written."
-        )
-        print(
-            f"Error: the loss became non-finite at step {guard.diverged_at}; training "
-            f"stopped. {kept}",
-            file=sys.stderr,
-        )
-        sys.exit(1)
-    export_dir = os.path.join(output_dir, "export")
-    export_lib.export(model, export_dir)
-    print(f"Exported the SavedModel to {export_dir}.", flush=True)
 
 
 if __name__ == "__main__":

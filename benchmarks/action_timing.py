@@ -18,9 +18,10 @@ from absl import app, flags
 
 from video_structure import experiments
 from video_structure import export as export_lib
+from video_structure.data import registry
 
 _EXPORTS = flags.DEFINE_list("exports", None, "SavedModel directories written by train.py.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "datasets/data/dmcs", "The DMCS dataset.")
+_DATA_DIR = flags.DEFINE_string("data_dir", registry.default_data_dir("dmcs"), "The DMCS dataset.")
 _NUM_SEQUENCES = flags.DEFINE_integer("num_sequences", 600, "Test windows.", lower_bound=1)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10, "Samples per window.", lower_bound=1)
 _WINDOW_STRIDE = flags.DEFINE_integer("window_stride", 2, "Frames between windows.", lower_bound=1)

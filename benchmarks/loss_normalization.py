@@ -98,7 +98,7 @@ flags.DEFINE_list(
 flags.DEFINE_string("output_dir", "runs/loss_study", "Root of the runs and the table.")
 flags.DEFINE_string(
     "dmcs_dir",
-    os.path.join(ROOT, "datasets", "data", "dmcs"),
+    registry.default_data_dir("dmcs"),
     "The DMCS dataset (train.py generates it there if it is missing).",
 )
 flags.DEFINE_integer(

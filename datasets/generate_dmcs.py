@@ -17,7 +17,7 @@ from video_structure.data import dmcs
 
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir",
-    "datasets/data/dmcs",
+    dmcs.DEFAULT_DIR,
     "Directory for the shards and manifest.json; rerunning with the same "
     "flags resumes an interrupted run there.",
 )
@@ -28,14 +28,20 @@ _DOMAINS = flags.DEFINE_list(
     f"indices. Known: {','.join(dmcs.DOMAINS)}.",
 )
 _TRAIN_EPISODES = flags.DEFINE_integer(
-    "train_episodes", 100, "Episodes per domain in the train split.", lower_bound=0
+    "train_episodes",
+    dmcs.DEFAULT_TRAIN_EPISODES,
+    "Episodes per domain in the train split (the default is train.py's CPU-sized dataset).",
+    lower_bound=0,
 )
 _TEST_EPISODES = flags.DEFINE_integer(
-    "test_episodes", 20, "Episodes per domain in the test split.", lower_bound=0
+    "test_episodes",
+    dmcs.DEFAULT_TEST_EPISODES,
+    "Episodes per domain in the test split.",
+    lower_bound=0,
 )
 _EPISODE_LENGTH = flags.DEFINE_integer(
     "episode_length",
-    100,
+    dmcs.DEFAULT_EPISODE_LENGTH,
     "Frames per episode: the frame after reset plus episode_length - 1 random actions.",
     lower_bound=1,
 )

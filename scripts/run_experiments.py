@@ -11,8 +11,8 @@ For every variant and seed, in output_dir/<variant>/seed<k>:
    num_steps, KL annealing and learning-rate decay are scaled to --steps
    (`experiments.scaled_schedules`) unless --train_flags sets them; the values
    go to training.json with the trained step and the summed wall time.
-2. evaluate.py into eval/ (--nofvd when the sequences are shorter than I3D's
-   9 frames);
+2. `evaluation.run` (evaluate.py's job, in this process) into eval/ (no FVD
+   when the sequences are shorter than I3D's 9 frames);
 3. `experiments.collect` on --task_sequences train and test sequences with
    --tracking_samples samples and `experiments.run_tasks` into tasks.json:
    tracking per domain (Figure 4; the regression fitted on detected keypoints
@@ -62,6 +62,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from video_structure import config as config_lib
+from video_structure import evaluation as evaluation_lib
 from video_structure import experiments, files, pretrained
 from video_structure import run_dir as run_dir_lib
 from video_structure.data import registry
@@ -80,8 +81,9 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "data_dir",
     None,
-    "Dataset directory of file-based datasets (dmcs defaults "
-    "to datasets/data/dmcs, as in train.py).",
+    "Dataset directory of file-based datasets; default the dataset's "
+    + ", ".join(f"({name}: {path})" for name, path in registry.default_data_dirs().items())
+    + ".",
 )
 flags.DEFINE_string("output_dir", "runs/experiments", "Root of the runs and the report.")
 flags.DEFINE_integer(
@@ -201,7 +203,9 @@ def _train_flag(name: str):
 
 def _schedule_overrides() -> dict:
     """KL annealing and learning-rate decay scaled to --steps, where --train_flags leaves them."""
-    preset = config_lib.PRESETS[_train_flag("preset") or registry.DEFAULT_PRESETS[FLAGS.dataset]]
+    preset = config_lib.PRESETS[
+        _train_flag("preset") or registry.spec(FLAGS.dataset).default_preset
+    ]
     scaled = experiments.scaled_schedules(preset, FLAGS.steps)
     return {name: value for name, value in scaled.items() if _train_flag(name) is None}
 
@@ -256,6 +260,14 @@ def _train(variant: str, seed: int, run_dir: str, data_flags, log) -> tuple:
     return True, training
 
 
+def _evaluate(export_dir, settings, eval_dir, log):
+    """`evaluation.run`; a bad input is the run's RuntimeError, as a failed training is."""
+    try:
+        evaluation_lib.run(export_dir, settings, eval_dir, progress=False, log=log)
+    except evaluation_lib.InputError as error:
+        raise RuntimeError(f"evaluating {export_dir} failed: {error}") from error
+
+
 def _run(variant: str, seed: int, data_dir, log) -> dict:
     """Trains, evaluates and runs the tasks of one variant and seed."""
     run_dir = os.path.join(FLAGS.output_dir, variant, f"seed{seed}")
@@ -279,19 +291,22 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
         log(f"{variant} seed {seed}: {metrics_path} is up to date, not evaluating again.")
     else:
         log(f"{variant} seed {seed}: evaluating (log: {run_dir}/evaluate.log).")
-        os.makedirs(eval_dir, exist_ok=True)
-        wall_time = _python_script(
-            "evaluate.py",
-            f"--export={export_dir}",
-            f"--dataset={FLAGS.dataset}",
-            f"--num_sequences={FLAGS.num_sequences}",
-            f"--num_samples={FLAGS.num_samples}",
-            f"--batch_size={batch_size}",
-            f"--output_dir={eval_dir}",
-            *([] if fvd else ["--nofvd"]),
-            *data_flags,
-            log_path=os.path.join(run_dir, "evaluate.log"),
-        )
+        started = time.time()
+        with open(os.path.join(run_dir, "evaluate.log"), "w") as evaluate_log:
+            _evaluate(
+                export_dir,
+                evaluation_lib.Settings(
+                    dataset=FLAGS.dataset,
+                    data_dir=data_dir,
+                    num_sequences=FLAGS.num_sequences,
+                    num_samples=FLAGS.num_samples,
+                    batch_size=batch_size,
+                    fvd=fvd,
+                ),
+                eval_dir,
+                lambda line: print(line, file=evaluate_log, flush=True),
+            )
+        wall_time = time.time() - started
         with open(metrics_path) as f:
             evaluation = json.load(f)
         evaluation["runner"] = {
@@ -401,9 +416,7 @@ def main(argv):
             f"{', '.join(sorted(config_lib.PRESETS))}."
         )
     tf.get_logger().setLevel("ERROR")
-    data_dir = FLAGS.data_dir or (
-        os.path.join("datasets", "data", "dmcs") if FLAGS.dataset == "dmcs" else None
-    )
+    data_dir = FLAGS.data_dir or registry.default_data_dir(FLAGS.dataset)
     data_dir = os.path.abspath(data_dir) if data_dir else None
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     started = time.time()

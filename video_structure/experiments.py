@@ -90,7 +90,7 @@ def collect(
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
     loaded, config_dict, action_size = export_lib.load(export_path)
-    config = config_lib.Config(**config_dict)
+    config = config_lib.Config.from_dict(config_dict, f"the config of {export_path}")
     observed = config.observed_steps
     batches, data_action_size = registry.take_sequences(
         dataset,

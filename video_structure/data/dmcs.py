@@ -121,6 +121,19 @@ DEFAULT_ACTION_REPEAT = {
     "walker/walk": 4,
 }
 DEFAULT_ACTION_HOLD = 2
+# The dataset train.py generates on first use and generate_dmcs.py's defaults:
+# CPU-sized (the paper's reward study uses 10,000 sequences per domain).
+DEFAULT_TRAIN_EPISODES = 20
+DEFAULT_TEST_EPISODES = 12
+DEFAULT_EPISODE_LENGTH = 100
+# Where the dataset lives by default: the checkout's datasets/data/dmcs (the
+# package is installed in place), whatever the current directory.
+DEFAULT_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "datasets",
+    "data",
+    "dmcs",
+)
 # "extremes": each component at its lower or upper bound with probability 1/2
 # (more motion: uniform actions average out in cheetah's limbs).
 ACTION_DISTRIBUTIONS = ("extremes", "uniform")
@@ -641,9 +654,9 @@ def _package_versions():
 def generate(
     output_dir,
     domains=DOMAINS,
-    train_episodes=100,
-    test_episodes=20,
-    episode_length=100,
+    train_episodes=DEFAULT_TRAIN_EPISODES,
+    test_episodes=DEFAULT_TEST_EPISODES,
+    episode_length=DEFAULT_EPISODE_LENGTH,
     episodes_per_shard=10,
     image_size=64,
     action_repeat=None,

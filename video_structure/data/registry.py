@@ -1,35 +1,123 @@
-"""The datasets train.py and evaluate.py know, behind one function."""
+"""The datasets every CLI knows: one spec each (in the style of dm_control's suite).
 
+To add a dataset: a reader in video_structure/data/ returning the batches of
+video_structure/data/__init__.py, and one `DatasetSpec` entry in `DATASETS`.
+"""
+
+import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from video_structure import config as config_lib
-from video_structure.data import sequences, synthetic
+from video_structure.data import dmcs, sequences, synthetic
 
-DATASETS = {
-    "synthetic": "coloured blobs bouncing in a box, generated in memory (no files needed)",
-    "sprites": "a square, a triangle and a ring bouncing over a smooth multicoloured "
-    "background that changes from sequence to sequence, generated in memory",
-    "dmcs": "DeepMind Control Suite random-action episodes of six domains with actions, "
-    "rewards and body positions (train.py generates them on first use)",
-    "npz": "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "
-    "true_object_pos, action, reward) in <data_dir>/train and <data_dir>/test",
-    "videos": "your videos: sub-folders of frames (.png/.jpg, in name order) and animated "
-    "GIFs in <data_dir>/train and <data_dir>/test",
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the CLIs and the runner know about one dataset.
+
+    Attributes:
+        description: one line for --help.
+        default_preset: the `config.PRESETS` entry it trains with by default.
+        tracking_selection: how best-of-N picks samples for tracking (Figure 4,
+            footnote 3): "object" where the objects are separable (blobs,
+            sprites, Basketball's players, which the npz format's default
+            preset models), "sequence" for articulated bodies (DMCS,
+            Human3.6M) and unknown content.
+        default_dir: where the dataset lives when --data_dir is not given
+            (absolute, inside the checkout), or None (generated in memory, or
+            the user's own files).
+        scene: the `synthetic.generate` scene of a dataset generated in memory.
+        reader: fn(data_dir, split, **window options) -> tf.data.Dataset of a
+            dataset read from files; None for one generated in memory.
+    """
+
+    description: str
+    default_preset: str
+    tracking_selection: str
+    default_dir: str | None = None
+    scene: str | None = None
+    reader: Callable[..., tf.data.Dataset] | None = None
+
+
+def _split_folder(reader, what):
+    """A reader of <data_dir>/<split> folders that names a missing one."""
+
+    def read(data_dir, split, **options):
+        split_dir = os.path.join(data_dir, split)
+        if not os.path.isdir(split_dir):
+            raise FileNotFoundError(
+                f"The {what} dataset expects the {split} split in {split_dir}, which does not "
+                "exist."
+            )
+        return reader(split_dir, **options)
+
+    return read
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "synthetic": DatasetSpec(
+        "coloured blobs bouncing in a box, generated in memory (no files needed)",
+        "synthetic",
+        "object",
+        scene="blobs",
+    ),
+    "sprites": DatasetSpec(
+        "a square, a triangle and a ring bouncing over a smooth multicoloured "
+        "background that changes from sequence to sequence, generated in memory",
+        "synthetic",
+        "object",
+        scene="sprites",
+    ),
+    "dmcs": DatasetSpec(
+        "DeepMind Control Suite random-action episodes of six domains with actions, "
+        "rewards and body positions (train.py generates them on first use)",
+        "dmcs",
+        "sequence",
+        default_dir=dmcs.DEFAULT_DIR,
+        reader=sequences.dmcs_dataset,
+    ),
+    "npz": DatasetSpec(
+        "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "
+        "true_object_pos, action, reward) in <data_dir>/train and <data_dir>/test",
+        "basketball",
+        "object",
+        reader=_split_folder(sequences.npz_dataset, "npz"),
+    ),
+    "videos": DatasetSpec(
+        "your videos: sub-folders of frames (.png/.jpg, in name order) and animated "
+        "GIFs in <data_dir>/train and <data_dir>/test",
+        "basketball",
+        "sequence",
+        reader=_split_folder(sequences.video_dataset, "videos"),
+    ),
 }
-# The scene of `synthetic.generate` behind each generated dataset.
-SYNTHETIC_SCENES = {"synthetic": "blobs", "sprites": "sprites"}
-DEFAULT_PRESETS = {
-    "synthetic": "synthetic",
-    "sprites": "synthetic",
-    "dmcs": "dmcs",
-    "npz": "basketball",
-    "videos": "basketball",
-}
+
+
+def spec(name: str) -> DatasetSpec:
+    """The spec of dataset `name`; ValueError naming the known ones otherwise."""
+    if name not in DATASETS:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    return DATASETS[name]
+
+
+def default_data_dir(name: str) -> str | None:
+    """Where dataset `name` lives without --data_dir (None: generated or the user's)."""
+    return spec(name).default_dir
+
+
+def default_data_dirs() -> dict[str, str]:
+    """{dataset: default directory} of the datasets that have one, for --help."""
+    return {name: s.default_dir for name, s in DATASETS.items() if s.default_dir}
+
+
+def descriptions() -> str:
+    """One line per dataset for --help."""
+    return "; ".join(f"{name}: {s.description}" for name, s in DATASETS.items())
 
 
 def load_split(
@@ -52,7 +140,7 @@ def load_split(
         split: "train" or "test".
         config: hyperparameters; set sequence length and image size.
         batch_size: sequences per batch.
-        data_dir: directory of file-based datasets.
+        data_dir: directory of file-based datasets; None: the spec's default.
         seed: shuffling and generation seed.
         num_sequences: sequences of generated datasets.
         shuffle: shuffle sequences.
@@ -70,9 +158,8 @@ def load_split(
     Raises:
         ValueError: for an unknown dataset.
     """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    if name in SYNTHETIC_SCENES:
+    scene = spec(name).scene
+    if scene is not None:
         data = synthetic.dataset(
             split,
             num_sequences,
@@ -83,9 +170,10 @@ def load_split(
             shuffle=shuffle,
             repeat=repeat,
             start_batch=start_batch,
-            scene=SYNTHETIC_SCENES[name],
+            scene=scene,
         )
         return data, 0
+    data_dir = data_dir or spec(name).default_dir
     if not data_dir:
         raise ValueError(f"The {name} dataset needs --data_dir.")
     if window_stride is None:
@@ -101,17 +189,7 @@ def load_split(
         start_batch=start_batch,
         window_stride=window_stride,
     )
-    if name == "dmcs":
-        data = sequences.dmcs_dataset(data_dir, split, **common)
-    else:
-        split_dir = os.path.join(data_dir, split)
-        if not os.path.isdir(split_dir):
-            raise FileNotFoundError(
-                f"The {name} dataset expects the {split} split in "
-                f"{split_dir}, which does not exist."
-            )
-        reader = sequences.npz_dataset if name == "npz" else sequences.video_dataset
-        data = reader(split_dir, **common)
+    data = spec(name).reader(data_dir, split, **common)
     actions = data.element_spec.get("actions")
     return data, int(actions.shape[-1]) if actions is not None else 0
 
