@@ -74,6 +74,9 @@ SETTINGS = {
         "sparsity_on_raw_scales": True,
         "heatmap_size": 8,
     },
+    # Four times the keypoints of the synthetic preset, for the detector to
+    # find every object rather than the most salient one.
+    "code_k32": {"loss_normalization": "code", "sparsity_on_raw_scales": True, "num_keypoints": 32},
     "code_no_norm": {
         "loss_normalization": "code",
         "sparsity_on_raw_scales": True,
