@@ -1,8 +1,8 @@
 r"""Keypoint prediction error of action-conditional exports, to compare action timings.
 
 For each --exports entry, rolls the export out on --num_sequences test windows
-(`experiments.collect`: T observed steps, Delta T predicted with the dataset's
-actions, --num_samples prior samples) and prints the squared error between the
+(`experiments.collection.collect`: T observed steps, Delta T predicted with the
+dataset's actions, --num_samples prior samples) and prints the squared error between the
 decoded keypoints and the detector's keypoints of the same frames (x, y and mu,
 summed over keypoints; the quantity of L_future), averaged over samples and
 sequences: at the first predicted step (one-step prediction) and over all
@@ -16,9 +16,9 @@ with it (the reward NMSE comes from scripts/run_experiments.py's tasks.json).
 import numpy as np
 from absl import app, flags
 
-from video_structure import experiments
 from video_structure import export as export_lib
 from video_structure.data import registry
+from video_structure.experiments import collection
 
 _EXPORTS = flags.DEFINE_list("exports", None, "SavedModel directories written by train.py.")
 _DATA_DIR = flags.DEFINE_string("data_dir", registry.default_data_dir("dmcs"), "The DMCS dataset.")
@@ -31,7 +31,7 @@ def prediction_errors(arrays, observed_steps):
     """Per-step squared keypoint error of the predicted steps, mean over samples and windows.
 
     Args:
-        arrays: `experiments.collect`'s output, with `keypoints` [S, N, T + dT, K, 3]
+        arrays: `collection.collect`'s output, with `keypoints` [S, N, T + dT, K, 3]
             and `observed_keypoints` [S, T + dT, K, 3].
         observed_steps: T.
 
@@ -48,7 +48,7 @@ def main(argv):
     print("export | action_timing | one-step error | mean error over predicted steps")
     for path in _EXPORTS.value:
         _, config, _ = export_lib.load(path)
-        arrays = experiments.collect(
+        arrays = collection.collect(
             path,
             "dmcs",
             "test",

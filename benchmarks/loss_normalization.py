@@ -8,8 +8,8 @@ output_dir/<dataset>/<setting>/seed<k>, then scores the run on held-out data:
 
 - tracking (S1.4's criterion, Figure 4): the linear regression from detected
   keypoints of training sequences to object positions
-  (`experiments.tracking`), scored on the detector alone over every held-out
-  step (R^2 about each object's mean position, and mean error) and on the
+  (`experiments.tasks.tracking`), scored on the detector alone over every
+  held-out step (R^2 about each object's mean position, and mean error) and on the
   best of --num_samples predicted trajectories (mean error over the predicted
   steps, beside the last-observed baseline);
 - active keypoints (mu >= `keypoint_ops.ACTIVE_THRESHOLD` of the frame's
@@ -41,9 +41,11 @@ import tensorflow as tf
 from absl import app, flags
 
 from video_structure import config as config_lib
-from video_structure import experiments, files, keypoint_ops, losses, run_dir
+from video_structure import files, keypoint_ops, losses, run_dir
 from video_structure import model as model_lib
 from video_structure.data import registry
+from video_structure.experiments import collection, runner
+from video_structure.experiments import tasks as tasks_lib
 
 # The loss reductions compared: the paper's sums with L_sparse on the mu the
 # representation carries, and the authors' code (its reductions, L_sparse on
@@ -96,7 +98,7 @@ flags.DEFINE_list(
     "steps",
     ["synthetic=2000", "sprites=2000", "dmcs=750"],
     "Training steps per dataset, as dataset=steps; below the preset's "
-    "num_steps the schedules are scaled (experiments.scaled_schedules).",
+    "num_steps the schedules are scaled (experiments.runner.scaled_schedules).",
 )
 flags.DEFINE_string("output_dir", "runs/loss_study", "Root of the runs and the table.")
 flags.DEFINE_string(
@@ -146,7 +148,7 @@ def train(dataset, setting, seed, steps, output_dir):
             separation_scale=factor * preset.separation_scale,
         )
     if steps < preset.num_steps:
-        overrides.update(experiments.scaled_schedules(preset, steps))
+        overrides.update(runner.scaled_schedules(preset, steps))
     command = [
         sys.executable,
         os.path.join(ROOT, "train.py"),
@@ -219,7 +221,7 @@ def score(dataset, output_dir, checkpoint, seed):
     config = run_dir.load_config(output_dir)
     export = os.path.join(output_dir, "export")
     collected = {
-        split: experiments.collect(
+        split: collection.collect(
             export,
             dataset,
             split,
@@ -231,11 +233,11 @@ def score(dataset, output_dir, checkpoint, seed):
         )
         for split in ("train", "test")
     }
-    tracking = experiments.tracking(
+    tracking = tasks_lib.tracking(
         collected["train"],
         collected["test"],
         config.observed_steps,
-        selection=experiments.DEFAULT_SELECTION[dataset],
+        selection=registry.spec(dataset).tracking_selection,
     )
     statistics = keypoint_ops.keypoint_statistics(
         tf.constant(collected["test"]["observed_keypoints"])

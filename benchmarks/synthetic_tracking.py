@@ -1,10 +1,10 @@
 r"""Do the keypoints of a synthetic-dataset export follow the blobs?
 
-Fits the tracking regression (`downstream.fit_coordinate_regressor`: least
-squares with bias from a frame's detected keypoints, x, y, mu of all K) to
-the blobs' true centres on sequences of the train split, and prints R^2 on
-held-out test-split sequences (`downstream.detection_fit`), where predicting
-each blob's mean position scores 0. Also prints the export's image loss
+Fits the tracking regression (`downstream.regression.fit_coordinate_regressor`:
+least squares with bias from a frame's detected keypoints, x, y, mu of all K)
+to the blobs' true centres on sequences of the train split, and prints R^2 on
+held-out test-split sequences (`downstream.tracking.detection_fit`), where
+predicting each blob's mean position scores 0. Also prints the export's image loss
 (Section 4.1, per sequence) next to the "first frame for every frame"
 reconstruction an untrained skip-connected reconstructor starts from.
 
@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from video_structure import downstream
 from video_structure.data import synthetic
+from video_structure.downstream import regression, tracking
 
 flags.DEFINE_string("export", "runs/synthetic/export", "SavedModel written by train.py.")
 flags.DEFINE_integer("num_sequences", 256, "Sequences to fit and to test on.")
@@ -54,8 +54,8 @@ def main(argv):
     _, train_kp, train_pos = keypoints_and_positions(loaded, "train", config, FLAGS.num_sequences)
     frames, test_kp, test_pos = keypoints_and_positions(loaded, "test", config, FLAGS.num_sequences)
 
-    regressor = downstream.fit_coordinate_regressor(train_kp, train_pos)
-    fit = downstream.detection_fit(regressor, test_kp, test_pos)
+    regressor = regression.fit_coordinate_regressor(train_kp, train_pos)
+    fit = tracking.detection_fit(regressor, test_kp, test_pos)
     print(
         f"held-out R^2 keypoints -> blob positions: {fit.r_squared:.4f} "
         f"(mean position: 0); mean position error {fit.mean_error:.4f} coordinate units "

@@ -9,12 +9,13 @@ For every variant and seed, in output_dir/<variant>/seed<k>:
    --train_flags); a run left unfinished resumes from its checkpoints, a run
    already at --steps with an export is not started again. Below the preset's
    num_steps, KL annealing and learning-rate decay are scaled to --steps
-   (`experiments.scaled_schedules`) unless --train_flags sets them; the values
-   go to training.json with the trained step and the summed wall time.
+   (`experiments.runner.scaled_schedules`) unless --train_flags sets them; the
+   values go to training.json with the trained step and the summed wall time.
 2. `evaluation.run` (evaluate.py's job, in this process) into eval/ (no FVD
    when the sequences are shorter than I3D's 9 frames);
-3. `experiments.collect` on --task_sequences train and test sequences with
-   --tracking_samples samples and `experiments.run_tasks` into tasks.json:
+3. `experiments.collection.collect` on --task_sequences train and test
+   sequences with --tracking_samples samples and `experiments.tasks.run_tasks`
+   into tasks.json:
    tracking per domain (Figure 4; the regression fitted on detected keypoints
    unless --tracking_fit_on=samples), reward prediction (Figure 9) and action
    recognition with the domains as classes (Figure 8), each where the dataset
@@ -63,9 +64,11 @@ from absl import app, flags
 
 from video_structure import config as config_lib
 from video_structure import evaluation as evaluation_lib
-from video_structure import experiments, files, pretrained
+from video_structure import files, pretrained
 from video_structure import run_dir as run_dir_lib
 from video_structure.data import registry
+from video_structure.experiments import collection, report, runner
+from video_structure.experiments import tasks as tasks_lib
 
 FLAGS = flags.FLAGS
 
@@ -154,13 +157,13 @@ flags.DEFINE_enum(
     "Best-of-N selection of the "
     "tracking task: per sequence (Human3.6M) or per object (Basketball); default "
     "per dataset: "
-    + ", ".join(f"{k}: {v}" for k, v in experiments.DEFAULT_SELECTION.items())
+    + ", ".join(f"{k}: {v.tracking_selection}" for k, v in registry.DATASETS.items())
     + ".",
 )
 flags.DEFINE_enum(
     "tracking_fit_on",
-    experiments.DEFAULT_FIT_ON,
-    list(experiments.FIT_ON),
+    tasks_lib.DEFAULT_FIT_ON,
+    list(tasks_lib.FIT_ON),
     "What the tracking regression is fitted on: the train split's detected "
     "keypoints, or all its decoded samples (which shrink the fit; "
     "docs/fidelity.md). Model and baseline share the regression.",
@@ -206,7 +209,7 @@ def _schedule_overrides() -> dict:
     preset = config_lib.PRESETS[
         _train_flag("preset") or registry.spec(FLAGS.dataset).default_preset
     ]
-    scaled = experiments.scaled_schedules(preset, FLAGS.steps)
+    scaled = runner.scaled_schedules(preset, FLAGS.steps)
     return {name: value for name, value in scaled.items() if _train_flag(name) is None}
 
 
@@ -286,7 +289,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
     settings = dict(
         common, num_sequences=FLAGS.num_sequences, num_samples=FLAGS.num_samples, fvd=fvd
     )
-    evaluation = None if trained_now else experiments.load_if_current(metrics_path, settings, step)
+    evaluation = None if trained_now else runner.load_if_current(metrics_path, settings, step)
     if evaluation is not None:
         log(f"{variant} seed {seed}: {metrics_path} is up to date, not evaluating again.")
     else:
@@ -317,7 +320,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
         files.write_json(metrics_path, evaluation)
 
     tasks_path = os.path.join(run_dir, "tasks.json")
-    selection = FLAGS.selection or experiments.DEFAULT_SELECTION[FLAGS.dataset]
+    selection = FLAGS.selection or registry.spec(FLAGS.dataset).tracking_selection
     settings = dict(
         common,
         task_sequences=FLAGS.task_sequences,
@@ -327,7 +330,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
         selection=selection,
         tracking_fit_on=FLAGS.tracking_fit_on,
     )
-    tasks = None if trained_now else experiments.load_if_current(tasks_path, settings, step)
+    tasks = None if trained_now else runner.load_if_current(tasks_path, settings, step)
     if tasks is not None:
         log(f"{variant} seed {seed}: {tasks_path} is up to date, not running the tasks again.")
     else:
@@ -337,7 +340,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
         )
         started = time.time()
         arrays = {
-            split: experiments.collect(
+            split: collection.collect(
                 export_dir,
                 FLAGS.dataset,
                 split,
@@ -349,7 +352,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
             )
             for split in ("train", "test")
         }
-        results = experiments.run_tasks(
+        results = tasks_lib.run_tasks(
             arrays["train"],
             arrays["test"],
             config.observed_steps,
@@ -432,7 +435,7 @@ def main(argv):
             except RuntimeError as error:
                 print(f"Error: {error}", file=sys.stderr)
                 sys.exit(1)
-    paths = experiments.write_report(runs, FLAGS.output_dir, _domain_names(data_dir))
+    paths = report.write_report(runs, FLAGS.output_dir, _domain_names(data_dir))
     log("Wrote " + ", ".join(paths) + ".")
     with open(os.path.join(FLAGS.output_dir, "results.md")) as f:
         print(f.read().split("\n\nColumns:")[0])

@@ -1,9 +1,12 @@
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from video_structure import config
 from video_structure.data import registry, synthetic
+from video_structure.downstream import tracking
 
 CONFIG = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicted_steps=1)
 
@@ -144,3 +147,17 @@ def test_the_train_stream_starts_at_the_step_given():
         return np.stack([b["frames"].numpy() for b in train.take(count)])
 
     np.testing.assert_array_equal(train_frames(4, 2), train_frames(0, 6)[4:])
+
+
+@pytest.mark.parametrize("name", list(registry.DATASETS))
+def test_every_spec_names_a_preset_a_selection_and_a_reader_or_scene(name):
+    spec = registry.spec(name)
+    assert spec.default_preset in config.PRESETS
+    assert spec.tracking_selection in (tracking.SELECT_PER_OBJECT, tracking.SELECT_PER_SEQUENCE)
+    assert (spec.scene is None) != (spec.reader is None)
+    assert spec.default_dir is None or os.path.isabs(spec.default_dir)
+
+
+def test_an_unknown_dataset_is_named():
+    with pytest.raises(ValueError, match="Unknown dataset 'nope'; choose one of synthetic"):
+        registry.spec("nope")

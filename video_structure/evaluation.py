@@ -32,14 +32,13 @@ import dataclasses
 import json
 import os
 import time
-import warnings
 
 import numpy as np
 import tqdm
 
 from video_structure import config as config_lib
 from video_structure import export as export_lib
-from video_structure import files, metrics, pretrained, rollouts, visualize
+from video_structure import files, metrics, pretrained, rollouts, statistics, visualize
 from video_structure.data import registry
 
 
@@ -135,12 +134,7 @@ def _summary(values: np.ndarray):
     """
     values = np.asarray(values, np.float64)
     finite = np.isfinite(values)
-    kept = np.where(finite, values, np.nan)
-    with warnings.catch_warnings():
-        # A step without two finite values has no interval: NaN, not a warning.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(kept, axis=0)
-        half_width = 1.96 * np.nanstd(kept, axis=0, ddof=1) / np.sqrt(finite.sum(axis=0))
+    mean, half_width = statistics.nanmean_and_ci95(np.where(finite, values, np.nan))
     summary = {"mean": mean.tolist(), "ci95": half_width.tolist()}
     if not finite.all():
         summary["num_non_finite"] = (~finite).sum(axis=0).tolist()

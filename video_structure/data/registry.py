@@ -38,7 +38,7 @@ class DatasetSpec:
 
     description: str
     default_preset: str
-    tracking_selection: str
+    tracking_selection: str  # downstream.tracking.SELECT_PER_OBJECT or SELECT_PER_SEQUENCE
     default_dir: str | None = None
     scene: str | None = None
     reader: Callable[..., tf.data.Dataset] | None = None
