@@ -23,7 +23,7 @@ from absl import app, flags, logging
 
 from video_structure import config as config_lib
 from video_structure import training
-from video_structure.data import dmcs, registry, sequences
+from video_structure.data import dmcs, registry, windows
 
 FLAGS = flags.FLAGS
 
@@ -166,7 +166,7 @@ def main(argv):
     except training.Diverged as error:
         print(f"Error: {error}", file=sys.stderr)
         sys.exit(1)
-    except sequences.DataReadError as error:
+    except windows.DataReadError as error:
         # The pipeline's threads may be inside tf.numpy_function still: destroying its
         # iterator, as the interpreter's shutdown would, waits for them while holding
         # the GIL they wait for, forever. Leave without destroying anything.

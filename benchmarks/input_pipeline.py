@@ -21,7 +21,7 @@ import train_speed
 from absl import app, flags
 
 from video_structure import config as config_lib
-from video_structure.data import dmcs, sequences
+from video_structure.data import dmcs, dmcs_reader
 
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "DMCS dataset directory; None generates a small one."
@@ -42,7 +42,7 @@ _TRAIN_STEPS = flags.DEFINE_integer("train_steps", 3, "Timed train steps.")
 def sequences_per_second(data_dir, seq_len):
     """Times iterating the pipeline; returns (sequences/s, startup seconds)."""
     start = time.perf_counter()
-    dataset = sequences.dmcs_dataset(data_dir, _SPLIT.value, seq_len, _BATCH_SIZE.value, seed=0)
+    dataset = dmcs_reader.dmcs_dataset(data_dir, _SPLIT.value, seq_len, _BATCH_SIZE.value, seed=0)
     iterator = iter(dataset)
     for _ in range(_WARMUP.value):
         next(iterator)

@@ -7,7 +7,7 @@ Example, from the repository root:
 
 Rerunning the same command after an interruption resumes it. Rendering is
 headless: set MUJOCO_GL=egl or MUJOCO_GL=osmesa, or leave it unset to pick the
-first that works. See video_structure/data/dmcs.py for the file format.
+first that works. See video_structure/data/dmcs/manifest.py for the file format.
 """
 
 from absl import app, flags

@@ -22,7 +22,7 @@ from tensorflow.python.ops import gen_io_ops
 
 import train
 from video_structure import cli
-from video_structure.data import sequences
+from video_structure.data import npz, video_folders
 
 
 def _kill_at_checkpoint(number):
@@ -42,8 +42,8 @@ def main():
     if name == "kill_at_checkpoint":
         _kill_at_checkpoint(int(value))
     elif name == "unvalidated_data":
-        sequences._decode_all = lambda image, path: None
-        sequences._check_npz_data = lambda path, keys: None
+        video_folders._decode_all = lambda image, path: None
+        npz._check_npz_data = lambda path, keys: None
     else:
         raise SystemExit(f"unknown fault {fault}")
     sys.argv[0] = os.path.join(ROOT, "train.py")

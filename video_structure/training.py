@@ -24,7 +24,7 @@ from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import model as model_lib
 from video_structure import run_dir, visualize
-from video_structure.data import dmcs, registry, sequences
+from video_structure.data import dmcs, registry, windows
 
 
 class TrainingError(Exception):
@@ -66,7 +66,7 @@ def run(config: config_lib.Config, options: Options = Options()) -> str:
     Raises:
         TrainingError: bad options, data or run directory.
         Diverged: the loss became non-finite.
-        sequences.DataReadError: a data file failed to read during training.
+        windows.DataReadError: a data file failed to read during training.
     """
     keras.utils.set_random_seed(options.seed)
     lock = open_run(options.output_dir)
@@ -371,10 +371,10 @@ def train(config: config_lib.Config, options: "Options") -> str:
                 verbose=options.verbose,
             )
         except tf.errors.OpError as error:
-            message = sequences.read_error_message(error)
+            message = windows.read_error_message(error)
             if message is None:
                 raise
-            raise sequences.DataReadError(message) from None
+            raise windows.DataReadError(message) from None
     if guard.diverged_at is not None:
         kept = (
             f"The last good checkpoint is {manager.latest_checkpoint}."

@@ -75,7 +75,7 @@ def load_human36m_sequences(path: str) -> list[Human36mSequence]:
     """Loads user-supplied Human3.6M sequences (Human3.6M is not bundled).
 
     `path` is a directory with one .npz file per video in the authors' format
-    that `video_structure.data.sequences.npz_dataset` reads (other files are
+    that `video_structure.data.npz.npz_dataset` reads (other files are
     ignored), plus the action label:
       image: uint8 [T, H, W, C] frames (64 x 64 in the paper, 6.25 Hz).
       action_label: integer scalar, the action class in [0, 15) (the 15

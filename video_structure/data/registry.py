@@ -13,7 +13,7 @@ import tensorflow as tf
 from absl import logging
 
 from video_structure import config as config_lib
-from video_structure.data import dmcs, sequences, synthetic
+from video_structure.data import dmcs, dmcs_reader, npz, synthetic, video_folders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,21 +79,21 @@ DATASETS: dict[str, DatasetSpec] = {
         "dmcs",
         "sequence",
         default_dir=dmcs.DEFAULT_DIR,
-        reader=sequences.dmcs_dataset,
+        reader=dmcs_reader.dmcs_dataset,
     ),
     "npz": DatasetSpec(
         "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "
         "true_object_pos, action, reward) in <data_dir>/train and <data_dir>/test",
         "basketball",
         "object",
-        reader=_split_folder(sequences.npz_dataset, "npz"),
+        reader=_split_folder(npz.npz_dataset, "npz"),
     ),
     "videos": DatasetSpec(
         "your videos: sub-folders of frames (.png/.jpg, in name order) and animated "
         "GIFs in <data_dir>/train and <data_dir>/test",
         "basketball",
         "sequence",
-        reader=_split_folder(sequences.video_dataset, "videos"),
+        reader=_split_folder(video_folders.video_dataset, "videos"),
     ),
 }
 

@@ -18,7 +18,7 @@ deterministic for a seed; train and test splits use disjoint seed streams.
 
 import numpy as np
 
-from video_structure.data import sequences
+from video_structure.data import windows
 
 SPLITS = ("train", "test")
 SCENES = ("blobs", "sprites")
@@ -204,7 +204,7 @@ def dataset(
 ):
     """A tf.data pipeline over freshly generated sequences.
 
-    Batches follow `video_structure.data.sequences.window_dataset`: batch b
+    Batches follow `video_structure.data.windows.window_dataset`: batch b
     is a function of b and the seed alone.
 
     Args:
@@ -231,7 +231,7 @@ def dataset(
         num_sequences, sequence_length, image_size, num_blobs, seed=seed, split=split, scene=scene
     )
     specs = {"frames": (np.uint8, frames.shape[1:]), "positions": (np.float32, positions.shape[1:])}
-    return sequences.window_dataset(
+    return windows.window_dataset(
         [sequence_length] * num_sequences,
         lambda index, start, length: {"frames": frames[index], "positions": positions[index]},
         specs,
