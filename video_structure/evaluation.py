@@ -38,7 +38,7 @@ import tqdm
 
 from video_structure import config as config_lib
 from video_structure import export as export_lib
-from video_structure import files, metrics, pretrained, rollouts, statistics, visualize
+from video_structure import files, fvd, pretrained, rollouts, similarity, statistics, visualize
 from video_structure.data import registry
 
 
@@ -118,11 +118,11 @@ def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
     """
     broadcast = np.broadcast_to(truth[:, np.newaxis], samples.shape)
     return {
-        "vgg_cosine": metrics.vgg_cosine_similarity(
+        "vgg_cosine": similarity.vgg_cosine_similarity(
             to_rgb(truth)[:, np.newaxis], to_rgb(samples), vgg_model
         ).numpy(),
-        "ssim": metrics.ssim(broadcast, samples).numpy(),
-        "psnr": metrics.psnr(broadcast, samples).numpy(),
+        "ssim": similarity.ssim(broadcast, samples).numpy(),
+        "psnr": similarity.psnr(broadcast, samples).numpy(),
     }
 
 
@@ -152,7 +152,7 @@ def summarize(per_sample: np.ndarray):
         sequences, per predicted step; "per_sequence": the closest and furthest
         sample's values [sequences, Delta T] and their sample indices.
     """
-    selection = metrics.select_closest_and_furthest(per_sample)
+    selection = similarity.select_closest_and_furthest(per_sample)
     return {
         "closest": _summary(selection.closest),
         "furthest": _summary(selection.furthest),
@@ -188,7 +188,7 @@ def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
                 "num_generated": len(generated),
                 "reason": "FVD needs at least 2 videos per set (their covariance).",
             }
-        result = metrics.fvd_from_logits(real, generated)
+        result = fvd.fvd_from_logits(real, generated)
         return {
             "value": result.fvd,
             "num_real": result.num_videos_a,
@@ -286,7 +286,7 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
     observed, predicted = resolve_steps(config, settings.observed_steps, settings.predicted_steps)
     length = observed + predicted
     fvd_samples = min(settings.fvd_samples_per_sequence, settings.num_samples)
-    embedder = metrics.I3dEmbedder(i3d, settings.i3d_batch_size) if i3d is not None else None
+    embedder = fvd.I3dEmbedder(i3d, settings.i3d_batch_size) if i3d is not None else None
     gathered = _Accumulator({m: [] for m in FRAME_METRICS}, {m: [] for m in FRAME_METRICS})
     bar = tqdm.tqdm(
         total=settings.num_sequences, desc="sequences", unit="seq", disable=not progress
@@ -319,7 +319,7 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
             gathered.per_sample[m].append(values[m])
             gathered.repeat_last[m].append(baseline[m][:, 0])
         if gathered.strip is None:
-            ranked = metrics.select_closest_and_furthest(values["vgg_cosine"][:1])
+            ranked = similarity.select_closest_and_furthest(values["vgg_cosine"][:1])
             observed_truth = frames[0, :observed]
             gathered.strip = (
                 frames[0],
