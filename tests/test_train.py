@@ -6,6 +6,7 @@ files and flags, a second run on a locked directory. Every run has a timeout,
 so a hang fails its test.
 """
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -41,6 +42,19 @@ def run_train(*flags, base=TINY, script="train.py", fault=(), timeout=600):
     )
 
 
+def run_trains(*runs):
+    """Runs train.py once per run, two at a time; a run is a tuple of flags or (flags, kwargs)."""
+
+    def run(flags_and_kwargs):
+        if isinstance(flags_and_kwargs[-1], dict):
+            *flags, kwargs = flags_and_kwargs
+            return run_train(*flags, **kwargs)
+        return run_train(*flags_and_kwargs)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(run, runs))
+
+
 def assert_one_line_error(result, *fragments, returncode=2):
     """The run failed with `train.py: error: ...` naming `fragments`: no traceback, no help."""
     assert result.returncode == returncode, result.stderr[-3000:]
@@ -56,11 +70,23 @@ def checkpoint_tensors(prefix):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
+@pytest.fixture(scope="module")
+def four_steps(tmp_path_factory):
+    """A run of 4 steps with checkpoints at steps 2 and 4; tests work on copies."""
+    out = str(tmp_path_factory.mktemp("four_steps") / "run")
+    result = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def copy_run(source, destination):
+    shutil.copytree(source, destination)
+    return str(destination)
+
+
 @pytest.mark.slow
-def test_trains_checkpoints_resumes_and_exports(tmp_path):
-    out = str(tmp_path / "run")
-    first = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
-    assert first.returncode == 0, first.stderr
+def test_trains_checkpoints_resumes_and_exports(tmp_path, four_steps):
+    out = copy_run(four_steps, tmp_path / "run")
     assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == [
         "checkpoint",
         "ckpt-2.data-00000-of-00001",
@@ -75,17 +101,24 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path):
         assert grid.size == (10 * (4 * 32 + 2), 9 * (4 * 32 + 2))
     with Image.open(os.path.join(out, "samples.gif")) as animation:
         assert animation.n_frames == 10 and animation.size == (4 * 32 + 2, 9 * (4 * 32 + 2))
-    resumed = run_train(f"--output_dir={out}", "--steps=6", "--checkpoint_every=2")
+    assert export.load(os.path.join(out, "export"))[1]["num_steps"] == 4
+    # Refused changes of a run trained 4 steps, each on a copy of it, beside the resumed run.
+    changed, other_seed = tmp_path / "changed", tmp_path / "other_seed"
+    for copy in (changed, other_seed):
+        copy_run(four_steps, copy)
+    resumed, changed, other_seed = run_trains(
+        (f"--output_dir={out}", "--steps=6", "--checkpoint_every=2"),
+        (f"--output_dir={changed}", "--steps=4", "--kl_scale=0.5"),
+        (f"--output_dir={other_seed}", "--steps=4", "--seed=1"),
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "from step 4" in resumed.stdout
     assert tf.train.latest_checkpoint(os.path.join(out, "checkpoints")).endswith("ckpt-6")
-    changed = run_train(f"--output_dir={out}", "--steps=6", "--kl_scale=0.5")
     assert_one_line_error(changed, "kl_scale: 0.01 -> 0.5")
+    assert_one_line_error(other_seed, "seed: 0 -> 1")
     with open(os.path.join(out, "config.json")) as f:
         saved = json.load(f)
     assert saved["seed"] == 0 and saved["dataset"] == "synthetic" and saved["num_steps"] == 6
-    other_seed = run_train(f"--output_dir={out}", "--steps=6", "--seed=1")
-    assert_one_line_error(other_seed, "seed: 0 -> 1")
     fewer = run_train(f"--output_dir={out}", "--steps=4")
     assert_one_line_error(fewer, "trained 6 steps; --steps=4")
     assert export.load(os.path.join(out, "export"))[1]["num_steps"] == 6
@@ -111,23 +144,35 @@ def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert not os.path.exists(os.path.join(out, "export"))
 
 
+BAD_FLAGS = {
+    "--preset=nope": "nope",
+    "--kl_scale=-1": "kl_scale",
+    "--num_keypoints=0": "num_keypoints",
+    "--dataset=nope": "--dataset=nope",
+    "--steps=0": "--steps=0",
+    "--predicted_steps=0": "predicted_steps=0",
+    "--batch_size=100": "fewer than batch_size=100",
+    "stray": "Unexpected arguments: ['stray']",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_flag_runs(tmp_path_factory):
+    """train.py run once per bad flag, two at a time (each run starts TensorFlow)."""
+    directories = [tmp_path_factory.mktemp("bad_flag") for _ in BAD_FLAGS]
+    runs = run_trains(
+        *(
+            (f"--output_dir={d}", "--steps=1", flag, {"timeout": 300})
+            for d, flag in zip(directories, BAD_FLAGS)
+        )
+    )
+    return dict(zip(BAD_FLAGS, runs))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "flag,message",
-    [
-        ("--preset=nope", "nope"),
-        ("--kl_scale=-1", "kl_scale"),
-        ("--num_keypoints=0", "num_keypoints"),
-        ("--dataset=nope", "--dataset=nope"),
-        ("--steps=0", "--steps=0"),
-        ("--predicted_steps=0", "predicted_steps=0"),
-        ("--batch_size=100", "fewer than batch_size=100"),
-        ("stray", "Unexpected arguments: ['stray']"),
-    ],
-)
-def test_bad_flags_are_named_in_one_line(tmp_path, flag, message):
-    result = run_train(f"--output_dir={tmp_path}", "--steps=1", flag, timeout=300)
-    assert_one_line_error(result, message)
+@pytest.mark.parametrize("flag", list(BAD_FLAGS))
+def test_bad_flags_are_named_in_one_line(bad_flag_runs, flag):
+    assert_one_line_error(bad_flag_runs[flag], BAD_FLAGS[flag])
 
 
 @pytest.mark.slow
@@ -218,9 +263,6 @@ def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
     tf.train.CheckpointManager(
         tf.train.Checkpoint(model=model, optimizer=model.optimizer), str(out / "checkpoints"), 3
     ).save(checkpoint_number=2)
-    result = run_train(f"--output_dir={out}", "--steps=3", "--checkpoint_every=3")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "from step 2" in result.stdout and "predates saved sampling seeds" in result.stderr
     bad = model_lib.StructVRNN(cfg.replace(rnn_units=16))
     bad.compile(optimizer=model_lib.make_optimizer(cfg))
     bad.build_all()
@@ -229,17 +271,19 @@ def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
     tf.train.CheckpointManager(
         tf.train.Checkpoint(model=bad, optimizer=bad.optimizer), str(other / "checkpoints"), 3
     ).save(checkpoint_number=2)
-    assert_one_line_error(
-        run_train(f"--output_dir={other}", "--steps=3"),
-        f"{other}/checkpoints/ckpt-2 does not fit this model",
+    result, unfit = run_trains(
+        (f"--output_dir={out}", "--steps=3", "--checkpoint_every=3"),
+        (f"--output_dir={other}", "--steps=3"),
     )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "from step 2" in result.stdout and "predates saved sampling seeds" in result.stderr
+    assert_one_line_error(unfit, f"{other}/checkpoints/ckpt-2 does not fit this model")
 
 
 @pytest.mark.slow
-def test_damaged_checkpoints_and_config_are_named_and_skipped(tmp_path):
-    out = str(tmp_path / "run")
+def test_damaged_checkpoints_and_config_are_named_and_skipped(tmp_path, four_steps):
+    out = copy_run(four_steps, tmp_path / "run")
     checkpoints = os.path.join(out, "checkpoints")
-    assert run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2").returncode == 0
     open(os.path.join(checkpoints, "ckpt-4.index"), "w").close()
     resumed = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -309,57 +353,63 @@ def _damaged_data(tmp_path, write, damage):
     return data_dir, bad
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "dataset,write,damage,message",
-    [
-        ("videos", _video_split, _cut_in_half, " has unreadable pixel data"),
-        ("npz", _npz_split, _flip_a_byte, ": `image` is corrupt: BadZipFile"),
-        ("npz", _npz_split, _nan_actions, ": `action` contains NaN"),
-    ],
-)
-def test_corrupt_data_is_named_before_training(tmp_path, dataset, write, damage, message):
-    data_dir, bad = _damaged_data(tmp_path, write, damage)
-    result = run_train(
-        f"--dataset={dataset}",
-        "--preset=synthetic",
-        f"--data_dir={data_dir}",
-        f"--output_dir={tmp_path / 'run'}",
-        "--steps=20",
-        "--batch_size=2",
-        base=TINY_MODEL,
-        timeout=300,
-    )
-    assert_one_line_error(result, f"{bad}{message}")
+# Damaged training data: met when the dataset is built (and named before
+# training), or, with the checks off (tests/faulty_train.py), inside the pipeline.
+CORRUPT_DATA = {
+    "videos-cut": ("videos", _video_split, _cut_in_half, " has unreadable pixel data"),
+    "npz-flipped": ("npz", _npz_split, _flip_a_byte, ": `image` is corrupt: BadZipFile"),
+    "npz-nan": ("npz", _npz_split, _nan_actions, ": `action` contains NaN"),
+}
+UNVALIDATED = ("videos-cut", "npz-flipped")
+
+
+@pytest.fixture(scope="module")
+def corrupt_data_runs(tmp_path_factory):
+    """train.py run on each damaged dataset, two at a time: {(case, validated): (result, bad)}."""
+    runs, bad_files = [], []
+    cases = [(case, True) for case in CORRUPT_DATA] + [(case, False) for case in UNVALIDATED]
+    for case, validated in cases:
+        dataset, write, damage, _ = CORRUPT_DATA[case]
+        directory = tmp_path_factory.mktemp(case)
+        data_dir, bad = _damaged_data(directory, write, damage)
+        fault = (
+            {}
+            if validated
+            else {"script": "tests/faulty_train.py", "fault": ["--fault=unvalidated_data"]}
+        )
+        runs.append(
+            (
+                f"--dataset={dataset}",
+                "--preset=synthetic",
+                f"--data_dir={data_dir}",
+                f"--output_dir={directory / 'run'}",
+                "--steps=20",
+                "--batch_size=2",
+                dict(base=TINY_MODEL, timeout=300, **fault),
+            )
+        )
+        bad_files.append(bad)
+    return dict(zip(cases, zip(run_trains(*runs), bad_files)))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "dataset,write,damage",
-    [("videos", _video_split, _cut_in_half), ("npz", _npz_split, _flip_a_byte)],
-)
-def test_data_found_corrupt_in_training_stops_the_run_without_a_hang(
-    tmp_path, dataset, write, damage
-):
+@pytest.mark.parametrize("case", list(CORRUPT_DATA))
+def test_corrupt_data_is_named_before_training(corrupt_data_runs, case):
+    result, bad = corrupt_data_runs[case, True]
+    assert_one_line_error(result, f"{bad}{CORRUPT_DATA[case][-1]}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", UNVALIDATED)
+def test_data_found_corrupt_in_training_stops_the_run_without_a_hang(corrupt_data_runs, case):
     # Unvalidated, the damage is met inside the pipeline's numpy_function.
-    data_dir, bad = _damaged_data(tmp_path, write, damage)
-    result = run_train(
-        f"--dataset={dataset}",
-        "--preset=synthetic",
-        f"--data_dir={data_dir}",
-        f"--output_dir={tmp_path / 'run'}",
-        "--steps=20",
-        "--batch_size=2",
-        base=TINY_MODEL,
-        script="tests/faulty_train.py",
-        fault=["--fault=unvalidated_data"],
-        timeout=300,
-    )
+    result, bad = corrupt_data_runs[case, False]
     assert_one_line_error(result, "reading the training data failed", str(bad), returncode=1)
 
 
 @pytest.mark.slow
-def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path):
+@pytest.mark.needs_mujoco_gl
+def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path, mujoco_gl):
     data_dir, out = str(tmp_path / "dmcs"), str(tmp_path / "run")
     result = run_train(
         "--dataset=dmcs",
