@@ -408,7 +408,7 @@ def test_data_found_corrupt_in_training_stops_the_run_without_a_hang(corrupt_dat
 
 
 @pytest.mark.slow
-def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path, mujoco_gl):
+def test_dmcs_is_generated_and_trains_an_action_conditional_export(tmp_path):
     data_dir, out = str(tmp_path / "dmcs"), str(tmp_path / "run")
     result = run_train(
         "--dataset=dmcs",
