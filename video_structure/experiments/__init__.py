@@ -14,7 +14,7 @@ Three steps, each usable on its own, one module each:
   with the mean over seeds, and PNG figures (`figures`) laid out as Figures 4,
   5, 8 and 9.
 
-`scripts/run_experiments.py` chains train.py, evaluate.py and these steps;
+`scripts/run_experiments.py` chains train.py, `evaluation.run` and these steps;
 `runner` holds what it decides about a run before doing it.
 
 This __init__ imports nothing, so that the report can be written without
