@@ -12,29 +12,18 @@ from video_structure.data import dmcs
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-_TINY = dict(
-    domains=["cartpole/balance", "walker/walk"],
-    train_episodes=2,
-    test_episodes=2,
-    episode_length=5,
-    episodes_per_shard=1,
-    seed=3,
-    progress=False,
-)
-
-
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
+def tiny_dataset(tmp_path_factory, tiny_dmcs):
     path = str(tmp_path_factory.mktemp("dmcs"))
-    manifest = dmcs.generate(path, num_workers=2, **_TINY)
+    manifest = dmcs.generate(path, num_workers=2, **tiny_dmcs)
     return path, manifest
 
 
-def test_tiny_generation(tiny_dataset):
+def test_tiny_generation(tiny_dataset, tiny_dmcs):
     path, manifest = tiny_dataset
     assert manifest["dtype"] == dmcs.record_dtype(5, 64, 6, 7)
     assert manifest["action_sizes"] == {"cartpole/balance": 1, "walker/walk": 6}
-    assert [len(manifest["body_names"][d]) for d in _TINY["domains"]] == [2, 7]
+    assert [len(manifest["body_names"][d]) for d in tiny_dmcs["domains"]] == [2, 7]
     assert manifest["body_names"]["cartpole/balance"] == ["cart", "pole_1"]
     assert set(manifest["versions"]) == {"dm-control", "mujoco", "numpy"}
     assert len(manifest["shards"]) == 8
@@ -44,7 +33,7 @@ def test_tiny_generation(tiny_dataset):
     first_frames = {}
     for shard in manifest["shards"]:
         records = dmcs.open_shard(path, manifest, shard)
-        domain_index = _TINY["domains"].index(shard["domain"])
+        domain_index = tiny_dmcs["domains"].index(shard["domain"])
         num_actions = manifest["action_sizes"][shard["domain"]]
         num_bodies = len(manifest["body_names"][shard["domain"]])
         assert records.shape == (1,)
@@ -67,7 +56,7 @@ def test_tiny_generation(tiny_dataset):
         ]
     assert manifest["action_repeat"] == {"cartpole/balance": 4, "walker/walk": 4}
     for split in dmcs.SPLITS:
-        for domain in _TINY["domains"]:
+        for domain in tiny_dmcs["domains"]:
             parts = [
                 dmcs.open_shard(path, manifest, s)
                 for s in manifest["shards"]
@@ -83,9 +72,9 @@ def test_tiny_generation(tiny_dataset):
     assert all(not np.array_equal(a, b) for i, a in enumerate(frames) for b in frames[i + 1 :])
 
 
-def test_content_depends_only_on_seed(tiny_dataset, tmp_path):
+def test_content_depends_only_on_seed(tiny_dataset, tmp_path, tiny_dmcs):
     path, manifest = tiny_dataset
-    other = dmcs.generate(str(tmp_path), num_workers=1, **dict(_TINY, episodes_per_shard=2))
+    other = dmcs.generate(str(tmp_path), num_workers=1, **dict(tiny_dmcs, episodes_per_shard=2))
     for split in dmcs.SPLITS:
         records = [
             np.concatenate(
@@ -96,14 +85,14 @@ def test_content_depends_only_on_seed(tiny_dataset, tmp_path):
         assert records[0].tobytes() == records[1].tobytes()
 
 
-def test_rerun_skips_finished_shards(tiny_dataset):
+def test_rerun_skips_finished_shards(tiny_dataset, tiny_dmcs):
     path, manifest = tiny_dataset
     mtimes = {
         n: os.stat(os.path.join(path, n)).st_mtime_ns
         for n in os.listdir(path)
         if n.endswith(".npy")
     }
-    assert dmcs.generate(path, num_workers=1, **_TINY) == manifest
+    assert dmcs.generate(path, num_workers=1, **tiny_dmcs) == manifest
     assert mtimes == {
         n: os.stat(os.path.join(path, n)).st_mtime_ns
         for n in os.listdir(path)
@@ -111,10 +100,10 @@ def test_rerun_skips_finished_shards(tiny_dataset):
     }
 
 
-def test_rerun_with_other_parameters_fails(tiny_dataset):
+def test_rerun_with_other_parameters_fails(tiny_dataset, tiny_dmcs):
     path, _ = tiny_dataset
     with pytest.raises(ValueError, match="other parameters.*seed: 3 before, 4 now"):
-        dmcs.generate(path, num_workers=1, **dict(_TINY, seed=4))
+        dmcs.generate(path, num_workers=1, **dict(tiny_dmcs, seed=4))
 
 
 def test_the_script_names_other_parameters_in_one_line(tiny_dataset):
@@ -144,12 +133,12 @@ def test_the_script_names_other_parameters_in_one_line(tiny_dataset):
     assert "Traceback" not in result.stderr and "--episodes_per_shard" not in result.stderr
 
 
-def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch):
+def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch, tiny_dmcs):
     path, manifest = tiny_dataset
     other = next(b for b in dmcs.GL_BACKENDS if b != manifest["gl_backend"])
     monkeypatch.setenv("MUJOCO_GL", other)
     with pytest.raises(ValueError, match=f"gl_backend.*set MUJOCO_GL={manifest['gl_backend']}"):
-        dmcs.generate(path, num_workers=1, **_TINY)
+        dmcs.generate(path, num_workers=1, **tiny_dmcs)
 
 
 def test_size_differences_name_the_existing_sizes(tiny_dataset):
@@ -174,7 +163,7 @@ def test_size_differences_name_the_existing_sizes(tiny_dataset):
         ({"action_distribution": "gaussian"}, "action_distribution"),
     ],
 )
-def test_generate_rejects_bad_arguments(tmp_path, kwargs, match):
+def test_generate_rejects_bad_arguments(tmp_path, kwargs, match, tiny_dmcs):
     with pytest.raises(ValueError, match=match):
-        dmcs.generate(str(tmp_path / "out"), **dict(_TINY, **kwargs))
+        dmcs.generate(str(tmp_path / "out"), **dict(tiny_dmcs, **kwargs))
     assert not os.path.exists(tmp_path / "out")

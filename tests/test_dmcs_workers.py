@@ -18,17 +18,6 @@ from video_structure.data import dmcs
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-_TINY = dict(
-    domains=["cartpole/balance", "walker/walk"],
-    train_episodes=2,
-    test_episodes=2,
-    episode_length=5,
-    episodes_per_shard=1,
-    seed=3,
-    progress=False,
-)
-
-
 _SCRIPT_IMPORTED_BY_WORKERS = """
 import os
 import sys
@@ -101,8 +90,8 @@ def _wait_until(condition, what, timeout=300):
     not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
     reason="finds worker processes through Linux's /proc/<pid>/task/<tid>/children",
 )
-def test_killed_generation_resumes_byte_identical(tmp_path):
-    kwargs = dict(_TINY, train_episodes=4, test_episodes=2, episode_length=8)
+def test_killed_generation_resumes_byte_identical(tmp_path, tiny_dmcs):
+    kwargs = dict(tiny_dmcs, train_episodes=4, test_episodes=2, episode_length=8)
     resumed, fresh = str(tmp_path / "resumed"), str(tmp_path / "fresh")
     num_shards = len(dmcs.plan_shards(kwargs["domains"], {"train": 4, "test": 2}, 1))
     code = (
@@ -188,4 +177,4 @@ def test_killed_generation_resumes_byte_identical(tmp_path):
     _, mismatch, errors = filecmp.cmpfiles(resumed, fresh, names, shallow=False)
     assert not mismatch and not errors
     with open(os.path.join(fresh, dmcs.MANIFEST_NAME)) as f:
-        assert json.load(f)["seed"] == _TINY["seed"]
+        assert json.load(f)["seed"] == tiny_dmcs["seed"]

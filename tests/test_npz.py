@@ -9,23 +9,8 @@ import tensorflow as tf
 from video_structure.data import npz
 
 
-def _write_npz(
-    path, length, size=64, keys=("image", "true_object_pos", "action", "reward"), seed=0
-):
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "image": rng.integers(0, 256, (length, size, size, 3), np.uint8),
-        "true_object_pos": rng.uniform(0, 1, (length, 3, 2)),
-        "action": rng.normal(size=(length, 2)).astype(np.float32),
-        "reward": rng.normal(size=length),
-    }
-    arrays = {k: v for k, v in arrays.items() if k in keys}
-    np.savez(path, **arrays)
-    return arrays
-
-
-def test_npz_dataset_passes_authors_arrays_through(tmp_path):
-    written = [_write_npz(tmp_path / f"{i:03d}.npz", 5, seed=i) for i in range(2)]
+def test_npz_dataset_passes_authors_arrays_through(tmp_path, write_npz):
+    written = [write_npz(tmp_path / f"{i:03d}.npz", 5, seed=i) for i in range(2)]
     dataset = npz.npz_dataset(str(tmp_path), seq_len=5, batch_size=2, shuffle=False, repeat=False)
     (batch,) = list(dataset)
     assert sorted(batch) == ["actions", "frames", "positions", "rewards"]
@@ -37,9 +22,9 @@ def test_npz_dataset_passes_authors_arrays_through(tmp_path):
         np.testing.assert_allclose(batch["rewards"][i], arrays["reward"], atol=1e-6)
 
 
-def test_npz_dataset_accepts_no_objects(tmp_path):
+def test_npz_dataset_accepts_no_objects(tmp_path, write_npz):
     # The authors' example file has true_object_pos of shape [T, 0, 2].
-    arrays = _write_npz(tmp_path / "a.npz", 4, keys=("image",))
+    arrays = write_npz(tmp_path / "a.npz", 4, keys=("image",))
     np.savez(tmp_path / "a.npz", true_object_pos=np.zeros((4, 0, 2)), **arrays)
     dataset = npz.npz_dataset(str(tmp_path), seq_len=2, batch_size=3, shuffle=False, repeat=False)
     (batch,) = list(dataset)
@@ -49,8 +34,8 @@ def test_npz_dataset_accepts_no_objects(tmp_path):
 
 # A cache of 0 bytes decodes the file again for each of its 5 windows.
 @pytest.mark.parametrize("cache_bytes,decodes", [(0, 5), (2**29, 1)])
-def test_npz_dataset_windows(tmp_path, monkeypatch, cache_bytes, decodes):
-    arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
+def test_npz_dataset_windows(tmp_path, monkeypatch, cache_bytes, decodes, write_npz):
+    arrays = write_npz(tmp_path / "a.npz", 7, keys=("image",))
     dataset = npz.npz_dataset(
         str(tmp_path),
         seq_len=3,
@@ -76,16 +61,16 @@ def test_npz_dataset_windows(tmp_path, monkeypatch, cache_bytes, decodes):
         )
 
 
-def test_npz_dataset_rejects_bad_files(tmp_path):
-    _write_npz(tmp_path / "a.npz", 4)
+def test_npz_dataset_rejects_bad_files(tmp_path, write_npz):
+    write_npz(tmp_path / "a.npz", 4)
     bad = tmp_path / "b.npz"
-    _write_npz(bad, 4, keys=("action", "reward"))
+    write_npz(bad, 4, keys=("action", "reward"))
     with pytest.raises(ValueError, match=re.escape(f"{bad} has no `image`")):
         npz.npz_dataset(str(tmp_path), 2, 1)
-    _write_npz(bad, 4, size=32)
+    write_npz(bad, 4, size=32)
     with pytest.raises(ValueError, match=re.escape(f"{bad}: `image` has shape")):
         npz.npz_dataset(str(tmp_path), 2, 1)
-    _write_npz(bad, 4, keys=("image",))
+    write_npz(bad, 4, keys=("image",))
     with pytest.raises(ValueError, match=re.escape(f"{bad} has arrays")):
         npz.npz_dataset(str(tmp_path), 2, 1)
     bad.write_bytes(b"not a zip file")
@@ -103,8 +88,8 @@ def test_npz_dataset_rejects_bad_files(tmp_path):
         ("true_object_pos", (4, 3, 3), "[T, N, 2]"),
     ],
 )
-def test_npz_dataset_rejects_arrays_of_other_shapes(tmp_path, key, shape, expected):
-    arrays = _write_npz(tmp_path / "a.npz", 4)
+def test_npz_dataset_rejects_arrays_of_other_shapes(tmp_path, key, shape, expected, write_npz):
+    arrays = write_npz(tmp_path / "a.npz", 4)
     arrays[key] = np.zeros(shape, np.float32)
     np.savez(tmp_path / "a.npz", **arrays)
     message = f"{tmp_path / 'a.npz'}: `{key}` has shape {shape}, expected {expected} with T = 4"
@@ -112,9 +97,9 @@ def test_npz_dataset_rejects_arrays_of_other_shapes(tmp_path, key, shape, expect
         npz.npz_dataset(str(tmp_path), 2, 1)
 
 
-def test_npz_dataset_rejects_corrupt_or_unusable_arrays(tmp_path):
+def test_npz_dataset_rejects_corrupt_or_unusable_arrays(tmp_path, write_npz):
     path = tmp_path / "a.npz"
-    arrays = _write_npz(path, 4, keys=("image",))
+    arrays = write_npz(path, 4, keys=("image",))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # Inside image.npy: only its CRC shows it.
     path.write_bytes(bytes(data))

@@ -21,23 +21,8 @@ def test_empty_or_missing_directory(tmp_path, reader):
             reader(str(path), *args, 2, 1)
 
 
-def _write_npz(
-    path, length, size=64, keys=("image", "true_object_pos", "action", "reward"), seed=0
-):
-    rng = np.random.default_rng(seed)
-    arrays = {
-        "image": rng.integers(0, 256, (length, size, size, 3), np.uint8),
-        "true_object_pos": rng.uniform(0, 1, (length, 3, 2)),
-        "action": rng.normal(size=(length, 2)).astype(np.float32),
-        "reward": rng.normal(size=length),
-    }
-    arrays = {k: v for k, v in arrays.items() if k in keys}
-    np.savez(path, **arrays)
-    return arrays
-
-
-def test_a_single_pass_ends_with_a_partial_batch(tmp_path):
-    arrays = _write_npz(tmp_path / "a.npz", 7, keys=("image",))
+def test_a_single_pass_ends_with_a_partial_batch(tmp_path, write_npz):
+    arrays = write_npz(tmp_path / "a.npz", 7, keys=("image",))
     dataset = npz.npz_dataset(str(tmp_path), seq_len=3, batch_size=2, shuffle=False, repeat=False)
     batches = list(dataset)
     # 5 windows: two full batches and the last window alone, none dropped.
@@ -67,17 +52,17 @@ def _cut_short(path, fraction=0.5):
     path.write_bytes(data[: int(len(data) * fraction)])
 
 
-def test_short_sequences_are_skipped_with_a_warning(tmp_path, caplog):
-    _write_npz(tmp_path / "long.npz", 4, keys=("image",))
-    _write_npz(tmp_path / "short.npz", 2, keys=("image",))
+def test_short_sequences_are_skipped_with_a_warning(tmp_path, caplog, write_npz):
+    write_npz(tmp_path / "long.npz", 4, keys=("image",))
+    write_npz(tmp_path / "short.npz", 2, keys=("image",))
     dataset = npz.npz_dataset(str(tmp_path), 3, 2, shuffle=False, repeat=False)
     assert len(list(dataset)) == 1
     assert f"Skipping 1 of 2 sequences of {tmp_path} shorter than seq_len=3 frames" in caplog.text
     assert str(tmp_path / "short.npz") in caplog.text
 
 
-def test_a_batch_larger_than_the_data_is_refused(tmp_path):
-    _write_npz(tmp_path / "a.npz", 4, keys=("image",))
+def test_a_batch_larger_than_the_data_is_refused(tmp_path, write_npz):
+    write_npz(tmp_path / "a.npz", 4, keys=("image",))
     # 3 windows: a repeating batch of 4 would hold one of them twice.
     with pytest.raises(ValueError, match="3 windows of 2 frames, fewer than batch_size=4"):
         npz.npz_dataset(str(tmp_path), 2, 4, repeat=True)
@@ -95,9 +80,9 @@ def test_a_file_damaged_after_validation_is_named_when_read(tmp_path):
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_batch_b_of_a_stream_does_not_depend_on_where_it_starts(tmp_path, shuffle):
+def test_batch_b_of_a_stream_does_not_depend_on_where_it_starts(tmp_path, shuffle, write_npz):
     for i in range(2):
-        _write_npz(tmp_path / f"{i}.npz", 4, keys=("image",), seed=i)
+        write_npz(tmp_path / f"{i}.npz", 4, keys=("image",), seed=i)
 
     def frames(start_batch, count, seed=3):
         dataset = npz.npz_dataset(
