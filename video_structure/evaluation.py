@@ -332,9 +332,9 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
     return results, gathered.strip, count
 
 
-def _report_settings(export_dir, settings, config, num_sequences, vgg, i3d):
-    """metrics.json's "settings": what produced the numbers."""
-    observed, predicted = resolve_steps(config, settings.observed_steps, settings.predicted_steps)
+def _report_settings(export_dir, settings, config, steps, num_sequences, vgg, i3d):
+    """metrics.json's "settings": what produced the numbers; steps is (T, Delta T)."""
+    observed, predicted = steps
     fvd_samples = min(settings.fvd_samples_per_sequence, settings.num_samples)
     return {
         "export": os.path.abspath(export_dir),
@@ -433,7 +433,9 @@ def run(export_dir, settings=Settings(), output_dir=None, progress=True, log=pri
         loaded, config, action_size, batches, settings, vgg, i3d, progress
     )
     report = {
-        "settings": _report_settings(export_dir, settings, config, count, vgg, i3d),
+        "settings": _report_settings(
+            export_dir, settings, config, (observed, predicted), count, vgg, i3d
+        ),
         "results": results,
         "wall_time_s": time.time() - started,
     }
