@@ -344,7 +344,9 @@ def train(config: config_lib.Config, options: "Options") -> str:
     )
     if checkpoint_path:
         restore(model, checkpoint, checkpoint_path)
-    every = options.checkpoint_every
+    # An epoch is a checkpoint interval, or the whole of a shorter run (so the
+    # progress bar counts to the run's end).
+    every = min(options.checkpoint_every, config.num_steps)
     print(
         f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
         f"{model.count_params():,} parameters; output in {output_dir}.",
