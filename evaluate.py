@@ -31,13 +31,7 @@ flags.DEFINE_enum(
     list(registry.DATASETS),
     "Dataset to evaluate on (must match the export's frames).",
 )
-flags.DEFINE_string(
-    "data_dir",
-    None,
-    "Dataset directory of file-based datasets; default the dataset's "
-    + ", ".join(f"({name}: {path})" for name, path in registry.default_data_dirs().items())
-    + ".",
-)
+cli.define_data_dir_flag(registry.default_data_dirs())
 flags.DEFINE_enum("split", "test", ["train", "test"], "Dataset split.")
 flags.DEFINE_integer(
     "num_sequences",

@@ -49,13 +49,7 @@ flags.DEFINE_enum(
     "Model variant of Sections 5.1-5.3: "
     + "; ".join(f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()),
 )
-flags.DEFINE_string(
-    "data_dir",
-    None,
-    "Dataset directory (dmcs, npz, videos); default the dataset's "
-    + ", ".join(f"({name}: {path})" for name, path in registry.default_data_dirs().items())
-    + ".",
-)
+cli.define_data_dir_flag(registry.default_data_dirs(), "dmcs, npz, videos")
 flags.DEFINE_integer(
     "dmcs_train_episodes",
     dmcs.DEFAULT_TRAIN_EPISODES,

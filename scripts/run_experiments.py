@@ -81,13 +81,7 @@ flags.DEFINE_list("seeds", ["0"], "Comma-separated training seeds (the paper: 5 
 flags.DEFINE_enum(
     "dataset", "synthetic", list(registry.DATASETS), "Dataset of training, evaluation and tasks."
 )
-flags.DEFINE_string(
-    "data_dir",
-    None,
-    "Dataset directory of file-based datasets; default the dataset's "
-    + ", ".join(f"({name}: {path})" for name, path in registry.default_data_dirs().items())
-    + ".",
-)
+cli.define_data_dir_flag(registry.default_data_dirs())
 flags.DEFINE_string("output_dir", "runs/experiments", "Root of the runs and the report.")
 flags.DEFINE_integer(
     "steps", 300, "Training steps per run (CPU-sized; the paper: 100000).", lower_bound=1

@@ -68,6 +68,20 @@ def start_tensorflow(onednn: bool = True) -> None:
             sys.stderr.flush()
 
 
+def define_data_dir_flag(default_dirs: dict[str, str], datasets: str = "file-based datasets"):
+    """Defines --data_dir, whose help lists each dataset's default directory.
+
+    Args:
+        default_dirs: {dataset: directory}, `registry.default_data_dirs()` (taken
+            as an argument: the registry imports TensorFlow, this module must not).
+        datasets: which datasets read the flag, for its help.
+    """
+    defaults = ", ".join(f"({name}: {path})" for name, path in default_dirs.items())
+    flags.DEFINE_string(
+        "data_dir", None, f"Dataset directory of {datasets}; default the dataset's {defaults}."
+    )
+
+
 def fail(message: str, exitcode: int = USAGE_EXIT_CODE, now: bool = False) -> None:
     """Prints `<script>: error: message` to stderr and exits.
 
