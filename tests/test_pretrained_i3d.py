@@ -87,13 +87,6 @@ def test_i3d_from_tf_checkpoint(random_i3d, tmp_path, layout):
     rng = np.random.default_rng(0)
     names, tensors = [], []
     expected = {}
-    suffixes = {
-        "kernel": "conv_3d/w",
-        "bias": "conv_3d/b",
-        "beta": "batch_norm/beta",
-        "mean": "batch_norm/moving_mean",
-        "var": "batch_norm/moving_variance",
-    }
     for scope, shapes in _i3d_param_shapes(random_i3d).items():
         for key, shape in shapes.items():
             value = rng.normal(size=shape).astype(np.float32)
@@ -104,7 +97,7 @@ def test_i3d_from_tf_checkpoint(random_i3d, tmp_path, layout):
                 stored = value.reshape(1, 1, 1, 1, -1)
             else:
                 stored = value
-            names.append(f"RGB/inception_i3d/{scope}/{suffixes[key]}")
+            names.append(f"RGB/inception_i3d/{scope}/{i3d.CHECKPOINT_SUFFIXES[key]}")
             tensors.append(tf.constant(stored))
     module_dir = tmp_path / "i3d-kinetics-400_1"
     prefix = {

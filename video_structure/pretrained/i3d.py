@@ -30,6 +30,16 @@ I3D_KINETICS400 = weight_files.PackagedWeights(
     sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
 )
 
+# Where each parameter of a Unit3D stands in a kinetics-i3d (Sonnet v1)
+# checkpoint, below RGB/inception_i3d/<scope>/.
+CHECKPOINT_SUFFIXES = {
+    "kernel": "conv_3d/w",
+    "bias": "conv_3d/b",
+    "beta": "batch_norm/beta",
+    "mean": "batch_norm/moving_mean",
+    "var": "batch_norm/moving_variance",
+}
+
 
 class Unit3D(keras.layers.Layer):
     """Conv3D, then optional inference-mode batch norm (offset only) and ReLU.
@@ -306,17 +316,10 @@ def _i3d_params_from_tf_checkpoint(path, scopes):
         reason = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
         raise ValueError(f"{path} is not a TensorFlow checkpoint or SavedModel: {reason}") from e
     names = list(reader.get_variable_to_shape_map())
-    suffixes = {
-        "kernel": "conv_3d/w",
-        "bias": "conv_3d/b",
-        "beta": "batch_norm/beta",
-        "mean": "batch_norm/moving_mean",
-        "var": "batch_norm/moving_variance",
-    }
     params = {}
     for scope in scopes:
         entry = {}
-        for key, suffix in suffixes.items():
+        for key, suffix in CHECKPOINT_SUFFIXES.items():
             matches = [
                 n for n in names if n == f"{scope}/{suffix}" or n.endswith(f"/{scope}/{suffix}")
             ]
