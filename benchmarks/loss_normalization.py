@@ -63,6 +63,11 @@ SETTINGS = {
         "sparsity_on_raw_scales": True,
         "prior_factor": 0.1,
     },
+    "code_priors_x10": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "prior_factor": 10.0,
+    },
     "code_no_priors": {
         "loss_normalization": "code",
         "sparsity_on_raw_scales": True,
@@ -79,6 +84,26 @@ SETTINGS = {
     # Four times the keypoints of the synthetic preset, for the detector to
     # find every object rather than the most salient one.
     "code_k32": {"loss_normalization": "code", "sparsity_on_raw_scales": True, "num_keypoints": 32},
+    # The two vision settings where our reading of the paper and the code
+    # differ (docs/fidelity.md): the code's blob width (its 1.5 "pixels" are
+    # 0.094 coordinate units, 0.75 of our heatmap pixels at 16x16) and its
+    # appearance features; "code_exact" takes both.
+    "code_sigma": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "keypoint_sigma": 0.75,
+    },
+    "code_appearance": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "appearance_features": "code",
+    },
+    "code_exact": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "keypoint_sigma": 0.75,
+        "appearance_features": "code",
+    },
     "code_no_norm": {
         "loss_normalization": "code",
         "sparsity_on_raw_scales": True,

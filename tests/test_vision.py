@@ -88,3 +88,20 @@ def test_cnn_features_stay_out_of_tanh_tails_whatever_the_scale_of_the_maps():
     assert features.shape == (2, 3, 4, 3) and maps.shape == (2, 3, 16, 16, 4)
     assert np.mean(np.abs(features) > 0.99) < 0.2
     assert np.std(features, axis=1).mean() > 0.01  # Frames still differ.
+
+
+def test_code_appearance_features_are_the_stack_without_coordinates_or_final_layer():
+    cfg = CONFIG.replace(appearance_features="code")
+    appearance = vision.AppearanceNet(cfg)
+    first = tf.random.uniform([2, 32, 32, 3])
+    features = appearance(first)
+    # One stride-2 level from 32 to 16: twice the encoder's filters.
+    assert features.shape == (2, 16, 16, 2 * cfg.encoder_filters)
+    convs = appearance.encoder.convs
+    assert convs[0].kernel.shape[2] == 3  # No coordinate channels in.
+    expected = first - 0.5
+    for conv in convs:
+        expected = conv(expected)
+    np.testing.assert_allclose(features.numpy(), expected.numpy(), atol=1e-6)
+    frames = vision.Reconstructor(cfg)(tf.zeros([2, 3, 5, 3]), tf.zeros([2, 5, 3]), features, first)
+    assert frames.shape == (2, 3, 32, 32, 3)

@@ -63,6 +63,13 @@ class Config:
     weight_decay: float = _field(
         1e-4, "L2 weight decay on convolution kernels (S1.1.1, S1.2).", 0.0
     )
+    appearance_features: str = _field(
+        "paper",
+        "phi_app(v_1) of Eq. S5: paper (phi_det's architecture, its final 1x1 convolution "
+        "linear: K channels) or code (the convolution stack without the final layer and "
+        "without coordinate channels: encoder_filters x 2^levels channels; docs/fidelity.md).",
+        choices=("paper", "code"),
+    )
     normalize_keypoint_scales: bool = _field(
         True, "Divide mu by its maximum over keypoints of the frame (code)."
     )

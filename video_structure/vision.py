@@ -59,12 +59,25 @@ class ImageEncoder(keras.layers.Layer):
     Each scale has one convolution (stride 2 after the first scale) plus
     `layers_per_scale` stride-1 convolutions; the number of filters doubles at
     each stride-2 step. A final 1x1 convolution maps to `output_channels`.
+
+    Args:
+        config: the hyperparameters.
+        output_channels: channels of the final 1x1 convolution; None ends with
+            the stack (encoder_filters x 2^levels channels).
+        output_activation: that convolution's activation.
+        coord_channels: append x/y coordinate channels to the input.
     """
 
     def __init__(
-        self, config: config_lib.Config, output_channels: int, output_activation=None, **kwargs
+        self,
+        config: config_lib.Config,
+        output_channels: int | None,
+        output_activation=None,
+        coord_channels: bool = True,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        self.coord_channels = coord_channels
         self.convs = []
         filters = config.encoder_filters
         for level in range(_num_levels(config) + 1):
@@ -72,17 +85,21 @@ class ImageEncoder(keras.layers.Layer):
                 filters *= 2
             self.convs.append(_conv(config, filters, strides=2 if level else 1))
             self.convs.extend(_conv(config, filters) for _ in range(config.layers_per_scale))
-        self.output_conv = _conv(
-            config, output_channels, kernel_size=1, activation=output_activation
-        )
+        self.output_conv = None
+        if output_channels is not None:
+            self.output_conv = _conv(
+                config, output_channels, kernel_size=1, activation=output_activation
+            )
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         """Maps [batch, H, W, C] frames in [0, 1] to [batch, h, w, output_channels]."""
         # Centre the inputs around zero, as the authors' [-0.5, 0.5] frames.
-        features = keypoint_ops.add_coord_channels(images - 0.5)
+        features = images - 0.5
+        if self.coord_channels:
+            features = keypoint_ops.add_coord_channels(features)
         for conv in self.convs:
             features = conv(features)
-        return self.output_conv(features)
+        return features if self.output_conv is None else self.output_conv(features)
 
 
 class KeypointDetector(keras.layers.Layer):
@@ -144,11 +161,19 @@ class FeatureDetector(keras.layers.Layer):
 
 
 class AppearanceNet(keras.layers.Layer):
-    """phi_appearance: phi_det's architecture without its final nonlinearity (Eq. S5)."""
+    """phi_appearance (Eq. S5), as `config.appearance_features` says.
+
+    "paper": phi_det's architecture without its final nonlinearity, K channels.
+    "code": the authors' code's appearance encoder, the convolution stack alone
+    (no final layer, no coordinate channels): encoder_filters x 2^levels channels.
+    """
 
     def __init__(self, config: config_lib.Config, **kwargs):
         super().__init__(**kwargs)
-        self.encoder = ImageEncoder(config, config.num_keypoints, None, name="encoder")
+        if config.appearance_features == "paper":
+            self.encoder = ImageEncoder(config, config.num_keypoints, None, name="encoder")
+        else:
+            self.encoder = ImageEncoder(config, None, coord_channels=False, name="encoder")
 
     def call(self, first_frame: tf.Tensor) -> tf.Tensor:
         """Maps [batch, H, W, C] first frames to [batch, h, w, K] appearance features."""
