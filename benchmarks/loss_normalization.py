@@ -87,11 +87,17 @@ SETTINGS = {
     # The two vision settings where our reading of the paper and the code
     # differ (docs/fidelity.md): the code's blob width (its 1.5 "pixels" are
     # 0.094 coordinate units, 0.75 of our heatmap pixels at 16x16) and its
-    # appearance features; "code_exact" takes both.
+    # appearance features; "code_exact" takes both. "code_sigma3": twice our
+    # width, for the reach of a keypoint's gradient.
     "code_sigma": {
         "loss_normalization": "code",
         "sparsity_on_raw_scales": True,
         "keypoint_sigma": 0.75,
+    },
+    "code_sigma3": {
+        "loss_normalization": "code",
+        "sparsity_on_raw_scales": True,
+        "keypoint_sigma": 3.0,
     },
     "code_appearance": {
         "loss_normalization": "code",
