@@ -15,7 +15,10 @@ One job per module:
 * `manifest`: the storage format: shard plan, manifest, checked shard reading.
 * `statistics`: motion and reward statistics of the model windows.
 * `workers`: the spawn worker pool that renders and writes shards.
-* `generation`: `generate`, which plans, resumes and writes a dataset.
+* `generation`: `generate`, which plans, resumes and writes a dataset, or
+  one part of it.
+* `sharding`: a dataset split into parts for several machines, and `merge`,
+  which checks the parts and writes their manifest.
 
 This __init__ re-exports the public API, so callers use `dmcs.generate`,
 `dmcs.load_manifest`, `dmcs.DOMAINS` and so on. It re-exports values: to
@@ -59,6 +62,7 @@ from video_structure.data.dmcs.manifest import (
     plan_shards,
     size_differences,
 )
+from video_structure.data.dmcs.sharding import merge, part_record_name, part_shards
 from video_structure.data.dmcs.statistics import (
     HEATMAP_PIXEL,
     REWARD_VARIATION,
@@ -94,8 +98,11 @@ __all__ = [
     "generate_episode",
     "load_env",
     "load_manifest",
+    "merge",
     "motion_statistics",
     "open_shard",
+    "part_record_name",
+    "part_shards",
     "pixels_to_keypoints",
     "plan_shards",
     "project_bodies",

@@ -3,7 +3,9 @@
 `generate` checks its arguments, writes the generation spec, has spawn
 workers render the missing shards and writes the manifest last. A rerun with
 the same parameters resumes an interrupted one; see
-video_structure/data/dmcs/manifest.py for the files.
+video_structure/data/dmcs/manifest.py for the files. One part of a dataset
+split across machines writes its part record instead of the manifest; see
+video_structure/data/dmcs/sharding.py.
 """
 
 import concurrent.futures
@@ -29,10 +31,10 @@ from video_structure.data.dmcs.manifest import (
     MANIFEST_NAME,
     SPEC_NAME,
     dtype_to_json,
-    load_manifest,
     plan_shards,
+    write_manifest,
 )
-from video_structure.data.dmcs.statistics import dataset_statistics
+from video_structure.data.dmcs.sharding import part_record_name, part_shards
 from video_structure.data.dmcs.workers import (
     available_cpus,
     generate_shard,
@@ -92,6 +94,8 @@ def generate(
     action_hold=DEFAULT_ACTION_HOLD,
     action_distribution=ACTION_DISTRIBUTIONS[0],
     seed=0,
+    num_parts=1,
+    part_index=0,
     num_workers=None,
     progress=True,
 ):
@@ -112,12 +116,17 @@ def generate(
         action_hold: recorded frames each random action is held for.
         action_distribution: one of `ACTION_DISTRIBUTIONS`.
         seed: base seed; see `episode_seed`.
+        num_parts: how many parts (machines or jobs) share the generation; see
+            video_structure/data/dmcs/sharding.py.
+        part_index: the part this call renders, in [0, num_parts).
         num_workers: spawn worker processes; defaults to the CPUs this process
             may use.
         progress: whether to show a tqdm progress bar (in episodes).
 
     Returns:
-        The manifest, as returned by `load_manifest`.
+        With num_parts 1, the manifest, as returned by `load_manifest`. Else
+        the part's record: the manifest's fields but 'statistics', with
+        'shards' listing the part's shards only.
 
     Raises:
         ValueError: bad arguments, or output_dir holds a dataset generated with
@@ -137,9 +146,16 @@ def generate(
         ("image_size", image_size, 1),
         ("action_hold", action_hold, 1),
         ("seed", seed, 0),
+        ("num_parts", num_parts, 1),
+        ("part_index", part_index, 0),
     ] + ([] if action_repeat is None else [("action_repeat", action_repeat, 1)]):
         if not isinstance(value, (int, np.integer)) or value < minimum:
             raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if part_index >= num_parts:
+        raise ValueError(
+            f"part_index must be below num_parts ({num_parts}): parts are numbered from 0, got "
+            f"{part_index}"
+        )
     if action_distribution not in ACTION_DISTRIBUTIONS:
         raise ValueError(
             f"action_distribution must be one of {ACTION_DISTRIBUTIONS}, got "
@@ -176,8 +192,17 @@ def generate(
         _check_same_spec(previous, spec, spec_path)
     else:
         files.write_json(spec_path, spec)
+    shards = part_shards(plan_shards(domains, episodes, episodes_per_shard), num_parts, part_index)
+    if num_parts == 1:
+        outputs = {SPEC_NAME, MANIFEST_NAME}
+    else:
+        outputs = {part_record_name(part_index, num_parts)}
+    outputs |= {shard["file"] for shard in shards}
+    # A killed writer leaves its temporary file behind. Parts may run at once
+    # in one directory, so each removes only those of the files it writes.
     for name in os.listdir(output_dir):
-        if files.TMP_MARKER in name:
+        written, marker, _ = name.partition(files.TMP_MARKER)
+        if marker and written in outputs:
             os.remove(os.path.join(output_dir, name))
 
     with worker_pool(num_workers, gl_backend, output_dir) as pool:
@@ -187,7 +212,6 @@ def generate(
         action_size = max(info["action_size"] for info in infos.values())
         num_bodies = max(len(info["body_names"]) for info in infos.values())
         dtype = record_dtype(episode_length, image_size, action_size, num_bodies)
-        shards = plan_shards(domains, episodes, episodes_per_shard)
         tasks = [
             dict(
                 shard,
@@ -219,13 +243,14 @@ def generate(
         path = os.path.join(output_dir, shard["file"])
         shard["bytes"] = os.path.getsize(path)
         shard["sha256"] = files.sha256_of_file(path)
-    manifest = dict(
+    header = dict(
         spec,
         action_sizes={d: infos[d]["action_size"] for d in domains},
         body_names={d: infos[d]["body_names"] for d in domains},
         record_dtype=dtype_to_json(dtype),
-        shards=shards,
-        statistics=dataset_statistics(output_dir, shards, domains),
     )
-    files.write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
-    return load_manifest(output_dir)
+    if num_parts == 1:
+        return write_manifest(output_dir, header, shards)
+    record = dict(header, shards=shards)
+    files.write_json(os.path.join(output_dir, part_record_name(part_index, num_parts)), record)
+    return record

@@ -32,7 +32,10 @@ Storage format
     backend and the package versions: content is a function of the seed for
     one backend, package versions and renderer (EGL and OSMesa rendered
     identical frames where we compared them, both on Mesa's software renderer;
-    a GPU driver's EGL may differ).
+    a GPU driver's EGL may differ). A dataset generated in parts on several
+    machines also holds one `generation_part-IIIII-of-NNNNN.json` per part,
+    from which `merge` writes the manifest (see
+    video_structure/data/dmcs/sharding.py).
 """
 
 import json
@@ -42,6 +45,7 @@ import numpy as np
 
 from video_structure import files
 from video_structure.data.dmcs.episodes import SPLITS, record_dtype
+from video_structure.data.dmcs.statistics import dataset_statistics
 
 MANIFEST_NAME = "manifest.json"
 SPEC_NAME = "generation_spec.json"
@@ -146,6 +150,28 @@ def _check_shard_list(manifest):
             f"shards {sorted(listed)} are listed but not planned for the manifest's domains "
             "and episodes"
         )
+
+
+def write_manifest(output_dir, header, shards):
+    """Writes output_dir/manifest.json atomically, then reads it back checked.
+
+    Args:
+        output_dir: the dataset directory, holding every planned shard.
+        header: every manifest field but 'shards' and 'statistics': the
+            generation spec, 'action_sizes', 'body_names' and 'record_dtype'.
+        shards: every planned shard, in plan order, with its 'bytes' and
+            'sha256'.
+
+    Returns:
+        The manifest, as returned by `load_manifest`.
+    """
+    manifest = dict(
+        header,
+        shards=shards,
+        statistics=dataset_statistics(output_dir, shards, header["domains"]),
+    )
+    files.write_json(os.path.join(output_dir, MANIFEST_NAME), manifest)
+    return load_manifest(output_dir)
 
 
 class OutdatedDatasetError(ValueError):
