@@ -97,8 +97,8 @@ flags.DEFINE_list("seeds", ["0", "1"], "Training seeds.")
 flags.DEFINE_list(
     "steps",
     ["synthetic=2000", "sprites=2000", "dmcs=750"],
-    "Training steps per dataset, as dataset=steps; below the preset's "
-    "num_steps the schedules are scaled (experiments.runner.scaled_schedules).",
+    "Training steps per dataset, as dataset=steps; the schedules keep the "
+    "preset's fractions of the run (experiments.runner.scaled_schedules).",
 )
 flags.DEFINE_string("output_dir", "runs/loss_study", "Root of the runs and the table.")
 flags.DEFINE_string(
@@ -147,8 +147,9 @@ def train(dataset, setting, seed, steps, output_dir):
             sparsity_scale=factor * preset.sparsity_scale,
             separation_scale=factor * preset.separation_scale,
         )
-    if steps < preset.num_steps:
-        overrides.update(runner.scaled_schedules(preset, steps))
+    # Stretched both ways: every setting anneals and decays over the same
+    # fractions of its run, whatever the budget.
+    overrides.update(runner.scaled_schedules(preset, steps, longer=True))
     command = [
         sys.executable,
         os.path.join(ROOT, "train.py"),

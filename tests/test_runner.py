@@ -23,6 +23,10 @@ def test_scaled_schedules_keep_the_fractions_of_s12():
     }
     assert runner.scaled_schedules(preset, 100_000) == {}
     assert runner.scaled_schedules(preset, 200_000) == {}
+    assert runner.scaled_schedules(preset, 200_000, longer=True) == {
+        "kl_annealing_steps": 50_000,
+        "lr_decay_steps": 60_000,
+    }
     assert runner.scaled_schedules(preset, 1) == {"kl_annealing_steps": 0, "lr_decay_steps": 1}
 
 

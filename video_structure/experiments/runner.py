@@ -15,7 +15,9 @@ from video_structure import config as config_lib
 _SCHEDULES = ("kl_annealing_steps", "lr_decay_steps")
 
 
-def scaled_schedules(preset: config_lib.Config, steps: int) -> dict[str, int]:
+def scaled_schedules(
+    preset: config_lib.Config, steps: int, longer: bool = False
+) -> dict[str, int]:
     """The step schedules of `preset` stretched to a run of `steps` steps.
 
     S1.2 anneals beta over 2.5e4 and halves the learning rate every 3e4 of 1e5
@@ -26,12 +28,15 @@ def scaled_schedules(preset: config_lib.Config, steps: int) -> dict[str, int]:
     Args:
         preset: the hyperparameters the run starts from.
         steps: training steps of the run.
+        longer: stretch the schedules of a run longer than preset.num_steps
+            too; without it a longer run keeps the preset's schedules.
 
     Returns:
         {"kl_annealing_steps": ..., "lr_decay_steps": ...} for a run shorter
-        than preset.num_steps; {} otherwise (the preset's values stand).
+        than preset.num_steps (or longer, with `longer`); {} otherwise (the
+        preset's values stand).
     """
-    if steps >= preset.num_steps:
+    if steps == preset.num_steps or (steps > preset.num_steps and not longer):
         return {}
     scaled = {name: round(getattr(preset, name) * steps / preset.num_steps) for name in _SCHEDULES}
     scaled["lr_decay_steps"] = max(1, scaled["lr_decay_steps"])
