@@ -63,6 +63,12 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(scope="session")
+def gl_backend_if_any():
+    """The probed MuJoCo GL backend or None, for module fixtures whose DMCS part is optional."""
+    return mujoco_gl_backend()[0]
+
+
+@pytest.fixture(scope="session")
 def gl_backend():
     """The probed MuJoCo GL backend; skips the test (and its module fixtures) without one."""
     backend, reason = mujoco_gl_backend()
