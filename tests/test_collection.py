@@ -3,29 +3,13 @@
 import numpy as np
 import pytest
 
-from video_structure import config, export
-from video_structure import model as model_lib
 from video_structure.data import synthetic
 from video_structure.experiments import collection
 
 
 @pytest.mark.slow
-def test_collect_runs_the_export_over_whole_and_partial_batches(tmp_path):
-    cfg = config.get_preset(
-        "synthetic",
-        num_keypoints=4,
-        encoder_filters=4,
-        rnn_units=8,
-        latent_size=4,
-        num_bom_samples=2,
-        observed_steps=3,
-        predicted_steps=2,
-    )
-    model = model_lib.StructVRNN(cfg)
-    model.compile(optimizer=model_lib.make_optimizer(cfg))
-    model.build_all()
-    path = str(tmp_path / "export")
-    export.export(model, path)
+def test_collect_runs_the_export_over_whole_and_partial_batches(tiny_export):
+    model, path, cfg = tiny_export(3, 2)  # Shared with test_evaluate.py.
     arrays = collection.collect(
         path, "synthetic", "test", num_sequences=5, num_samples=3, batch_size=2, seed=1
     )

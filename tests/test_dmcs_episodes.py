@@ -140,8 +140,9 @@ print('checked', checked)
 """
 
 
-def test_positions_land_on_bodies():
-    result = _run_python(_POSITIONS_ON_BODIES, env={"MUJOCO_GL": dmcs.select_gl_backend()})
+@pytest.mark.needs_mujoco_gl
+def test_positions_land_on_bodies(mujoco_gl):
+    result = _run_python(_POSITIONS_ON_BODIES, env={"MUJOCO_GL": mujoco_gl})
     assert result.returncode == 0, result.stderr[-3000:]
     # 3 frames x 28 bodies of the six domains: every body is in view.
     assert "checked 84" in result.stdout

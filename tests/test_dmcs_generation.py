@@ -19,6 +19,7 @@ def tiny_dataset(tmp_path_factory, tiny_dmcs):
     return path, manifest
 
 
+@pytest.mark.needs_mujoco_gl
 def test_tiny_generation(tiny_dataset, tiny_dmcs):
     path, manifest = tiny_dataset
     assert manifest["dtype"] == dmcs.record_dtype(5, 64, 6, 7)
@@ -72,6 +73,7 @@ def test_tiny_generation(tiny_dataset, tiny_dmcs):
     assert all(not np.array_equal(a, b) for i, a in enumerate(frames) for b in frames[i + 1 :])
 
 
+@pytest.mark.needs_mujoco_gl
 def test_content_depends_only_on_seed(tiny_dataset, tmp_path, tiny_dmcs):
     path, manifest = tiny_dataset
     other = dmcs.generate(str(tmp_path), num_workers=1, **dict(tiny_dmcs, episodes_per_shard=2))
@@ -85,6 +87,7 @@ def test_content_depends_only_on_seed(tiny_dataset, tmp_path, tiny_dmcs):
         assert records[0].tobytes() == records[1].tobytes()
 
 
+@pytest.mark.needs_mujoco_gl
 def test_rerun_skips_finished_shards(tiny_dataset, tiny_dmcs):
     path, manifest = tiny_dataset
     mtimes = {
@@ -100,12 +103,14 @@ def test_rerun_skips_finished_shards(tiny_dataset, tiny_dmcs):
     }
 
 
+@pytest.mark.needs_mujoco_gl
 def test_rerun_with_other_parameters_fails(tiny_dataset, tiny_dmcs):
     path, _ = tiny_dataset
     with pytest.raises(ValueError, match="other parameters.*seed: 3 before, 4 now"):
         dmcs.generate(path, num_workers=1, **dict(tiny_dmcs, seed=4))
 
 
+@pytest.mark.needs_mujoco_gl
 def test_the_script_names_other_parameters_in_one_line(tiny_dataset):
     path, _ = tiny_dataset
     script = os.path.join(_REPO_ROOT, "datasets", "generate_dmcs.py")
@@ -133,6 +138,7 @@ def test_the_script_names_other_parameters_in_one_line(tiny_dataset):
     assert "Traceback" not in result.stderr and "--episodes_per_shard" not in result.stderr
 
 
+@pytest.mark.needs_mujoco_gl
 def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch, tiny_dmcs):
     path, manifest = tiny_dataset
     other = next(b for b in dmcs.GL_BACKENDS if b != manifest["gl_backend"])
@@ -141,6 +147,7 @@ def test_rerun_with_another_gl_backend_fails(tiny_dataset, monkeypatch, tiny_dmc
         dmcs.generate(path, num_workers=1, **tiny_dmcs)
 
 
+@pytest.mark.needs_mujoco_gl
 def test_size_differences_name_the_existing_sizes(tiny_dataset):
     _, manifest = tiny_dataset
     assert dmcs.size_differences(manifest, 2, 2, 5) is None

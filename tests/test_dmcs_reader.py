@@ -11,6 +11,9 @@ import tensorflow as tf
 
 from video_structure.data import dmcs, dmcs_reader
 
+# Every test reads a generated dataset.
+pytestmark = pytest.mark.needs_mujoco_gl
+
 _DOMAINS = ["cartpole/balance", "walker/walk"]
 
 
@@ -18,21 +21,23 @@ _LENGTH = 6
 
 
 @pytest.fixture(scope="module")
-def dmcs_dir(tmp_path_factory):
+def dmcs_dir(tmp_path_factory, gl_backend):
     # Generation only spawns TF-free processes, so it is safe from this
     # process even though it has imported TensorFlow.
     path = str(tmp_path_factory.mktemp("dmcs"))
-    dmcs.generate(
-        path,
-        domains=_DOMAINS,
-        train_episodes=2,
-        test_episodes=2,
-        episode_length=_LENGTH,
-        episodes_per_shard=1,
-        seed=5,
-        num_workers=2,
-        progress=False,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MUJOCO_GL", gl_backend)  # Probed once per session, in conftest.py.
+        dmcs.generate(
+            path,
+            domains=_DOMAINS,
+            train_episodes=2,
+            test_episodes=2,
+            episode_length=_LENGTH,
+            episodes_per_shard=1,
+            seed=5,
+            num_workers=2,
+            progress=False,
+        )
     return path
 
 

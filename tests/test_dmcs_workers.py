@@ -15,6 +15,9 @@ import pytest
 from video_structure import files
 from video_structure.data import dmcs
 
+# Both tests generate datasets.
+pytestmark = pytest.mark.needs_mujoco_gl
+
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -36,7 +39,7 @@ else:
 """
 
 
-def test_workers_do_not_reimport_the_main_script(tmp_path):
+def test_workers_do_not_reimport_the_main_script(tmp_path, mujoco_gl):
     script = tmp_path / "script.py"
     script.write_text(_SCRIPT_IMPORTED_BY_WORKERS)
     output = tmp_path / "out"
@@ -90,7 +93,7 @@ def _wait_until(condition, what, timeout=300):
     not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
     reason="finds worker processes through Linux's /proc/<pid>/task/<tid>/children",
 )
-def test_killed_generation_resumes_byte_identical(tmp_path, tiny_dmcs):
+def test_killed_generation_resumes_byte_identical(tmp_path, tiny_dmcs, mujoco_gl):
     kwargs = dict(tiny_dmcs, train_episodes=4, test_episodes=2, episode_length=8)
     resumed, fresh = str(tmp_path / "resumed"), str(tmp_path / "fresh")
     num_shards = len(dmcs.plan_shards(kwargs["domains"], {"train": 4, "test": 2}, 1))
@@ -110,7 +113,7 @@ def test_killed_generation_resumes_byte_identical(tmp_path, tiny_dmcs):
         "--seed=3",
         "--workers=2",
     ]
-    env = dict(os.environ, PYTHONPATH=_REPO_ROOT, MUJOCO_GL=dmcs.select_gl_backend())
+    env = dict(os.environ, PYTHONPATH=_REPO_ROOT, MUJOCO_GL=mujoco_gl)
     processes = []
 
     def start(stderr, arguments=("-c", code)):

@@ -1,5 +1,6 @@
 """evaluation (and evaluate.py): its pieces on small arrays and end-to-end runs on tiny exports."""
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -11,8 +12,7 @@ import scipy.linalg
 import tensorflow as tf
 from PIL import Image
 
-from video_structure import config, evaluation, export, fvd, pretrained, rollouts, similarity
-from video_structure import model as model_lib
+from video_structure import config, evaluation, fvd, pretrained, rollouts, similarity
 from video_structure.data import registry
 from video_structure.pretrained import i3d, vgg16
 
@@ -114,28 +114,8 @@ def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
         evaluation.resolve_steps(cfg, None, 5)
 
 
-def make_export(tmp_path, observed, predicted, **overrides):
-    cfg = config.get_preset(
-        "synthetic",
-        num_keypoints=4,
-        encoder_filters=4,
-        rnn_units=8,
-        latent_size=4,
-        num_bom_samples=2,
-        observed_steps=observed,
-        predicted_steps=predicted,
-        **overrides,
-    )
-    model = model_lib.StructVRNN(cfg)
-    model.compile(optimizer=model_lib.make_optimizer(cfg))
-    model.build_all()
-    path = str(tmp_path / "export")
-    export.export(model, path)
-    return path, cfg
-
-
-def test_sample_videos_renders_the_rollout_in_small_batches(tmp_path):
-    path, cfg = make_export(tmp_path, 3, 2)
+def test_sample_videos_renders_the_rollout_in_small_batches(tiny_export):
+    _, path, cfg = tiny_export(3, 2)
     loaded = tf.saved_model.load(path)
     frames = (
         np.random.default_rng(0)
@@ -164,6 +144,61 @@ def run_evaluate(*flags):
     )
 
 
+def _grayscale_npz(directory):
+    """Two grayscale sequences of 10 frames in the npz format; returns the data directory."""
+    rng = np.random.default_rng(0)
+    (directory / "data" / "test").mkdir(parents=True)
+    for i in range(2):
+        image = rng.integers(0, 60, size=(10, 32, 32, 1), dtype=np.uint8)
+        for t in range(10):
+            image[t, 8:16, 2 * t : 2 * t + 8] = 255
+        np.savez(directory / "data" / "test" / f"sequence_{i}.npz", image=image)
+    return directory / "data"
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory, tiny_export):
+    """evaluate.py's runs of the CLI tests, two at a time (each run starts TensorFlow).
+
+    Returns {name: (result, output directory, export config)}.
+    """
+    directory = tmp_path_factory.mktemp("cli")
+    rgb, gray = tiny_export(5, 4), tiny_export(6, 4, image_channels=1)
+    data_dir = _grayscale_npz(directory)
+    runs = {
+        # A rollout batch larger than --num_sequences shrinks to it.
+        "end_to_end": (
+            rgb,
+            [
+                "--dataset=synthetic",
+                "--num_sequences=4",
+                "--num_samples=3",
+                "--fvd_samples_per_sequence=5",
+                "--batch_size=8",
+            ],
+        ),
+        "grayscale": (
+            gray,
+            [
+                "--dataset=npz",
+                f"--data_dir={data_dir}",
+                "--num_sequences=2",
+                "--num_samples=2",
+                "--predicted_steps=3",
+            ],
+        ),
+        "bad_input": (gray, ["--dataset=npz", "--nofvd"]),  # No --data_dir.
+    }
+
+    def run(name):
+        (_, path, cfg), flags = runs[name]
+        out = directory / name
+        return run_evaluate(f"--export={path}", *flags, f"--output_dir={out}"), out, cfg
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return dict(zip(runs, pool.map(run, runs)))
+
+
 def _scipy_frechet(a, b):
     a, b = a.astype(np.float64), b.astype(np.float64)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
@@ -177,19 +212,10 @@ def _scipy_frechet(a, b):
 
 
 @pytest.mark.slow
-def test_end_to_end_writes_json_plots_and_strips(tmp_path):
-    path, cfg = make_export(tmp_path, 5, 4)
-    out = tmp_path / "eval"
-    # A rollout batch larger than --num_sequences shrinks to it.
-    result = run_evaluate(
-        f"--export={path}",
-        "--dataset=synthetic",
-        "--num_sequences=4",
-        "--num_samples=3",
-        "--fvd_samples_per_sequence=5",
-        "--batch_size=8",
-        f"--output_dir={out}",
-    )
+@pytest.mark.needs_vgg_weights
+@pytest.mark.needs_i3d_weights
+def test_end_to_end_writes_json_plots_and_strips(cli_runs):
+    result, out, cfg = cli_runs["end_to_end"]
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(out)) == ["metrics.json", "metrics.png", "samples.gif", "samples.png"]
     # The strip: ground truth, closest and furthest rows of 9 frames, upscaled 4x.
@@ -260,25 +286,10 @@ def test_end_to_end_writes_json_plots_and_strips(tmp_path):
 
 
 @pytest.mark.slow
-def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(tmp_path):
-    rng = np.random.default_rng(0)
-    (tmp_path / "data" / "test").mkdir(parents=True)
-    for i in range(2):
-        image = rng.integers(0, 60, size=(10, 32, 32, 1), dtype=np.uint8)
-        for t in range(10):
-            image[t, 8:16, 2 * t : 2 * t + 8] = 255
-        np.savez(tmp_path / "data" / "test" / f"sequence_{i}.npz", image=image)
-    path, _ = make_export(tmp_path, 6, 4, image_channels=1)
-    out = tmp_path / "eval"
-    result = run_evaluate(
-        f"--export={path}",
-        "--dataset=npz",
-        f"--data_dir={tmp_path / 'data'}",
-        "--num_sequences=2",
-        "--num_samples=2",
-        "--predicted_steps=3",
-        f"--output_dir={out}",
-    )
+@pytest.mark.needs_vgg_weights
+@pytest.mark.needs_i3d_weights
+def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(cli_runs):
+    result, out, _ = cli_runs["grayscale"]
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "metrics.json").read_text())
     settings, results = report["settings"], report["results"]
@@ -294,31 +305,58 @@ def test_grayscale_frames_fewer_predicted_steps_and_two_sequences(tmp_path):
     assert os.path.exists(out / "samples.gif")
 
 
-@pytest.mark.slow
-def test_bad_inputs_are_named(tmp_path):
-    short, _ = make_export(tmp_path, 3, 2)
-    result = run_evaluate(f"--export={short}", "--num_sequences=2", "--num_samples=2")
-    assert result.returncode != 0 and "at least 9 frames" in result.stderr
-    result = run_evaluate(f"--export={short}", "--observed_steps=8", "--nofvd")
-    assert result.returncode != 0 and "the export observes 3 frames" in result.stderr
-    result = run_evaluate(f"--export={tmp_path}", "--num_sequences=2")
-    assert result.returncode != 0 and "saved_model.pb" in result.stderr
-    # Data errors are usage errors that name the flag or the file, not tracebacks.
-    long, _ = make_export(tmp_path / "long", 6, 4)
-    result = run_evaluate(f"--export={long}", "--dataset=npz", "--nofvd")
-    assert result.returncode != 0 and "--dataset=npz" in result.stderr
-    assert "needs --data_dir" in result.stderr and "Traceback" not in result.stderr
+# Bad inputs: evaluation.run's InputErrors, which evaluate.py turns into its
+# one-line error (test_a_bad_input_is_one_line_without_traceback). Each case:
+# the export by its (observed, predicted) steps or a path in the test's
+# directory, the Settings, and what the message says.
+BAD_INPUTS = {
+    "too_few_frames_for_fvd": ((3, 2), dict(num_sequences=2, num_samples=2), ["at least 9 frames"]),
+    "more_observed_steps_than_the_export": (
+        (3, 2),
+        dict(observed_steps=8, fvd=False),
+        ["the export observes 3 frames"],
+    ),
+    "not_an_export": (None, dict(num_sequences=2), ["saved_model.pb"]),
+    # Data errors name the flag or the file.
+    "npz_without_data_dir": (
+        (6, 4),
+        dict(dataset="npz", fvd=False),
+        ["--dataset=npz", "needs --data_dir"],
+    ),
+    "frames_of_another_size": (
+        (6, 4),
+        dict(dataset="npz", data_dir="data", fvd=False),
+        ["{directory}/data/test/small.npz"],
+    ),
+    "i3d_weights_not_a_checkpoint": (
+        (6, 4),
+        dict(i3d_weights="weights.bin", num_sequences=2),
+        ["{directory}/weights.bin is not a TensorFlow checkpoint"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_inputs_are_named(tmp_path, tiny_export, case):
     (tmp_path / "data" / "test").mkdir(parents=True)
     np.savez(tmp_path / "data" / "test" / "small.npz", image=np.zeros([10, 16, 16, 3], np.uint8))
-    result = run_evaluate(
-        f"--export={long}", "--dataset=npz", f"--data_dir={tmp_path / 'data'}", "--nofvd"
-    )
-    assert result.returncode != 0 and "small.npz" in result.stderr
-    assert "Traceback" not in result.stderr
-    weights = tmp_path / "weights.bin"
-    weights.write_bytes(b"not a checkpoint")
-    result = run_evaluate(f"--export={long}", f"--i3d_weights={weights}", "--num_sequences=2")
-    assert f"{weights} is not a TensorFlow checkpoint" in result.stderr
-    # Each error is one line, without the help of every flag.
-    assert result.stderr.strip().splitlines()[-1].startswith("evaluate.py: error: ")
+    (tmp_path / "weights.bin").write_bytes(b"not a checkpoint")
+    steps, overrides, fragments = BAD_INPUTS[case]
+    export_dir = tiny_export(*steps)[1] if steps else str(tmp_path)  # None: not an export.
+    paths = {k: str(tmp_path / v) for k, v in overrides.items() if k in ("data_dir", "i3d_weights")}
+    settings = evaluation.Settings(**dict(overrides, **paths))
+    with pytest.raises(evaluation.InputError) as error:
+        evaluation.run(export_dir, settings, str(tmp_path / "eval"), log=lambda _: None)
+    for fragment in fragments:
+        assert fragment.format(directory=tmp_path) in str(error.value)
+
+
+@pytest.mark.slow
+def test_a_bad_input_is_one_line_without_traceback(cli_runs):
+    result, _, _ = cli_runs["bad_input"]
+    assert result.returncode != 0, result.stderr[-3000:]
+    # The error is one line, without the help of every flag.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("evaluate.py: error: --dataset=npz"), result.stderr[-3000:]
+    assert "needs --data_dir" in last
     assert "Traceback" not in result.stderr and "--fvd_samples_per_sequence" not in result.stderr

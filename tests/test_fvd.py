@@ -6,7 +6,6 @@ import scipy.linalg
 import tensorflow as tf
 
 from video_structure import fvd, pretrained
-from video_structure.pretrained import i3d, weights
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +115,10 @@ def test_fvd_reports_n_and_warns_below_the_recommended_size(random_i3d):
 
 @pytest.fixture(scope="module")
 def pretrained_i3d():
-    if not weights.is_installed(i3d.I3D_KINETICS400):
-        pytest.skip(f"I3D weights not installed: {i3d.I3D_KINETICS400.install_command}")
     return pretrained.build_i3d("kinetics400")
 
 
+@pytest.mark.needs_i3d_weights
 def test_fvd_of_black_and_white_videos_matches_the_reference(pretrained_i3d):
     # The FVD reference's sanity check: 16 all-zero vs 16 all-255 videos of 15
     # frames at 64x64 give "around 131" (a PyTorch port: 134.24). The videos of
@@ -138,6 +136,7 @@ def test_fvd_of_black_and_white_videos_matches_the_reference(pretrained_i3d):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_i3d_weights
 def test_fvd_pretrained_matches_scipy_same_set_is_zero_and_symmetric(pretrained_i3d):
     rng = np.random.default_rng(7)
     # Moving bright squares on noise, so that the videos' logits differ.

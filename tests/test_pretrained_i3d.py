@@ -6,11 +6,6 @@ import tensorflow as tf
 
 from video_structure.pretrained import i3d, weights
 
-requires_i3d_weights = pytest.mark.skipif(
-    not weights.is_installed(i3d.I3D_KINETICS400),
-    reason=(f"I3D weights not installed: {i3d.I3D_KINETICS400.install_command}"),
-)
-
 
 @pytest.fixture(autouse=True)
 def no_weight_env(monkeypatch):
@@ -54,7 +49,7 @@ def _i3d_param_shapes(model):
     return shapes
 
 
-@requires_i3d_weights
+@pytest.mark.needs_i3d_weights
 def test_i3d_pickle_matches_every_variable_shape(random_i3d):
     tree = weights.load_numpy_pickle(
         weights.locate_packaged_weights(i3d.I3D_KINETICS400),
@@ -65,7 +60,7 @@ def test_i3d_pickle_matches_every_variable_shape(random_i3d):
     assert loaded == _i3d_param_shapes(random_i3d)
 
 
-@requires_i3d_weights
+@pytest.mark.needs_i3d_weights
 def test_pretrained_i3d_reproduces_tf_hub_logits_of_black_video():
     # Logits of the TF-Hub module for an all-black 15-frame 224x224 video
     # (first and last three classes), as printed by the FVD reference code run

@@ -11,11 +11,6 @@ from keras.src.legacy.saving import legacy_h5_format
 
 from video_structure.pretrained import vgg16, weights
 
-requires_vgg_weights = pytest.mark.skipif(
-    not weights.is_installed(vgg16.VGG16_IMAGENET),
-    reason=(f"VGG16 weights not installed: {vgg16.VGG16_IMAGENET.install_command}"),
-)
-
 
 @pytest.fixture(autouse=True)
 def no_weight_env(monkeypatch):
@@ -37,7 +32,7 @@ def test_random_vgg16_feature_shapes():
     )
 
 
-@requires_vgg_weights
+@pytest.mark.needs_vgg_weights
 def test_pretrained_vgg16_matches_torchvision_layout():
     model = vgg16.build_vgg16_features("imagenet")
     kernel = model.get_layer("block1_conv1").kernel.numpy()  # [3, 3, in, out]

@@ -1,8 +1,10 @@
 """experiments.runner, and scripts/run_experiments.py end to end at toy size."""
 
+import concurrent.futures
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -107,11 +109,72 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+SYNTHETIC = ["--dataset=synthetic", f"--train_flags={TINY_TRAIN}"]
+DMCS_DOMAINS = ["cartpole/balance", "reacher/easy"]
+
+
+def _dmcs_run(out):
+    data_dir = str(out / "dmcs")
+    # Two test episodes per domain: reward prediction splits them by episode.
+    manifest = dmcs.generate(
+        data_dir,
+        domains=DMCS_DOMAINS,
+        train_episodes=1,
+        test_episodes=2,
+        episode_length=20,
+        image_size=16,
+        num_workers=2,
+        progress=False,
+    )
+    tiny = (
+        TINY_MODEL + " --image_size=16 --heatmap_size=8 --posterior_net_size=8 --decoder_net_size=8"
+    )
+    output = run_runner(
+        out / "experiments",
+        "--variants=struct_vrnn",
+        "--dataset=dmcs",
+        f"--data_dir={data_dir}",
+        "--steps=4",
+        f"--train_flags={tiny}",
+    )
+    return output, manifest, out / "experiments"
+
+
+@pytest.fixture(scope="module")
+def runner_runs(tmp_path_factory, gl_backend_if_any):
+    """The module's runner runs, two at a time (each trains in its own processes).
+
+    {name: future}: the synthetic "first" run of two variants at 3 steps; on
+    copies of it, a "rerun" and a run "grown" to 4 steps; beside them, where a
+    GL backend renders, the "dmcs" run. A test's `.result()` raises its run's failure.
+    """
+    out = tmp_path_factory.mktemp("runner")
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        if gl_backend_if_any:
+            patch.setenv("MUJOCO_GL", gl_backend_if_any)  # Probed once per session, in conftest.py.
+            runs["dmcs"] = pool.submit(_dmcs_run, out / "dmcs")
+        first = out / "first"
+        args = ["--variants=struct_vrnn,cnn_vrnn", "--steps=3", *SYNTHETIC]
+        runs["first"] = pool.submit(run_runner, first, *args)
+        if runs["first"].exception() is None:
+            runs["first_training"] = read_json(first / "struct_vrnn" / "seed0" / "training.json")
+            for name in ("rerun", "grown"):
+                shutil.copytree(first, out / name)
+            runs["rerun"] = pool.submit(run_runner, out / "rerun", *args)
+            args = ["--variants=struct_vrnn", "--steps=4", *SYNTHETIC]
+            runs["grown"] = pool.submit(run_runner, out / "grown", *args)
+        else:
+            runs["rerun"] = runs["grown"] = runs["first"]
+    return out, runs
+
+
 @pytest.mark.slow
-def test_runner_end_to_end_on_synthetic(tmp_path):
-    out = tmp_path / "experiments"
-    args = ["--dataset=synthetic", "--steps=3", f"--train_flags={TINY_TRAIN}"]
-    run_runner(out, "--variants=struct_vrnn,cnn_vrnn", *args)
+@pytest.mark.needs_vgg_weights
+def test_runner_end_to_end_on_synthetic(runner_runs):
+    root, runs = runner_runs
+    runs["first"].result()
+    out = root / "first"
     for variant in ("struct_vrnn", "cnn_vrnn"):
         run_dir = out / variant / "seed0"
         assert (run_dir / "export" / "saved_model.pb").exists()
@@ -135,50 +198,38 @@ def test_runner_end_to_end_on_synthetic(tmp_path):
         assert (out / name).stat().st_size > 0
     assert "FVD not computed" in (out / "results.md").read_text()
 
-    rerun = run_runner(out, "--variants=struct_vrnn,cnn_vrnn", *args)
+
+@pytest.mark.slow
+@pytest.mark.needs_vgg_weights
+def test_a_rerun_neither_trains_nor_evaluates_nor_runs_the_tasks_again(runner_runs):
+    _, runs = runner_runs
+    rerun = runs["rerun"].result()
     assert rerun.count("is up to date, not evaluating again") == 2
     assert rerun.count("is up to date, not running the tasks again") == 2
     assert "training" not in rerun
 
-    run_dir = out / "struct_vrnn" / "seed0"
-    first_training = read_json(run_dir / "training.json")
-    args[1] = "--steps=4"
-    grown = run_runner(out, "--variants=struct_vrnn", *args)
+
+@pytest.mark.slow
+@pytest.mark.needs_vgg_weights
+def test_more_steps_train_evaluate_and_run_the_tasks_again(runner_runs):
+    root, runs = runner_runs
+    grown = runs["grown"].result()
     assert "training 4 steps" in grown and "evaluating" in grown and "running the tasks" in grown
+    run_dir = root / "grown" / "struct_vrnn" / "seed0"
     assert read_json(run_dir / "eval" / "metrics.json")["runner"]["trained_step"] == 4
     assert read_json(run_dir / "tasks.json")["runner"]["trained_step"] == 4
     training = read_json(run_dir / "training.json")
     assert training["trained_step"] == 4
-    assert training["wall_time_s"] > first_training["wall_time_s"]  # Summed over both runs.
+    # Summed over both runs.
+    assert training["wall_time_s"] > runs["first_training"]["wall_time_s"]
 
 
 @pytest.mark.slow
-def test_runner_end_to_end_on_dmcs(tmp_path):
-    data_dir = str(tmp_path / "dmcs")
-    domains = ["cartpole/balance", "reacher/easy"]
-    # Two test episodes per domain: reward prediction splits them by episode.
-    manifest = dmcs.generate(
-        data_dir,
-        domains=domains,
-        train_episodes=1,
-        test_episodes=2,
-        episode_length=20,
-        image_size=16,
-        num_workers=2,
-        progress=False,
-    )
-    out = tmp_path / "experiments"
-    tiny = (
-        TINY_MODEL + " --image_size=16 --heatmap_size=8 --posterior_net_size=8 --decoder_net_size=8"
-    )
-    output = run_runner(
-        out,
-        "--variants=struct_vrnn",
-        "--dataset=dmcs",
-        f"--data_dir={data_dir}",
-        "--steps=4",
-        f"--train_flags={tiny}",
-    )
+@pytest.mark.needs_mujoco_gl
+@pytest.mark.needs_vgg_weights
+def test_runner_end_to_end_on_dmcs(runner_runs):
+    _, runs = runner_runs
+    output, manifest, out = runs["dmcs"].result()
     run_dir = out / "struct_vrnn" / "seed0"
     # S1.2's 2.5e4 and 3e4 of 1e5 steps, scaled to 4 steps.
     assert "schedules scaled to them" in output
@@ -193,7 +244,7 @@ def test_runner_end_to_end_on_dmcs(tmp_path):
     results = tasks["results"]
     tracking = results["tracking"]["per_domain"]
     assert sorted(tracking) == ["0", "1"]
-    for index, domain in enumerate(domains):
+    for index, domain in enumerate(DMCS_DOMAINS):
         assert tracking[str(index)]["num_objects"] == len(manifest["body_names"][domain])
         assert tracking[str(index)]["mean_predicted"] > 0
     reward = results["reward"]["per_domain"]
@@ -203,7 +254,7 @@ def test_runner_end_to_end_on_dmcs(tmp_path):
     assert action["num_classes"] == 2 and action["num_test"] == 8
     assert action["null_accuracy"] == pytest.approx(0.5)  # 4 test windows per domain.
     row = read_csv(out / "results.csv")[0]
-    for domain in domains:
+    for domain in DMCS_DOMAINS:
         # Undefined (empty) reward numbers are possible: constant rewards.
         assert float(row[f"tracking_error_{domain}"]) > 0 and f"reward_nmse_{domain}" in row
     assert row["action_accuracy"]

@@ -5,12 +5,6 @@ import pytest
 import tensorflow as tf
 
 from video_structure import pretrained, similarity
-from video_structure.pretrained import vgg16, weights
-
-requires_vgg_weights = pytest.mark.skipif(
-    not weights.is_installed(vgg16.VGG16_IMAGENET),
-    reason=(f"VGG16 weights not installed: {vgg16.VGG16_IMAGENET.install_command}"),
-)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +170,7 @@ def test_vgg_cosine_similarity_rejects_bad_shapes(random_vgg):
         similarity.vgg_cosine_similarity(gray, gray, random_vgg)
 
 
-@requires_vgg_weights
+@pytest.mark.needs_vgg_weights
 def test_vgg_cosine_similarity_pretrained():
     model = pretrained.build_vgg16_features("imagenet")
     # A smooth image (bright square on a gradient) rather than noise, so the
