@@ -51,70 +51,34 @@ from video_structure.experiments import tasks as tasks_lib
 # representation carries, and the authors' code (its reductions, L_sparse on
 # the raw maps); the two mixed settings separate the reductions' effect from
 # the sparsity target's.
+_CODE = {"loss_normalization": "code", "sparsity_on_raw_scales": True}
 SETTINGS = {
     "paper": {"loss_normalization": "paper", "sparsity_on_raw_scales": False},
-    "code": {"loss_normalization": "code", "sparsity_on_raw_scales": True},
+    "code": _CODE,
     "paper_raw": {"loss_normalization": "paper", "sparsity_on_raw_scales": True},
     "code_mu": {"loss_normalization": "code", "sparsity_on_raw_scales": False},
     # The keypoint priors (lambda_sparse and lambda_sep) times a factor, to
     # tell their part in a collapse.
-    "code_priors_div10": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "prior_factor": 0.1,
-    },
-    "code_priors_x10": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "prior_factor": 10.0,
-    },
-    "code_no_priors": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "prior_factor": 0.0,
-    },
+    "code_priors_div10": {**_CODE, "prior_factor": 0.1},
+    "code_priors_x10": {**_CODE, "prior_factor": 10.0},
+    "code_no_priors": {**_CODE, "prior_factor": 0.0},
     # The synthetic preset's 32x32 frames with the paper's 4x ratio of frame to
     # heatmap size (two encoder and reconstructor scales, as DMCS has): the
     # blobs keep their Table S1 width in heatmap pixels, twice as wide on the frame.
-    "code_heatmap8": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "heatmap_size": 8,
-    },
+    "code_heatmap8": {**_CODE, "heatmap_size": 8},
     # Four times the keypoints of the synthetic preset, for the detector to
     # find every object rather than the most salient one.
-    "code_k32": {"loss_normalization": "code", "sparsity_on_raw_scales": True, "num_keypoints": 32},
+    "code_k32": {**_CODE, "num_keypoints": 32},
     # The two vision settings where our reading of the paper and the code
     # differ (docs/fidelity.md): the code's blob width (its 1.5 "pixels" are
     # 0.094 coordinate units, 0.75 of our heatmap pixels at 16x16) and its
     # appearance features; "code_exact" takes both. "code_sigma3": twice our
     # width, for the reach of a keypoint's gradient.
-    "code_sigma": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "keypoint_sigma": 0.75,
-    },
-    "code_sigma3": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "keypoint_sigma": 3.0,
-    },
-    "code_appearance": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "appearance_features": "code",
-    },
-    "code_exact": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "keypoint_sigma": 0.75,
-        "appearance_features": "code",
-    },
-    "code_no_norm": {
-        "loss_normalization": "code",
-        "sparsity_on_raw_scales": True,
-        "normalize_keypoint_scales": False,
-    },
+    "code_sigma": {**_CODE, "keypoint_sigma": 0.75},
+    "code_sigma3": {**_CODE, "keypoint_sigma": 3.0},
+    "code_appearance": {**_CODE, "appearance_features": "code"},
+    "code_exact": {**_CODE, "keypoint_sigma": 0.75, "appearance_features": "code"},
+    "code_no_norm": {**_CODE, "normalize_keypoint_scales": False},
 }
 # The preset each dataset is studied with: its CPU-sized model.
 PRESETS = {"synthetic": "synthetic", "sprites": "synthetic", "dmcs": "dmcs_cpu"}
