@@ -140,9 +140,18 @@ def test_the_export_is_readable_by_others_and_a_damaged_one_is_named(exported, t
         export.load(str(path))
 
 
-def test_export_replaces_an_old_export_whole(exported):
+def test_export_replaces_an_old_export_whole_tracing_each_function_once(exported, monkeypatch):
     model, path = exported
+    traces = []
+    rollout = model.rollout
+
+    def traced_rollout(*args):
+        traces.append(args)
+        return rollout(*args)
+
+    monkeypatch.setattr(model, "rollout", traced_rollout)
     export.export(model, path)
+    assert len(traces) == 1  # Not traced again under tf.saved_model.save's save context.
     siblings = os.listdir(os.path.dirname(path))
     assert siblings == ["model"]
 

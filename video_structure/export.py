@@ -28,7 +28,6 @@ import os
 import shutil
 import tempfile
 
-import keras
 import tensorflow as tf
 
 from video_structure import model as model_lib
@@ -67,6 +66,28 @@ def _checked_actions(actions):
         )
         for a in actions
     ]
+
+
+def _traced_module(endpoints) -> tf.Module:
+    """A tf.Module holding each endpoint traced once, and the variables they read.
+
+    Args:
+        endpoints: {name: (python function, input signature)}.
+
+    Returns:
+        The module, with one concrete function attribute per endpoint.
+    """
+    root = tf.Module()
+    variables = {}
+    for name, (function, signature) in endpoints.items():
+        concrete = tf.function(function, input_signature=signature, autograph=False)
+        concrete = concrete.get_concrete_function()
+        setattr(root, name, concrete)
+        variables.update((id(v), v) for v in concrete.variables)
+    # The SavedModel saves what the root tracks: the variables the endpoints
+    # capture (not the optimizer's).
+    root.captured_variables = list(variables.values())
+    return root
 
 
 def export(model: model_lib.StructVRNN, path: str) -> None:
@@ -131,40 +152,38 @@ def export(model: model_lib.StructVRNN, path: str) -> None:
             "action_size": tf.constant(model.action_size, tf.int32),
         }
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "detect_keypoints",
-        detect_keypoints,
-        input_signature=[tf.TensorSpec([None, None, size, size, channels], tf.float32)],
-    )
-    archive.add_endpoint(
-        "predict_keypoints",
-        predict_keypoints,
-        input_signature=[keypoints_spec, samples_spec, seed_spec, *action_specs],
-    )
-    archive.add_endpoint(
-        "rollout",
-        rollout,
-        input_signature=[observed_frames_spec, samples_spec, seed_spec, *action_specs],
-    )
-    archive.add_endpoint(
-        "reconstruct",
-        reconstruct,
-        input_signature=[
-            tf.TensorSpec([None, None, config.num_keypoints, 3], tf.float32),
-            tf.TensorSpec([None, size, size, channels], tf.float32),
-            tf.TensorSpec([None, config.num_keypoints, 3], tf.float32),
-        ],
-    )
-    archive.add_endpoint("metadata", get_metadata, input_signature=[])
+    endpoints = {
+        "detect_keypoints": (
+            detect_keypoints,
+            [tf.TensorSpec([None, None, size, size, channels], tf.float32)],
+        ),
+        "predict_keypoints": (
+            predict_keypoints,
+            [keypoints_spec, samples_spec, seed_spec, *action_specs],
+        ),
+        "rollout": (rollout, [observed_frames_spec, samples_spec, seed_spec, *action_specs]),
+        "reconstruct": (
+            reconstruct,
+            [
+                tf.TensorSpec([None, None, config.num_keypoints, 3], tf.float32),
+                tf.TensorSpec([None, size, size, channels], tf.float32),
+                tf.TensorSpec([None, config.num_keypoints, 3], tf.float32),
+            ],
+        ),
+        "metadata": (get_metadata, []),
+    }
+    root = _traced_module(endpoints)
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     temp_dir = tempfile.mkdtemp(dir=parent, prefix=".export-")
     try:
         os.chmod(temp_dir, 0o755)  # mkdtemp's 0700 would keep the export from others.
-        archive.write_out(temp_dir, verbose=False)
+        # Concrete functions as signatures: tf.saved_model.save retraces a
+        # tf.function under its save context, which would double the tracing.
+        signatures = {name: getattr(root, name) for name in endpoints}
+        signatures["serving_default"] = root.detect_keypoints  # TF Serving needs one.
+        tf.saved_model.save(root, temp_dir, signatures=signatures)
         with open(os.path.join(temp_dir, "video_structure.json"), "w") as f:
             json.dump(metadata, f, indent=2)
         if os.path.exists(path):
