@@ -31,7 +31,15 @@ TINY_MODEL = [
     "--num_bom_samples=2",
     "--verbose=0",
 ]
-TINY = ["--dataset=synthetic", "--num_sequences=32", "--batch_size=4", *TINY_MODEL]
+# 3 observed and 2 predicted steps: the unrolled graphs, and their tracing, are half the preset's.
+TINY = [
+    "--dataset=synthetic",
+    "--num_sequences=32",
+    "--batch_size=4",
+    "--observed_steps=3",
+    "--predicted_steps=2",
+    *TINY_MODEL,
+]
 
 
 def run_train(*flags, base=TINY, script="train.py", fault=(), timeout=600):
@@ -96,20 +104,21 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path, four_steps):
     ]
     assert os.path.exists(os.path.join(out, "export", "saved_model.pb"))
     assert os.listdir(os.path.join(out, "tensorboard"))
-    # 3 sequences x (true, reconstructed, predicted) rows of 10 frames, 32 px upscaled 4x.
+    # 3 sequences x (true, reconstructed, predicted) rows of 5 frames, 32 px upscaled 4x.
     with Image.open(os.path.join(out, "samples.png")) as grid:
-        assert grid.size == (10 * (4 * 32 + 2), 9 * (4 * 32 + 2))
+        assert grid.size == (5 * (4 * 32 + 2), 9 * (4 * 32 + 2))
     with Image.open(os.path.join(out, "samples.gif")) as animation:
-        assert animation.n_frames == 10 and animation.size == (4 * 32 + 2, 9 * (4 * 32 + 2))
+        assert animation.n_frames == 5 and animation.size == (4 * 32 + 2, 9 * (4 * 32 + 2))
     assert export.load(os.path.join(out, "export"))[1]["num_steps"] == 4
     # Refused changes of a run trained 4 steps, each on a copy of it, beside the resumed run.
-    changed, other_seed = tmp_path / "changed", tmp_path / "other_seed"
-    for copy in (changed, other_seed):
+    changed, other_seed, fewer = (tmp_path / name for name in ("changed", "other_seed", "fewer"))
+    for copy in (changed, other_seed, fewer):
         copy_run(four_steps, copy)
-    resumed, changed, other_seed = run_trains(
+    resumed, changed, other_seed, fewer = run_trains(
         (f"--output_dir={out}", "--steps=6", "--checkpoint_every=2"),
         (f"--output_dir={changed}", "--steps=4", "--kl_scale=0.5"),
         (f"--output_dir={other_seed}", "--steps=4", "--seed=1"),
+        (f"--output_dir={fewer}", "--steps=2"),
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "from step 4" in resumed.stdout
@@ -119,8 +128,7 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path, four_steps):
     with open(os.path.join(out, "config.json")) as f:
         saved = json.load(f)
     assert saved["seed"] == 0 and saved["dataset"] == "synthetic" and saved["num_steps"] == 6
-    fewer = run_train(f"--output_dir={out}", "--steps=4")
-    assert_one_line_error(fewer, "trained 6 steps; --steps=4")
+    assert_one_line_error(fewer, "trained 4 steps; --steps=2")
     assert export.load(os.path.join(out, "export"))[1]["num_steps"] == 6
     with open(os.path.join(out, run_dir.LOCK_NAME)) as f:
         assert not f.read(), "a run that ended left its PID"
@@ -157,41 +165,44 @@ BAD_FLAGS = {
 
 
 @pytest.fixture(scope="module")
-def bad_flag_runs(tmp_path_factory):
-    """train.py run once per bad flag, two at a time (each run starts TensorFlow)."""
-    directories = [tmp_path_factory.mktemp("bad_flag") for _ in BAD_FLAGS]
-    runs = run_trains(
-        *(
-            (f"--output_dir={d}", "--steps=1", flag, {"timeout": 300})
-            for d, flag in zip(directories, BAD_FLAGS)
+def refused_runs(tmp_path_factory):
+    """train.py run two at a time (each run starts TensorFlow), once per bad flag, on
+    a file as --output_dir and on a directory another run holds: {case: (result, path)}."""
+    cases = {}
+    for flag in BAD_FLAGS:
+        cases[flag] = (tmp_path_factory.mktemp("bad_flag"), [flag])
+    cases["file"] = (tmp_path_factory.mktemp("file") / "file", [])
+    cases["file"][0].write_text("")
+    cases["locked"] = (tmp_path_factory.mktemp("locked") / "run", ["--steps=2"])
+    cases["locked"][0].mkdir()
+    lock = run_dir.Lock(str(cases["locked"][0]))  # This process plays the first run.
+    try:
+        runs = run_trains(
+            *(
+                (f"--output_dir={path}", "--steps=1", *flags, {"timeout": 300})
+                for path, flags in cases.values()
+            )
         )
-    )
-    return dict(zip(BAD_FLAGS, runs))
+    finally:
+        lock.release()
+    return {case: (run, path) for case, run, (path, _) in zip(cases, runs, cases.values())}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("flag", list(BAD_FLAGS))
-def test_bad_flags_are_named_in_one_line(bad_flag_runs, flag):
-    assert_one_line_error(bad_flag_runs[flag], BAD_FLAGS[flag])
+def test_bad_flags_are_named_in_one_line(refused_runs, flag):
+    assert_one_line_error(refused_runs[flag][0], BAD_FLAGS[flag])
 
 
 @pytest.mark.slow
-def test_a_file_as_output_dir_is_named(tmp_path):
-    path = tmp_path / "file"
-    path.write_text("")
-    assert_one_line_error(
-        run_train(f"--output_dir={path}", "--steps=1", timeout=300),
-        f"--output_dir={path} is a file",
-    )
+def test_a_file_as_output_dir_is_named(refused_runs):
+    result, path = refused_runs["file"]
+    assert_one_line_error(result, f"--output_dir={path} is a file")
 
 
 @pytest.mark.slow
-def test_a_second_run_on_a_locked_directory_stops_naming_the_holder(tmp_path):
-    out = tmp_path / "run"
-    out.mkdir()
-    lock = run_dir.Lock(str(out))  # This process plays the first run.
-    result = run_train(f"--output_dir={out}", "--steps=2", timeout=300)
-    lock.release()
+def test_a_second_run_on_a_locked_directory_stops_naming_the_holder(refused_runs):
+    result, out = refused_runs["locked"]
     assert_one_line_error(result, f"in use by another training run (PID {os.getpid()})")
     assert not os.path.exists(out / "checkpoints") and not os.path.exists(out / "config.json")
 
@@ -282,29 +293,33 @@ def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
 
 @pytest.mark.slow
 def test_damaged_checkpoints_and_config_are_named_and_skipped(tmp_path, four_steps):
-    out = copy_run(four_steps, tmp_path / "run")
-    checkpoints = os.path.join(out, "checkpoints")
-    open(os.path.join(checkpoints, "ckpt-4.index"), "w").close()
-    resumed = run_train(f"--output_dir={out}", "--steps=4", "--checkpoint_every=2")
+    # Each damage on its own copy of the run, two runs at a time.
+    latest, every, fresh, config_only = (
+        copy_run(four_steps, tmp_path / name) for name in ("latest", "every", "fresh", "config")
+    )
+    open(os.path.join(latest, "checkpoints", "ckpt-4.index"), "w").close()
+    for name in os.listdir(os.path.join(every, "checkpoints")):
+        if name.startswith("ckpt-"):
+            open(os.path.join(every, "checkpoints", name), "w").close()
+    shutil.rmtree(os.path.join(fresh, "checkpoints"))
+    for out in (fresh, config_only):
+        with open(os.path.join(out, "config.json"), "w") as f:
+            f.write('{"seed": ')
+    resumed, refused, started, unreadable = run_trains(
+        (f"--output_dir={latest}", "--steps=4", "--checkpoint_every=2"),
+        (f"--output_dir={every}", "--steps=4"),
+        (f"--output_dir={fresh}", "--steps=2"),
+        (f"--output_dir={config_only}", "--steps=4"),
+    )
+    checkpoints = os.path.join(latest, "checkpoints")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"skipping the damaged checkpoint {checkpoints}/ckpt-4" in resumed.stderr
     assert "from step 2" in resumed.stdout
     assert os.path.getsize(os.path.join(checkpoints, "ckpt-4.index")) > 0  # Written anew.
-    for name in os.listdir(checkpoints):
-        if name.startswith("ckpt-"):
-            open(os.path.join(checkpoints, name), "w").close()
-    assert_one_line_error(
-        run_train(f"--output_dir={out}", "--steps=4"), f"no checkpoint in {checkpoints} is intact"
-    )
-    shutil.rmtree(checkpoints)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        f.write('{"seed": ')
-    assert run_train(f"--output_dir={out}", "--steps=2").returncode == 0  # Nothing trained.
-    with open(os.path.join(out, "config.json"), "w") as f:
-        f.write('{"seed": ')
-    assert_one_line_error(
-        run_train(f"--output_dir={out}", "--steps=2"), "config.json is unreadable"
-    )
+    assert_one_line_error(refused, f"no checkpoint in {every}/checkpoints is intact")
+    # Without checkpoints an unreadable config is replaced: nothing was trained.
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert_one_line_error(unreadable, "config.json is unreadable")
 
 
 def _video_split(directory, length=12, size=32):
