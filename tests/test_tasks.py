@@ -178,3 +178,15 @@ def test_reward_leaves_out_a_domain_whose_windows_come_from_one_episode():
     reward = results["reward"]
     assert sorted(reward["per_domain"]) == ["1"]
     assert "domains [0]" in reward["note"] and "episodes" in reward["note"]
+
+
+def test_action_classifies_the_labels_where_the_sequences_have_them():
+    # Labels (Human3.6M's actions) rather than domains: three classes, 0 unused.
+    train, test = make_arrays(12, 0), make_arrays(10, 1)
+    for arrays in (train, test):
+        arrays["label"] = (arrays["domain"] + 1).astype(np.int32)
+    action = tasks._action(train, test, 4, epochs=1, batch_size=12, seed=0)
+    assert action["num_classes"] == 3 and (action["num_train"], action["num_test"]) == (12, 10)
+    train["label"] = np.ones_like(train["label"])
+    skipped = tasks._action(train, test, 4, epochs=1, batch_size=12, seed=0)
+    assert skipped == {"skipped": "the training sequences come from fewer than 2 classes"}
