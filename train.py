@@ -49,7 +49,7 @@ flags.DEFINE_enum(
     "Model variant of Sections 5.1-5.3: "
     + "; ".join(f"{k}: {v or 'the full model'}" for k, v in config_lib.VARIANTS.items()),
 )
-cli.define_data_dir_flag(registry.default_data_dirs(), "dmcs, npz, videos")
+cli.define_data_dir_flag(registry.default_data_dirs(), "basketball, dmcs, human36m, npz, videos")
 flags.DEFINE_integer(
     "dmcs_train_episodes",
     dmcs.DEFAULT_TRAIN_EPISODES,

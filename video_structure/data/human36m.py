@@ -1,6 +1,7 @@
-"""Loader of user-supplied Human3.6M videos with action labels (Section S2.2).
+"""Loader of Human3.6M videos with action labels (Section S2.2).
 
-Human3.6M is not bundled; `load_human36m_sequences` reads the user's copy for
+Human3.6M is not bundled; `load_human36m_sequences` reads the files that
+`human36m_release.prepare` makes from the user's copy of the release, for
 `video_structure.downstream.action`.
 """
 
@@ -12,7 +13,26 @@ import numpy as np
 
 from video_structure.downstream import checks
 
-NUM_ACTIONS = 15
+# The 15 action categories of Human3.6M; `action_label` indexes this tuple
+# in the files `human36m_release.prepare` writes.
+ACTIONS = (
+    "Directions",
+    "Discussion",
+    "Eating",
+    "Greeting",
+    "Phoning",
+    "Posing",
+    "Purchases",
+    "Sitting",
+    "SittingDown",
+    "Smoking",
+    "TakingPhoto",
+    "Waiting",
+    "Walking",
+    "WalkingDog",
+    "WalkingTogether",
+)
+NUM_ACTIONS = len(ACTIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +98,8 @@ def load_human36m_sequences(path: str) -> list[Human36mSequence]:
     that `video_structure.data.npz.npz_dataset` reads (other files are
     ignored), plus the action label:
       image: uint8 [T, H, W, C] frames (64 x 64 in the paper, 6.25 Hz).
-      action_label: integer scalar, the action class in [0, 15) (the 15
-        Human3.6M action categories, numbered by the user consistently).
+      action_label: integer scalar, the action class in [0, 15), an index
+        into ACTIONS (as `human36m_release.prepare` writes them).
       true_object_pos (optional): float [T, N, 2] ground-truth coordinates,
         passed through unchanged as by `npz_dataset`; convert them to the
         keypoint convention (x right, y up, [-1, 1]) for a reference classifier

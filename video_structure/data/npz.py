@@ -17,6 +17,8 @@ _NPZ_KEYS = {  # Authors' npz key -> (batch key, dtype, shape: names are free, i
     "true_object_pos": ("positions", np.float32, ("T", "N", 2)),
     "action": ("actions", np.float32, ("T", "A")),
     "reward": ("rewards", np.float32, ("T",)),
+    # One per file, not per frame: the class of the whole sequence (Human3.6M's action).
+    "action_label": ("label", np.int32, ()),
 }
 
 
@@ -77,9 +79,11 @@ def _list_files(data_dir, suffixes, what):
 def _check_npz_shape(path, key, shape, num_frames):
     """Raises ValueError unless an npz array has the shape documented in _NPZ_KEYS."""
     expected = _NPZ_KEYS[key][2]
-    fits = len(shape) == len(expected) and shape[0] == num_frames
+    fits = len(shape) == len(expected) and (not expected or shape[0] == num_frames)
     if fits and all(s == e for s, e in zip(shape, expected) if isinstance(e, int)):
         return
+    if not expected:
+        raise ValueError(f"{path}: `{key}` has shape {shape}, expected one number (shape ())")
     layout = "[" + ", ".join(map(str, expected)) + "]"
     raise ValueError(
         f"{path}: `{key}` has shape {shape}, expected {layout} with T = {num_frames} "
@@ -102,7 +106,8 @@ def npz_dataset(
     """Reads the original authors' format: one .npz file per sequence.
 
     Each file holds `image` uint8 [T, H, W, C] and optionally
-    `true_object_pos` [T, N, 2], `action` [T, A] and `reward` [T]. The
+    `true_object_pos` [T, N, 2], `action` [T, A], `reward` [T] and
+    `action_label` (an integer scalar, the sequence's class, as `label`). The
     coordinate convention of the authors' `true_object_pos` is not documented,
     so it is passed through unchanged as `positions` (it is NOT converted to
     the keypoint convention of video_structure.keypoint_ops). A window needs
@@ -126,7 +131,7 @@ def npz_dataset(
 
     Returns:
         A tf.data.Dataset of dicts with `frames` and, where the files have
-        them, `positions`, `actions` and `rewards`.
+        them, `positions`, `actions`, `rewards` and `label` (int32 [batch]).
 
     Raises:
         FileNotFoundError: missing or empty directory.
@@ -168,7 +173,10 @@ def npz_dataset(
             file_bytes,
             sum(int(np.prod(headers[k][0])) * headers[k][1].itemsize for k in reference),
         )
-    specs = {_NPZ_KEYS[k][0]: (_NPZ_KEYS[k][1], (seq_len,) + s) for k, s in reference.items()}
+    specs = {
+        _NPZ_KEYS[k][0]: (_NPZ_KEYS[k][1], (seq_len,) + s if _NPZ_KEYS[k][2] else ())
+        for k, s in reference.items()
+    }
     names = paths
 
     @functools.lru_cache(maxsize=cache_bytes // max(file_bytes, 1))
@@ -177,7 +185,10 @@ def npz_dataset(
             return {_NPZ_KEYS[k][0]: arrays[k] for k in reference}
 
     def read_window(index, start, length):
-        return {key: array[start : start + length] for key, array in read_file(index).items()}
+        return {
+            key: array[start : start + length] if array.ndim else array
+            for key, array in read_file(index).items()
+        }
 
     return window_dataset(
         lengths,

@@ -13,7 +13,15 @@ import tensorflow as tf
 from absl import logging
 
 from video_structure import config as config_lib
-from video_structure.data import dmcs, dmcs_reader, npz, synthetic, video_folders
+from video_structure.data import (
+    basketball,
+    dmcs,
+    dmcs_reader,
+    human36m_release,
+    npz,
+    synthetic,
+    video_folders,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +52,15 @@ class DatasetSpec:
     reader: Callable[..., tf.data.Dataset] | None = None
 
 
-def _split_folder(reader, what):
-    """A reader of <data_dir>/<split> folders that names a missing one."""
+def _split_folder(reader, what, how=""):
+    """A reader of <data_dir>/<split> folders that names a missing one (and `how` to make it)."""
 
     def read(data_dir, split, **options):
         split_dir = os.path.join(data_dir, split)
         if not os.path.isdir(split_dir):
             raise FileNotFoundError(
                 f"The {what} dataset expects the {split} split in {split_dir}, which does not "
-                "exist."
+                "exist." + (f" {how}" if how else "")
             )
         return reader(split_dir, **options)
 
@@ -80,6 +88,32 @@ DATASETS: dict[str, DatasetSpec] = {
         "sequence",
         default_dir=dmcs.DEFAULT_DIR,
         reader=dmcs_reader.dmcs_dataset,
+    ),
+    "basketball": DatasetSpec(
+        "Section 5.1's Basketball: plays drawn as five coloured players and a yellow ball "
+        "on a court, with their positions (train.py writes synthetic plays on first use; "
+        "datasets/render_basketball.py renders Zhan et al.'s trajectories)",
+        "basketball",
+        "object",
+        default_dir=basketball.DEFAULT_DIR,
+        reader=_split_folder(
+            npz.npz_dataset,
+            "basketball",
+            "train.py --dataset=basketball writes synthetic plays there; "
+            "datasets/render_basketball.py renders real ones.",
+        ),
+    ),
+    "human36m": DatasetSpec(
+        "Human3.6M at 64x64 and 6.25 Hz with 12 joints and the action label of each "
+        "video (datasets/prepare_human36m.py makes it from the licensed release)",
+        "human36m",
+        "sequence",
+        default_dir=human36m_release.DEFAULT_DIR,
+        reader=_split_folder(
+            npz.npz_dataset,
+            "human36m",
+            "datasets/prepare_human36m.py makes it from the Human3.6M release.",
+        ),
     ),
     "npz": DatasetSpec(
         "the authors' format: one .npz per sequence (image uint8 [T,H,W,C]; optional "

@@ -117,7 +117,7 @@ def generate(
             backgrounds[start_index : start_index + 64, None], sequence_length, axis=1
         ).astype(np.float32)  # [n, t, H, W, 3]
         for blob in range(num_blobs):  # Later objects are drawn on top.
-            alpha = _coverage(shapes[blob], dx[:, :, blob], dy[:, :, blob], blob_radius)
+            alpha = shape_coverage(shapes[blob], dx[:, :, blob], dy[:, :, blob], blob_radius)
             image = (1 - alpha[..., None]) * image + alpha[..., None] * BLOB_COLORS[blob]
         frames[start_index : start_index + 64] = np.round(image * 255).astype(np.uint8)
 
@@ -128,7 +128,7 @@ def generate(
     return frames, positions.astype(np.float32)
 
 
-def _coverage(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.ndarray:
+def shape_coverage(shape: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.ndarray:
     """Anti-aliased coverage in [0, 1] of a shape centred at offset 0.
 
     Each shape is a signed distance d (pixels, negative inside); coverage

@@ -20,7 +20,7 @@ from video_structure import export as export_lib
 from video_structure import rollouts
 from video_structure.data import registry
 
-_OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions")
+_OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions", "label")
 
 
 def collect(
