@@ -22,9 +22,13 @@ def test_match_objects_finds_the_keypoint_that_follows_each_object():
     positions = rng.uniform(-1, 1, (3, 5, 2, 2)).astype(np.float32)  # [S, T, N=2, 2]
     positions[0, :, 1] = np.nan  # Object 1 is absent from sequence 0.
     keypoints = rng.uniform(-1, 1, (3, 5, 4, 3)).astype(np.float32)
+    keypoints[..., 2] = rng.uniform(0.5, 1.0, keypoints.shape[:-1])
     keypoints[:, :, 3, :2] = positions[:, :, 0] + 0.01  # Keypoint 3 follows object 0,
     keypoints[1:, :, 1, :2] = positions[1:, :, 1] - 0.01  # keypoint 1 object 1.
     np.testing.assert_array_equal(manipulation.match_objects(keypoints, positions), [3, 1])
+    keypoints[..., 1, 2] = 0.01  # Inactive: no candidate when min_scale is higher.
+    np.testing.assert_array_equal(manipulation.match_objects(keypoints, positions, 0.02)[0], 3)
+    assert manipulation.match_objects(keypoints, positions, 0.02)[1] != 1
     positions[:, :, 1] = np.nan
     np.testing.assert_array_equal(manipulation.match_objects(keypoints, positions), [3, -1])
     with pytest.raises(ValueError, match=r"positions must have shape \[num_seqs, time, N, 2\]"):

@@ -63,18 +63,24 @@ def nearest_keypoints(
     return np.argsort(np.where(active, distances, np.inf), kind="stable")[:count]
 
 
-def match_objects(observed_keypoints: np.ndarray, positions: np.ndarray) -> np.ndarray:
+def match_objects(
+    observed_keypoints: np.ndarray, positions: np.ndarray, min_scale: float = 0.0
+) -> np.ndarray:
     """For each ground-truth object, the keypoint that follows it best (Figure S3's selection).
 
     The best keypoint of an object is the one with the smallest mean distance
-    to it over the sequences and steps where the object is present.
+    to it over the sequences and steps where the object is present ("the
+    keypoint which was closest to that player on average").
 
     Args:
         observed_keypoints: [num_seqs, time, K, 3] detected keypoints.
         positions: [num_seqs, time, N, 2] object positions, NaN where absent.
+        min_scale: keypoints whose mean mu is below this (inactive ones, whose
+            coordinates say nothing) are not candidates.
 
     Returns:
-        int64 [N] keypoint index per object (-1 for an object never present).
+        int64 [N] keypoint index per object (-1 for an object never present, or
+        no candidate).
 
     Raises:
         ValueError: for shapes that do not match.
@@ -89,6 +95,7 @@ def match_objects(observed_keypoints: np.ndarray, positions: np.ndarray) -> np.n
     # [S, T, N, K] distance of every object to every keypoint.
     distances = np.linalg.norm(positions[:, :, :, None] - keypoints[:, :, None, :, :2], axis=-1)
     mean = statistics.nanmean(distances.reshape(-1, *distances.shape[2:]), axis=0)  # [N, K]
+    mean[:, keypoints[..., 2].mean(axis=(0, 1)) < min_scale] = np.nan
     never = np.all(np.isnan(mean), axis=1)
     return np.where(never, -1, np.argmin(np.nan_to_num(mean, nan=np.inf), axis=1))
 
@@ -166,16 +173,38 @@ def counterfactual(
     Returns:
         {"original": [batch, N, T + Delta T, K, 3], "manipulated": the same}.
     """
-    seed = tf.constant(seed, tf.int32)
     return {
-        name: rollouts.predict(
-            loaded, tf.constant(_keypoints(keypoints)), num_samples, seed, actions
-        )["keypoints"].numpy()
-        for name, keypoints in (
-            ("original", observed_keypoints),
-            ("manipulated", manipulated_keypoints),
-        )
+        "original": predict(loaded, observed_keypoints, num_samples, seed, actions),
+        "manipulated": predict(loaded, manipulated_keypoints, num_samples, seed, actions),
     }
+
+
+def predict(
+    loaded,
+    observed_keypoints: np.ndarray,
+    num_samples: int,
+    seed: Sequence[int] = (0, 0),
+    actions: np.ndarray | None = None,
+) -> np.ndarray:
+    """The export's `predict_keypoints` on numpy arrays.
+
+    Args:
+        loaded: the SavedModel.
+        observed_keypoints: [batch, T, K, 3].
+        num_samples: N.
+        seed: the stateless seed, two ints.
+        actions: [batch, T + Delta T, A] for action-conditional exports.
+
+    Returns:
+        [batch, N, T + Delta T, K, 3] decoded keypoints.
+    """
+    return rollouts.predict(
+        loaded,
+        tf.constant(_keypoints(observed_keypoints)),
+        num_samples,
+        tf.constant(seed, tf.int32),
+        None if actions is None else tf.constant(actions, tf.float32),
+    )["keypoints"].numpy()
 
 
 def render(
