@@ -104,12 +104,15 @@ def _save(figure, path):
     import matplotlib.pyplot as plt
 
     figure.tight_layout()
-    files.atomic_write(path, lambda f: figure.savefig(f, dpi=110, format="png"))
+    files.atomic_write(
+        path, lambda f: figure.savefig(f, dpi=110, format="png", bbox_inches="tight")
+    )
     plt.close(figure)
 
 
 def counterfactual_figure(
     frame: np.ndarray,
+    initial: np.ndarray,
     original: np.ndarray,
     manipulated: np.ndarray,
     moved: Sequence[int],
@@ -126,6 +129,7 @@ def counterfactual_figure(
 
     Args:
         frame: [H, W, C] the background (the first observed frame).
+        initial: [K, 3] the keypoints detected in it, before the move.
         original, manipulated: [N, T + Delta T, K, 3] decoded keypoints of the two rollouts.
         moved: indices of the moved keypoints.
         offset: (dx, dy) the move.
@@ -145,12 +149,12 @@ def counterfactual_figure(
             for sample in keypoints:
                 _trajectory(axis, sample[:, k, :2], observed, color, 1.6 if k in moved else 0.8)
     for k in np.flatnonzero(active):
-        axis.plot(*original[0, 0, k, :2], "x", color="black", markersize=7)
+        axis.plot(*initial[k, :2], "x", color="black", markersize=7)
     for k in moved:
         axis.annotate(
             "",
-            xy=tuple(original[0, 0, k, :2] + np.asarray(offset)),
-            xytext=tuple(original[0, 0, k, :2]),
+            xy=tuple(initial[k, :2] + np.asarray(offset)),
+            xytext=tuple(initial[k, :2]),
             arrowprops={"arrowstyle": "->", "color": "black", "linewidth": 1.5},
         )
     axis.set_title(
@@ -270,6 +274,7 @@ def make_figures(
     written = [os.path.join(output_dir, "figure6_counterfactual.png")]
     counterfactual_figure(
         batch["frames"][0, 0],
+        detected[0, 0],
         rollouts["original"][0],
         rollouts["manipulated"][0],
         keypoints,
