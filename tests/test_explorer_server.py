@@ -86,25 +86,29 @@ def test_bad_requests_get_400_and_the_reason(server, path, body, message):
     assert re.search(message, data["error"])
 
 
-def _browser_or_skip():
-    if not os.path.exists(CHROMIUM) and not shutil.which("chromium"):
+@pytest.fixture(scope="module")
+def sync_playwright():
+    """(Playwright's sync API, chromium's path), or a skip with the reason; before `server`,
+    which is costly."""
+    executable = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    if not executable:
         pytest.skip(f"no chromium at {CHROMIUM}; scripts/install.sh installs it as root")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("playwright is not installed: pip install -e '.[test]'")
-    return sync_playwright
+    return sync_playwright, executable
 
 
 @pytest.mark.slow
-def test_dragging_a_keypoint_in_the_browser_changes_the_predictions(server):
-    sync_playwright = _browser_or_skip()
+def test_dragging_a_keypoint_in_the_browser_changes_the_predictions(sync_playwright, server):
+    start, executable = sync_playwright
     url, _ = server
     problems = []
-    with sync_playwright() as playwright:
+    with start() as playwright:
         # --no-sandbox: chromium's sandbox refuses to run as root (CI containers).
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
+            executable_path=executable,
             args=["--no-sandbox"],
         )
         page = browser.new_page()
