@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 # this distribution costs only its own backend.
 EGL_PACKAGES="libegl1 libegl-mesa0 libgl1-mesa-dri"
 OSMESA_PACKAGES="libosmesa6"
+# Debian's chromium, driven by the test extra's playwright in the browser
+# explorer's test (tests/test_explorer_server.py; Playwright's own browser
+# downloads are never used). Without it that test skips.
+BROWSER_PACKAGES="chromium"
 missing_packages() {
   for package in "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || echo -n " $package"
@@ -25,14 +29,23 @@ install_packages() {  # backend package...
 }
 missing_egl=$(missing_packages $EGL_PACKAGES)
 missing_osmesa=$(missing_packages $OSMESA_PACKAGES)
-if [ -n "$missing_egl$missing_osmesa" ]; then
+missing_browser=$(missing_packages $BROWSER_PACKAGES)
+if [ -n "$missing_egl$missing_osmesa$missing_browser" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq || echo "warning: apt-get update failed" >&2
     install_packages egl $missing_egl
     install_packages osmesa $missing_osmesa
+    if [ -n "$missing_browser" ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing_browser >/dev/null ||
+        echo "warning: could not install$missing_browser; the browser explorer's test will skip" >&2
+    fi
   else
-    missing="$missing_egl$missing_osmesa"
-    echo "warning: install these Debian packages for headless MuJoCo rendering:$missing" >&2
+    if [ -n "$missing_egl$missing_osmesa" ]; then
+      echo "warning: install these Debian packages for headless MuJoCo rendering:$missing_egl$missing_osmesa" >&2
+    fi
+    if [ -n "$missing_browser" ]; then
+      echo "warning: install Debian's$missing_browser for the browser explorer's test" >&2
+    fi
   fi
 fi
 

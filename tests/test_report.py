@@ -50,6 +50,7 @@ def make_run(variant, seed, fvd, tracking, with_tasks=True):
             "mean_normalized_mse": 1.0,
         },
         "action": {"accuracy": 0.8, "null_accuracy": 0.25, "ground_truth_accuracy": 0.95},
+        "diversity": {"mean_pairwise_distance": 0.1 * (seed + 1)},
     }
     return {
         "variant": variant,
@@ -98,6 +99,7 @@ def test_write_report_table_means_over_seeds_and_figures(tmp_path):
     assert float(mean["vgg_furthest"]) == pytest.approx(0.4)
     assert float(mean["reward_nmse_3"]) == pytest.approx(1.5)
     assert float(mean["action_accuracy"]) == pytest.approx(0.8)
+    assert float(mean["diversity"]) == pytest.approx(0.15)
     assert float(mean["tracking_error_3"]) == pytest.approx(0.4)
     assert mean["tracking_last_observed_3"] == ""
     assert (mean["steps"], float(mean["train_s"]), float(mean["tasks_s"])) == ("300", 60.5, 7.5)

@@ -159,9 +159,19 @@ def test_run_tasks_skips_tasks_without_arrays():
     train = make_arrays(6, 0, with_extras=False)
     test = make_arrays(6, 1, with_extras=False)
     results = tasks.run_tasks(train, test, num_observed_steps=4, epochs=1)
-    assert set(results) == {"tracking", "reward", "action"}
-    for task in results.values():
-        assert set(task) == {"skipped"} and task["skipped"]
+    assert set(results) == {"tracking", "reward", "action", "diversity"}
+    for name in ("tracking", "reward", "action"):
+        assert set(results[name]) == {"skipped"} and results[name]["skipped"]
+    # The two samples share their coordinates: no diversity, which needs only keypoints.
+    assert results["diversity"]["mean_pairwise_distance"] == 0.0
+    assert results["diversity"]["per_step"] == [0.0, 0.0, 0.0]
+
+
+def test_diversity_is_skipped_with_one_sample():
+    train = make_arrays(6, 0, num_samples=1, with_extras=False)
+    test = make_arrays(6, 1, num_samples=1, with_extras=False)
+    results = tasks.run_tasks(train, test, num_observed_steps=4, epochs=1)
+    assert "diversity needs 2" in results["diversity"]["skipped"]
 
 
 def test_run_tasks_names_missing_collect_arrays():

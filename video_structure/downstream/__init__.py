@@ -15,6 +15,8 @@ be tested on synthetic data. One module per task:
 * `action`: action recognition from observed keypoint sequences (Figure 8),
   `action_recognition`; `video_structure.data.human36m` loads user-supplied
   Human3.6M data for it.
+* `diversity`: how far apart the N samples of a sequence are (Figure S3 as
+  a number), `sample_diversity`.
 * `fitting`: the Keras training that the reward and action models share.
 * `checks`: the argument checks that all of them share.
 

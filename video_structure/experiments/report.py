@@ -80,6 +80,7 @@ def table_rows(
         row["action_accuracy"] = runs_lib.get(tasks, "action", "accuracy")
         row["action_null"] = runs_lib.get(tasks, "action", "null_accuracy")
         row["action_ground_truth"] = runs_lib.get(tasks, "action", "ground_truth_accuracy")
+        row["diversity"] = runs_lib.get(tasks, "diversity", "mean_pairwise_distance")
         for stage in ("train", "evaluate", "tasks"):
             row[f"{stage}_s"] = runs_lib.get(run, "wall_time_s", stage)
         rows_by_variant.setdefault(run["variant"], []).append(row)
@@ -134,6 +135,9 @@ COLUMN_HELP = {
     "sequences (Figure 9); _mean: mean over domains",
     "action_accuracy": "classifying the domain from observed keypoints (Figure 8); "
     "_null: most frequent class; _ground_truth: from true positions",
+    "diversity": "mean pairwise distance between the N predicted keypoint trajectories "
+    "of a test sequence (Figure S3), over predicted steps, keypoints, pairs and sequences, "
+    "in keypoint coordinates (the image spans 2); 0 for a deterministic model",
     "train_s, evaluate_s, tasks_s": "wall time of training (summed over resumed runs), "
     "evaluate.py and collection plus tasks, in seconds",
 }

@@ -1,8 +1,9 @@
 """The downstream tasks of `video_structure.downstream` on `collection.collect`'s arrays.
 
 `run_tasks` runs those that the arrays allow: tracking (Figure 4, `tracking`),
-reward prediction (Figure 9) and action recognition (Figure 8), and returns
-plain dicts of numbers for tasks.json (None for undefined values).
+reward prediction (Figure 9), action recognition (Figure 8) and the diversity
+of the samples (Figure S3, `diversity`), and returns plain dicts of numbers
+for tasks.json (None for undefined values).
 """
 
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ import numpy as np
 
 from video_structure import statistics
 from video_structure.downstream import action as action_lib
+from video_structure.downstream import diversity as diversity_lib
 from video_structure.downstream import reward as reward_lib
 from video_structure.downstream import tracking as tracking_lib
 
@@ -226,6 +228,20 @@ def _action(train_arrays, test_arrays, num_observed_steps, epochs, batch_size, s
     return output
 
 
+def _diversity(test_arrays, num_observed_steps):
+    """Figure S3 as a number: mean pairwise distance of the test sequences' samples."""
+    keypoints = test_arrays["keypoints"]  # [S, N, T + Delta T, K, 3]
+    if keypoints.shape[1] < 2:
+        return {"skipped": f"{keypoints.shape[1]} sample per sequence; diversity needs 2"}
+    result = diversity_lib.sample_diversity(keypoints, num_observed_steps)
+    return {
+        "mean_pairwise_distance": result.mean,
+        "per_step": statistics.finite_or_none_list(result.per_step),
+        "num_samples": int(keypoints.shape[1]),
+        "num_test": int(keypoints.shape[0]),
+    }
+
+
 def run_tasks(
     train_arrays: Mapping[str, np.ndarray],
     test_arrays: Mapping[str, np.ndarray],
@@ -253,6 +269,9 @@ def run_tasks(
       observed steps; trained on `train_arrays`,
       scored on `test_arrays`; with the null model (most frequent training
       class) and the classifier on ground-truth positions.
+    * diversity (Figure S3): the mean pairwise distance between the N
+      predicted keypoint trajectories of each test sequence
+      (`downstream.diversity.sample_diversity`); 0 for Struct-RNN.
 
     Args:
         train_arrays: `collection.collect` output of the train split.
@@ -269,7 +288,7 @@ def run_tasks(
         seed: seed of splits and initialisations.
 
     Returns:
-        {"tracking": ..., "reward": ..., "action": ...}: plain dicts of numbers
+        {"tracking": ..., "reward": ..., "action": ..., "diversity": ...}: plain dicts of numbers
         (None for undefined values); a skipped task is {"skipped": reason}.
 
     Raises:
@@ -302,4 +321,5 @@ def run_tasks(
         if both("label") or both("domain")
         else {"skipped": "the dataset has no action or domain labels"}
     )
+    results["diversity"] = _diversity(test_arrays, num_observed_steps)
     return results
