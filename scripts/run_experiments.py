@@ -323,6 +323,7 @@ def _run(variant: str, seed: int, data_dir, log) -> dict:
         task_epochs=FLAGS.task_epochs,
         selection=selection,
         tracking_fit_on=FLAGS.tracking_fit_on,
+        tasks=list(tasks_lib.TASKS),
     )
     tasks = None if trained_now else runner.load_if_current(tasks_path, settings, step)
     if tasks is not None:

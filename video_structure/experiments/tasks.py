@@ -22,6 +22,9 @@ from video_structure.downstream import tracking as tracking_lib
 # decoded sample, whose scatter shrinks the fit (docs/fidelity.md).
 FIT_ON = {"detected": "observed_keypoints", "samples": "keypoints"}
 DEFAULT_FIT_ON = "detected"
+# The keys of `run_tasks`' results; the runner stores them with a run's tasks.json,
+# so that an output written before a task was added is not reused.
+TASKS = ("tracking", "reward", "action", "diversity")
 
 
 def _domain_ids(arrays) -> np.ndarray:
