@@ -20,12 +20,12 @@ missing_packages() {
     dpkg -s "$package" >/dev/null 2>&1 || echo -n " $package"
   done
 }
-install_packages() {  # backend package...
-  local backend=$1
+install_packages() {  # consequence-of-failure package...
+  local consequence=$1
   shift
   [ $# -gt 0 ] || return 0
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null ||
-    echo "warning: could not install $*; MUJOCO_GL=$backend will not render" >&2
+    echo "warning: could not install $*; $consequence" >&2
 }
 missing_egl=$(missing_packages $EGL_PACKAGES)
 missing_osmesa=$(missing_packages $OSMESA_PACKAGES)
@@ -33,12 +33,9 @@ missing_browser=$(missing_packages $BROWSER_PACKAGES)
 if [ -n "$missing_egl$missing_osmesa$missing_browser" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq || echo "warning: apt-get update failed" >&2
-    install_packages egl $missing_egl
-    install_packages osmesa $missing_osmesa
-    if [ -n "$missing_browser" ]; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing_browser >/dev/null ||
-        echo "warning: could not install$missing_browser; the browser explorer's test will skip" >&2
-    fi
+    install_packages "MUJOCO_GL=egl will not render" $missing_egl
+    install_packages "MUJOCO_GL=osmesa will not render" $missing_osmesa
+    install_packages "the browser explorer's test will skip" $missing_browser
   else
     if [ -n "$missing_egl$missing_osmesa" ]; then
       echo "warning: install these Debian packages for headless MuJoCo rendering:$missing_egl$missing_osmesa" >&2
