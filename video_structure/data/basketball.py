@@ -46,12 +46,7 @@ _LINE = np.array([0.92, 0.9, 0.85], np.float32)
 _LINE_WIDTH_FEET = 0.5
 # Written last into a complete dataset directory.
 MARKER_NAME = "basketball.json"
-DEFAULT_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "datasets",
-    "data",
-    "basketball",
-)
+DEFAULT_DIR = os.path.join(files.DATA_ROOT, "basketball")
 
 
 def players_and_ball(trajectories: np.ndarray, source: str = "trajectories") -> np.ndarray:

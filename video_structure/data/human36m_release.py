@@ -65,12 +65,7 @@ CROP_MARGIN = 1.2
 _ALIASES = {"Photo": "TakingPhoto", "WalkDog": "WalkingDog", "WalkTogether": "WalkingTogether"}
 _VIDEO_NAME = re.compile(r"^(?P<action>[A-Za-z]+)( \d+)?\.(?P<camera>\d+)\.mp4$")
 MARKER_NAME = "human36m.json"
-DEFAULT_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "datasets",
-    "data",
-    "human36m",
-)
+DEFAULT_DIR = os.path.join(files.DATA_ROOT, "human36m")
 _EXTRAS = (
     'Reading the Human3.6M release needs cdflib and imageio-ffmpeg: pip install -e ".[human36m]"'
 )

@@ -49,12 +49,7 @@ DEFAULT_TEST_EPISODES = 12
 DEFAULT_EPISODE_LENGTH = 100
 # Where the dataset lives by default: the checkout's datasets/data/dmcs (the
 # package is installed in place), whatever the current directory.
-DEFAULT_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
-    "datasets",
-    "data",
-    "dmcs",
-)
+DEFAULT_DIR = os.path.join(files.DATA_ROOT, "dmcs")
 
 
 def _check_same_spec(previous, spec, spec_path):
