@@ -14,8 +14,9 @@ Three steps, each usable on its own, one module each:
   with the mean over seeds, and PNG figures (`figures`) laid out as Figures 4,
   5, 8 and 9.
 
-`scripts/run_experiments.py` chains train.py, `evaluation.run` and these steps;
-`runner` holds what it decides about a run before doing it.
+`pipeline` chains train.py, `evaluation.run` and these steps for every
+variant and seed (scripts/run_experiments.py is its command line); `runner`
+holds what it decides about a run before doing it.
 
 This __init__ imports nothing, so that the report can be written without
 loading TensorFlow's export machinery.
