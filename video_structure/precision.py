@@ -3,7 +3,7 @@
 train.py --mixed_precision picks one of `POLICIES`, a Keras dtype policy. It
 applies to the nets alone, the convolutions, dense layers and GRU cell, which
 take it from `policy` when they are built; their variables stay float32 in
-every policy, so checkpoints are interchangeable between precisions. The
+every policy. The
 layers that hold the nets (detector, appearance net, reconstructor, VRNN cell,
 the model) are float32 layers that cast every net's output to float32 at once
 (`float32`), so that these compute in float32:
