@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from video_structure import config as config_lib
-from video_structure import training
+from video_structure import distribute, precision, training
 from video_structure.data import dmcs, registry, windows
 
 FLAGS = flags.FLAGS
@@ -103,6 +103,27 @@ flags.DEFINE_bool(
     False,
     "Compile the train step with XLA (jit_compile); slower on "
     "CPU in our measurements, may pay on GPU.",
+)
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    list(distribute.STRATEGIES),
+    "tf.distribute strategy: default (one device), mirrored (all local GPUs, or --devices), "
+    "multi_worker (MultiWorkerMirroredStrategy, the cluster from TF_CONFIG). --batch_size "
+    "stays the global batch; a run resumes under any strategy.",
+)
+flags.DEFINE_list(
+    "devices",
+    None,
+    "--strategy=mirrored: the replicas' devices, e.g. GPU:0,GPU:1; CPU:0,CPU:1 splits the "
+    "CPU into two logical devices (tests and benchmarks). Default: every local GPU.",
+)
+flags.DEFINE_enum(
+    "mixed_precision",
+    "float32",
+    list(precision.POLICIES),
+    "Keras dtype policy of the convolutions, dense layers and GRU; keypoint ops, "
+    "distributions and losses stay float32; mixed_float16 adds dynamic loss scaling.",
 )
 flags.DEFINE_integer(
     "verbose",

@@ -1,9 +1,10 @@
-"""Training steps/s of one setting, measured in a fresh process.
+"""Training steps/s of one setting, measured in a fresh process, and FLOPs per step.
 
-Shared by benchmarks/train_step.py and benchmarks/input_pipeline.py. A fresh
-process per measurement, because TF_ENABLE_ONEDNN_OPTS only takes effect before
-TensorFlow is imported. Run directly, it measures the JSON settings in argv[1]
-and prints the result as JSON.
+Shared by benchmarks/train_step.py, benchmarks/input_pipeline.py and
+benchmarks/distributed.py. A fresh process per measurement, because
+TF_ENABLE_ONEDNN_OPTS and logical CPU devices only take effect before
+TensorFlow is imported or has made its devices. Run directly, it measures the
+JSON settings in argv[1] and prints the result as JSON.
 """
 
 import json
@@ -22,7 +23,8 @@ def measure(settings):
     Args:
         settings: {"preset": str, "batch_size": int, "xla": bool, "warmup_steps":
             int, "timed_steps": int, optionally "action_size": int (0: no
-            actions)}.
+            actions), "strategy" and "devices" (`distribute.make_strategy`'s
+            arguments) and "precision" (a `precision.POLICIES` name)}.
 
     Returns:
         {"steps_per_s": float, "peak_mib": float, "device": "CPU" or "GPU"};
@@ -34,13 +36,23 @@ def measure(settings):
     import tensorflow as tf
 
     from video_structure import config as config_lib
+    from video_structure import distribute, precision
     from video_structure import model as model_lib
 
+    strategy = distribute.make_strategy(
+        settings.get("strategy", "default"), settings.get("devices")
+    )
+    policy = settings.get("precision", "float32")
     config = config_lib.get_preset(settings["preset"], batch_size=settings["batch_size"])
     action_size = settings.get("action_size", 0)
-    model = model_lib.StructVRNN(config, action_size=action_size)
-    model.compile(optimizer=model_lib.make_optimizer(config), jit_compile=settings["xla"])
-    model.build_all()
+    with strategy.scope():
+        with precision.policy(policy):
+            model = model_lib.StructVRNN(config, action_size=action_size)
+        optimizer = model_lib.make_optimizer(config, strategy.num_replicas_in_sync, policy)
+        model.compile(optimizer=optimizer, jit_compile=settings["xla"])
+        model.build_all()
+        # Under a strategy, the optimizer's variables must exist before fit() traces.
+        model.optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     batch = {
         "frames": rng.uniform(
@@ -57,7 +69,7 @@ def measure(settings):
         batch["actions"] = rng.uniform(
             -1, 1, size=[config.batch_size, config.sequence_length, action_size]
         ).astype(np.float32)
-    data = tf.data.Dataset.from_tensors(batch).repeat()
+    data = distribute.shard_by_data(tf.data.Dataset.from_tensors(batch).repeat())
     model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"], verbose=0)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=settings["timed_steps"], verbose=0)
@@ -72,6 +84,53 @@ def measure(settings):
         "steps_per_s": settings["timed_steps"] / seconds,
         "peak_mib": peak,
         "device": "GPU" if gpus else "CPU",
+    }
+
+
+def train_step_flops(preset: str, batch_size: int) -> dict[str, float]:
+    """Floating-point operations of one training step, counted by TF's profiler.
+
+    The profiler counts the graph of the loss and its gradients (the forward and
+    backward passes; Adam's update adds ~10 operations per weight, negligible)
+    from the registered FLOP statistics of each op: convolutions, matrix
+    products and element-wise ops. A multiply-add counts as 2 operations.
+
+    Returns:
+        {"flops": per step, "forward_flops": the loss alone, "parameters"}.
+    """
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    from video_structure import config as config_lib
+    from video_structure import model as model_lib
+
+    # The profiler's FLOP registry uses TF1 graph utilities and says so.
+    tf.get_logger().setLevel("ERROR")
+    config = config_lib.get_preset(preset, batch_size=batch_size)
+    model = model_lib.StructVRNN(config)
+    model.compile(optimizer=model_lib.make_optimizer(config))
+    model.build_all()
+    shape = [batch_size, config.sequence_length, config.image_size, config.image_size]
+    spec = {"frames": tf.TensorSpec(shape + [config.image_channels], tf.float32)}
+
+    def loss(batch):
+        return model.compute_losses(batch, training=True)[0]
+
+    def loss_and_gradients(batch):
+        with tf.GradientTape() as tape:
+            total = loss(batch)
+        return total, tape.gradient(total, model.trainable_variables)
+
+    def count(function):
+        graph = tf.function(function).get_concrete_function(spec).graph
+        options = option_builder.ProfileOptionBuilder.float_operation()
+        options["output"] = "none"
+        return model_analyzer.profile(graph, options=options).total_float_ops
+
+    return {
+        "flops": float(count(loss_and_gradients)),
+        "forward_flops": float(count(loss)),
+        "parameters": float(model.count_params()),
     }
 
 

@@ -135,6 +135,36 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path, four_steps):
 
 
 @pytest.mark.slow
+def test_a_one_device_run_resumes_on_two_replicas_and_exports(tmp_path, four_steps):
+    out = copy_run(four_steps, tmp_path / "run")
+    result = run_train(
+        f"--output_dir={out}",
+        "--steps=6",
+        "--checkpoint_every=2",
+        "--strategy=mirrored",
+        "--devices=CPU:0,CPU:1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "from step 4, batch 4 on 2 replicas" in result.stdout
+    # A quiet console: no warning of Keras or tf.distribute.
+    assert "WARNING" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    checkpoints = os.path.join(out, "checkpoints")
+    assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-6")
+    before = checkpoint_tensors(os.path.join(checkpoints, "ckpt-4"))
+    after = checkpoint_tensors(os.path.join(checkpoints, "ckpt-6"))
+    assert before.keys() == after.keys()
+    # The weights and Adam's moments, tracked through the optimizer.
+    trained = [name for name in after if name.startswith("optimizer/_variables/")]
+    assert any(not np.array_equal(before[n], after[n]) for n in trained)
+    loaded, saved, _ = export.load(os.path.join(out, "export"))
+    assert saved["num_steps"] == 6
+    frames = np.random.default_rng(0).uniform(size=[2, 6, 32, 32, 3]).astype(np.float32)
+    rollout = loaded.rollout(frames, tf.constant(2), tf.constant([0, 1]))
+    assert rollout["frames"].shape == (2, 2, 10, 32, 32, 3)
+    assert np.all(np.isfinite(rollout["frames"].numpy()))
+
+
+@pytest.mark.slow
 def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     out = str(tmp_path / "run")
     result = run_train(
@@ -161,6 +191,8 @@ BAD_FLAGS = {
     "--predicted_steps=0": "predicted_steps=0",
     "--batch_size=100": "fewer than batch_size=100",
     "stray": "Unexpected arguments: ['stray']",
+    "--strategy=multi_worker": "TF_CONFIG environment variable, which is not set",
+    "--devices=CPU:0": "--devices applies to --strategy=mirrored only",
 }
 
 

@@ -6,7 +6,10 @@ runs it over a sequence, for training (best-of-many samples, Eq. 8, and
 scheduled sampling, S1.3) and for prediction (prior samples after the
 observed steps).
 
-Keypoints enter and leave the cell flattened: [batch, K * 3].
+Keypoints enter and leave the cell flattened: [batch, K * 3]. Under mixed
+precision the cell's dense layers and GRU compute in the policy's dtype; the
+cell is a float32 layer that casts their outputs to float32, so that the
+distributions, their KL and the carried state are float32 (precision.py says why).
 """
 
 import dataclasses
@@ -16,6 +19,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from video_structure import config as config_lib
+from video_structure import precision
 
 tfd = tfp.distributions
 
@@ -24,7 +28,7 @@ class VRNNCell(keras.layers.Layer):
     """Prior, posterior, decoder and GRU of the VRNN (S1.1.2)."""
 
     def __init__(self, config: config_lib.Config, action_size: int = 0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dtype="float32", **kwargs)
         self.action_size = action_size
         self.action_timing = config.action_timing
         self.rnn_units = config.rnn_units
@@ -51,7 +55,7 @@ class VRNNCell(keras.layers.Layer):
         self.gru = keras.layers.GRUCell(config.rnn_units, name="gru")
 
     def _gaussian(self, params: tf.Tensor) -> tfd.Distribution:
-        loc, raw_scale = tf.split(params, 2, axis=-1)
+        loc, raw_scale = tf.split(precision.float32(params), 2, axis=-1)
         return tfd.MultivariateNormalDiag(loc, tf.nn.softplus(raw_scale) + self.min_std)
 
     def initial_state(self, batch_size) -> tf.Tensor:
@@ -80,7 +84,8 @@ class VRNNCell(keras.layers.Layer):
             [..., batch, K * 3] keypoints.
         """
         state = tf.broadcast_to(state, tf.concat([tf.shape(latent)[:-1], [self.rnn_units]], 0))
-        return self.decoder_output(self.decoder_hidden(tf.concat([latent, state], axis=-1)))
+        decoded = self.decoder_output(self.decoder_hidden(tf.concat([latent, state], axis=-1)))
+        return precision.float32(decoded)
 
     def step(
         self,
@@ -94,7 +99,7 @@ class VRNNCell(keras.layers.Layer):
         if self.action_size:
             inputs.append(action)
         new_state, _ = self.gru(tf.concat(inputs, axis=-1), state)
-        return new_state
+        return precision.float32(new_state)
 
 
 @dataclasses.dataclass

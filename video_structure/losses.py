@@ -76,13 +76,15 @@ def separation_loss(keypoints: tf.Tensor, sigma: float, normalization: str = "pa
     return loss
 
 
-def sparsity_loss(scales: tf.Tensor, normalization: str = "paper") -> tf.Tensor:
+def sparsity_loss(scales: tf.Tensor, normalization: str = "paper", batch_size=None) -> tf.Tensor:
     """L_sparse = sum_k |mu_k| for each frame, summed over the sequence (Section 4.1).
 
     Args:
         scales: [batch, time, K] keypoint scales mu (the code's normalisation
             penalises the raw map means, Eq. S3).
         normalization: "paper" or "code" (see the module docstring).
+        batch_size: "code": the batch size it divides by, the global batch of
+            which `scales` is one replica's share; None: `scales`' batch.
 
     Returns:
         Scalar: "paper": the per-sequence sum, averaged over the batch; "code":
@@ -92,7 +94,7 @@ def sparsity_loss(scales: tf.Tensor, normalization: str = "paper") -> tf.Tensor:
     _check(normalization)
     per_sequence = tf.reduce_mean(tf.reduce_sum(tf.abs(scales), axis=[1, 2]))
     if normalization == "code":
-        batch = tf.cast(tf.shape(scales)[0], scales.dtype)
+        batch = tf.cast(tf.shape(scales)[0] if batch_size is None else batch_size, scales.dtype)
         return per_sequence / scales.shape[2] / batch
     return per_sequence
 

@@ -22,13 +22,15 @@ Inference methods, batched and vectorised over samples:
   the keypoints and the GRU states h_t (used for reward prediction).
 * `reconstruct(keypoints, first_frame, first_keypoints)`: keypoints -> frames.
 * `rollout(frames, ...)`: the three above in a row.
+
+Mixed precision: see video_structure/precision.py.
 """
 
 import keras
 import tensorflow as tf
 
 from video_structure import config as config_lib
-from video_structure import dynamics, keypoint_ops, losses, schedules, vision
+from video_structure import distribute, dynamics, keypoint_ops, losses, schedules, vision
 
 LOSS_TERMS = (
     "loss",
@@ -52,7 +54,8 @@ class StructVRNN(keras.Model):
     """The Struct-VRNN model of Figure 1."""
 
     def __init__(self, config: config_lib.Config, action_size: int = 0, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+        # float32 whatever the policy: the losses (precision.py).
+        super().__init__(dtype="float32", **kwargs)
         self.config = config
         self.action_size = action_size
         if config.representation == "cnn":
@@ -84,6 +87,15 @@ class StructVRNN(keras.Model):
             batch["positions"] = tf.zeros([1, config.sequence_length, 1, 2])
         self.compute_losses(batch, training=False)
         self.built = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras' fit() builds the model from a batch
+        # reduced across replicas, which MultiWorkerMirroredStrategy cannot reduce
+        # for a dict of tensors (keras-team/keras#20329), and it would find the
+        # VRNN cell, used through its methods and never called, unbuilt. After
+        # build_all() there is nothing left to build.
+        if not self.built:
+            super()._maybe_symbolic_build(iterator, data_batch)
 
     def call(self, frames: tf.Tensor) -> tf.Tensor:
         """Reconstructs [batch, time, H, W, C] frames through their keypoints."""
@@ -281,6 +293,8 @@ class StructVRNN(keras.Model):
         normalization, length = config.loss_normalization, config.sequence_length
         # The authors' code separates the observed steps' trajectories only.
         separated = keypoints[:, : config.observed_steps] if normalization == "code" else keypoints
+        # The code divides by the whole batch: under tf.distribute, the global one.
+        global_batch = tf.shape(frames)[0] * distribute.num_replicas()
         terms = {
             "image": losses.image_loss(frames, reconstructed, normalization),
             "separation": (
@@ -289,7 +303,9 @@ class StructVRNN(keras.Model):
                 else tf.constant(0.0)
             ),
             "sparsity": (
-                losses.sparsity_loss(self._sparsity_scales(keypoints, heatmaps), normalization)
+                losses.sparsity_loss(
+                    self._sparsity_scales(keypoints, heatmaps), normalization, global_batch
+                )
                 if config.sparsity_scale
                 else tf.constant(0.0)
             ),
@@ -323,8 +339,10 @@ class StructVRNN(keras.Model):
         return total, terms, outputs
 
     def _next_seed(self) -> tf.Tensor:
-        """A fresh [2] int32 stateless seed from the model's seed generator."""
-        return keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
+        """A fresh [2] int32 stateless seed from the model's seed generator, this replica's own."""
+        return distribute.replica_seed(
+            keras.random.randint([2], 0, 2**31 - 1, seed=self.seed_generator, dtype="int32")
+        )
 
     def _sparsity_scales(self, keypoints: tf.Tensor, heatmaps: tf.Tensor) -> tf.Tensor:
         """The mu that L_sparse penalises: raw map means (Eq. S3) or the normalised mu."""
@@ -350,12 +368,16 @@ class StructVRNN(keras.Model):
         logs["beta"] = outputs["beta"]
         logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
         logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
-        return logs
+        return distribute.reducible_logs(logs)
 
     def train_step(self, batch):
         with tf.GradientTape() as tape:
             total, terms, outputs = self.compute_losses(batch, training=True)
-        gradients = tape.gradient(total, self.trainable_variables)
+            # Each replica's terms are means over its share of the global batch;
+            # 1/R of each sums to the global mean's gradient (distribute.py).
+            # scale_loss: float16's loss scale, 1 otherwise.
+            scaled = self.optimizer.scale_loss(total / distribute.num_replicas())
+        gradients = distribute.global_gradients(tape.gradient(scaled, self.trainable_variables))
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._update_metrics(total, terms, outputs)
 
@@ -396,16 +418,37 @@ def scaled_terms(terms: dict[str, tf.Tensor], config: config_lib.Config) -> dict
     return {name: scale * terms[name] for name, scale in scales.items()}
 
 
-def make_optimizer(config: config_lib.Config) -> keras.optimizers.Optimizer:
-    """Adam with the step-wise halved learning rate of S1.2."""
-    return keras.optimizers.Adam(
+def make_optimizer(
+    config: config_lib.Config, num_replicas: int = 1, policy: str = "float32"
+) -> keras.optimizers.Optimizer:
+    """Adam with the step-wise halved learning rate of S1.2.
+
+    Args:
+        config: the hyperparameters.
+        num_replicas: replicas training in sync; each clips its copy of the
+            global gradient divided by R at clipnorm / R
+            (`distribute.global_gradients`).
+        policy: one of `precision.POLICIES`; "mixed_float16" wraps Adam in
+            Keras' dynamic loss scaling, which float16's narrow range needs.
+
+    Returns:
+        The optimizer.
+    """
+    optimizer = keras.optimizers.Adam(
         learning_rate=schedules.learning_rate(
             config.learning_rate, config.lr_decay_steps, config.lr_decay_factor
         ),
         beta_1=config.adam_beta1,
         beta_2=config.adam_beta2,
-        clipnorm=config.clipnorm or None,
+        clipnorm=config.clipnorm / num_replicas if config.clipnorm else None,
     )
+    if policy == "mixed_float16":
+        # Keras' default first scale, 2^15, suits losses near 1; ours are sums of
+        # some 10^3-10^4 per sequence, whose float16 gradients overflowed at every
+        # scale down to 2^10 in our runs, each skipping its step. From 1 the scale
+        # grows as long as the gradients stay finite.
+        return keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=1.0)
+    return optimizer
 
 
 def _positions(batch) -> tf.Tensor:

@@ -9,6 +9,11 @@
     tensorboard/     scalars of every loss term and keypoint images
     samples.png/gif  true, reconstructed and predicted frames with keypoints
     export/          the SavedModel (see video_structure/export.py)
+
+Under `--strategy=multi_worker` (video_structure/distribute.py) only the chief
+holds the lock and writes these; the other workers read the checkpoint they
+resume from and write their checkpoints and export to a temporary directory
+that is deleted.
 """
 
 import dataclasses
@@ -21,9 +26,9 @@ import numpy as np
 import tensorflow as tf
 
 from video_structure import config as config_lib
+from video_structure import distribute, precision, run_dir, visualize
 from video_structure import export as export_lib
 from video_structure import model as model_lib
-from video_structure import run_dir, visualize
 from video_structure.data import basketball_plays, dmcs, registry, windows
 
 
@@ -51,6 +56,9 @@ class Options:
     dmcs_train_episodes: int = dmcs.DEFAULT_TRAIN_EPISODES
     dmcs_test_episodes: int = dmcs.DEFAULT_TEST_EPISODES
     dmcs_episode_length: int = dmcs.DEFAULT_EPISODE_LENGTH
+    strategy: str = "default"
+    devices: list[str] | None = None
+    mixed_precision: str = "float32"
 
 
 def run(config: config_lib.Config, options: Options = Options()) -> str:
@@ -69,9 +77,22 @@ def run(config: config_lib.Config, options: Options = Options()) -> str:
         windows.DataReadError: a data file failed to read during training.
     """
     keras.utils.set_random_seed(options.seed)
+    try:
+        strategy = distribute.make_strategy(options.strategy, options.devices)
+    except distribute.StrategyError as error:
+        raise TrainingError(str(error)) from error
+    if config.batch_size % strategy.num_replicas_in_sync:
+        # Unequal shares would weight the replicas' means unequally.
+        raise TrainingError(
+            f"--batch_size={config.batch_size} is the global batch; it must divide evenly "
+            f"between the {strategy.num_replicas_in_sync} replicas of "
+            f"--strategy={options.strategy}."
+        )
+    if not distribute.is_chief(strategy):
+        return train(config, options, strategy)
     lock = open_run(options.output_dir)
     try:
-        return train(config, options)
+        return train(config, options, strategy)
     finally:
         lock.release()
 
@@ -297,24 +318,33 @@ def restore(model: model_lib.StructVRNN, checkpoint: tf.train.Checkpoint, path: 
     )
 
 
-def train(config: config_lib.Config, options: "Options") -> str:
-    """Trains (or resumes) the run in options.output_dir, which the caller has locked.
+def train(config: config_lib.Config, options: "Options", strategy: tf.distribute.Strategy) -> str:
+    """Trains (or resumes) the run in options.output_dir, which a chief caller has locked.
 
     Returns:
         The export's directory.
     """
+    chief = distribute.is_chief(strategy)
+    with distribute.worker_dir(options.output_dir, chief) as write_dir:
+        return _train(config, options, strategy, chief, write_dir)
+
+
+def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
+    """`train`, writing checkpoints and the export to `write_dir`, the rest if `chief`."""
     output_dir = options.output_dir
     checkpoint_path, step = resume_point(output_dir)
     data_dir = options.data_dir or registry.default_data_dir(options.dataset)
     try:
-        run_dir.check_config(output_dir, run_settings(config, options, data_dir), step)
+        if chief:
+            run_dir.check_config(output_dir, run_settings(config, options, data_dir), step)
     except run_dir.RunDirError as error:
         raise TrainingError(str(error)) from error
 
     try:
-        if options.dataset == "dmcs":
+        # Other workers train on the data the chief generated.
+        if options.dataset == "dmcs" and chief:
             prepare_dmcs(data_dir, config.image_size, options)
-        if options.dataset == "basketball":
+        if options.dataset == "basketball" and chief:
             basketball_plays.prepare(data_dir, config.image_size, options.seed)
         train_data, test_data, action_size = registry.load(
             options.dataset,
@@ -332,37 +362,46 @@ def train(config: config_lib.Config, options: "Options") -> str:
     except ValueError as error:
         raise TrainingError(str(error)) from error
 
-    model = model_lib.StructVRNN(config, action_size=action_size, seed=options.seed)
-    model.compile(optimizer=model_lib.make_optimizer(config), jit_compile=options.xla)
-    model.build_all()
-    model.optimizer.build(model.trainable_variables)
+    train_data, test_data = map(distribute.shard_by_data, (train_data, test_data))
+    with strategy.scope():
+        with precision.policy(options.mixed_precision):
+            model = model_lib.StructVRNN(config, action_size=action_size, seed=options.seed)
+        optimizer = model_lib.make_optimizer(
+            config, strategy.num_replicas_in_sync, options.mixed_precision
+        )
+        model.compile(optimizer=optimizer, jit_compile=options.xla)
+        model.build_all()
+        model.optimizer.build(model.trainable_variables)
     # The weights come in through the optimizer; the seed generators' states (the
     # non-trainable variables) must be named, or a resumed run draws other samples.
     checkpoint = tf.train.Checkpoint(
         model=model, optimizer=model.optimizer, state=model.non_trainable_variables
     )
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(output_dir, run_dir.CHECKPOINTS), max_to_keep=3
+        checkpoint, os.path.join(write_dir, run_dir.CHECKPOINTS), max_to_keep=3
     )
     if checkpoint_path:
         restore(model, checkpoint, checkpoint_path)
     # An epoch is a checkpoint interval, or the whole of a shorter run (so the
     # progress bar counts to the run's end).
     every = min(options.checkpoint_every, config.num_steps)
+    replicas = strategy.num_replicas_in_sync
     print(
-        f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}, "
-        f"{model.count_params():,} parameters; output in {output_dir}.",
+        f"Training {config.num_steps} steps from step {step}, batch {config.batch_size}"
+        + (f" on {replicas} replicas" if replicas > 1 else "")
+        + f", {model.count_params():,} parameters; output in {output_dir}.",
         flush=True,
     )
 
     guard = TrainingGuard(manager, config.num_steps)
     if step < config.num_steps:
         log_dir = os.path.join(output_dir, "tensorboard")
-        callbacks = [
-            guard,
-            keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
-            ImageSummaries(sample_batch, log_dir, output_dir, options.seed, guard),
-        ]
+        callbacks = [guard]
+        if chief:
+            callbacks += [
+                keras.callbacks.TensorBoard(log_dir, update_freq=min(every, 100)),
+                ImageSummaries(sample_batch, log_dir, output_dir, options.seed, guard),
+            ]
         try:
             model.fit(
                 train_data,
@@ -388,7 +427,8 @@ def train(config: config_lib.Config, options: "Options") -> str:
         raise Diverged(
             f"the loss became non-finite at step {guard.diverged_at}; training stopped. {kept}"
         )
+    export_lib.export(model, os.path.join(write_dir, "export"))
     export_dir = os.path.join(output_dir, "export")
-    export_lib.export(model, export_dir)
-    print(f"Exported the SavedModel to {export_dir}.", flush=True)
+    if chief:
+        print(f"Exported the SavedModel to {export_dir}.", flush=True)
     return export_dir

@@ -1,7 +1,9 @@
 """Pixels <-> keypoints: detector phi_det, appearance net and reconstructor phi_rec (S1.1.1).
 
 The convolutional nets run once on the merged batch x time axis; nothing here
-loops over frames.
+loops over frames. Under mixed precision the convolutions and dense layers
+compute in the policy's dtype and the layers here are float32 layers that cast
+their outputs to float32 (video_structure/precision.py says why).
 """
 
 import functools
@@ -11,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from video_structure import config as config_lib
-from video_structure import keypoint_ops
+from video_structure import keypoint_ops, precision
 
 
 def _conv(
@@ -76,7 +78,7 @@ class ImageEncoder(keras.layers.Layer):
         coord_channels: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(dtype="float32", **kwargs)
         self.coord_channels = coord_channels
         self.convs = []
         filters = config.encoder_filters
@@ -99,14 +101,16 @@ class ImageEncoder(keras.layers.Layer):
             features = keypoint_ops.add_coord_channels(features)
         for conv in self.convs:
             features = conv(features)
-        return features if self.output_conv is None else self.output_conv(features)
+        if self.output_conv is not None:
+            features = self.output_conv(features)
+        return precision.float32(features)
 
 
 class KeypointDetector(keras.layers.Layer):
     """phi_det: frames -> score maps R (softplus) -> keypoints (Eq. S1-S3)."""
 
     def __init__(self, config: config_lib.Config, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dtype="float32", **kwargs)
         self.normalize_scales = config.normalize_keypoint_scales
         self.encoder = ImageEncoder(config, config.num_keypoints, tf.nn.softplus, name="encoder")
 
@@ -138,7 +142,7 @@ class FeatureDetector(keras.layers.Layer):
     """
 
     def __init__(self, config: config_lib.Config, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dtype="float32", **kwargs)
         self.num_keypoints = config.num_keypoints
         self.map_size = config.heatmap_size**2 * config.num_keypoints
         self.encoder = ImageEncoder(config, config.num_keypoints, "leaky_relu", name="encoder")
@@ -155,7 +159,8 @@ class FeatureDetector(keras.layers.Layer):
         time = tf.shape(frames)[1]
         maps = self.encoder(_merge_time(frames))  # [batch * time, h, w, K]
         flat = tf.reshape(maps, [-1, self.map_size])  # [batch * time, h * w * K]
-        features = tf.tanh(self.normalize(self.features(flat)))  # [batch * time, 3K]
+        features = precision.float32(self.normalize(self.features(flat)))
+        features = tf.tanh(features)  # [batch * time, 3K]
         features = tf.reshape(features, [-1, self.num_keypoints, 3])
         return _split_time(features, time), _split_time(maps, time)
 
@@ -169,7 +174,7 @@ class AppearanceNet(keras.layers.Layer):
     """
 
     def __init__(self, config: config_lib.Config, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dtype="float32", **kwargs)
         if config.appearance_features == "paper":
             self.encoder = ImageEncoder(config, config.num_keypoints, None, name="encoder")
         else:
@@ -189,7 +194,7 @@ class Reconstructor(keras.layers.Layer):
     """
 
     def __init__(self, config: config_lib.Config, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dtype="float32", **kwargs)
         self.sigma = config.keypoint_sigma
         self.heatmap_size = config.heatmap_size
         self.num_keypoints = config.num_keypoints
@@ -215,6 +220,7 @@ class Reconstructor(keras.layers.Layer):
         if self.features_to_maps is None:
             return keypoint_ops.keypoints_to_maps(keypoints, self.sigma, self.heatmap_size)
         maps = self.features_to_maps(tf.reshape(keypoints, [-1, 3 * self.num_keypoints]))
+        maps = precision.float32(maps)
         return tf.reshape(maps, [-1, self.heatmap_size, self.heatmap_size, self.num_keypoints])
 
     def call(
@@ -246,5 +252,6 @@ class Reconstructor(keras.layers.Layer):
             features = self.upsample(features)
             for conv in convs:
                 features = conv(features)
-        delta = _split_time(self.output_conv(features), time)  # [batch, time, H, W, C]
+        delta = precision.float32(self.output_conv(features))
+        delta = _split_time(delta, time)  # [batch, time, H, W, C]
         return first_frame[:, tf.newaxis] + delta
