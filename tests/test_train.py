@@ -93,7 +93,7 @@ def copy_run(source, destination):
 
 
 @pytest.mark.slow
-def test_trains_checkpoints_resumes_and_exports(tmp_path, four_steps):
+def test_trains_checkpoints_resumes_on_two_replicas_and_exports(tmp_path, four_steps):
     out = copy_run(four_steps, tmp_path / "run")
     assert sorted(os.listdir(os.path.join(out, "checkpoints"))) == [
         "checkpoint",
@@ -114,40 +114,18 @@ def test_trains_checkpoints_resumes_and_exports(tmp_path, four_steps):
     changed, other_seed, fewer = (tmp_path / name for name in ("changed", "other_seed", "fewer"))
     for copy in (changed, other_seed, fewer):
         copy_run(four_steps, copy)
+    # The one-device run resumes on two replicas (two logical CPUs).
+    mirrored = ("--strategy=mirrored", "--devices=CPU:0,CPU:1")
     resumed, changed, other_seed, fewer = run_trains(
-        (f"--output_dir={out}", "--steps=6", "--checkpoint_every=2"),
+        (f"--output_dir={out}", "--steps=6", "--checkpoint_every=2", *mirrored),
         (f"--output_dir={changed}", "--steps=4", "--kl_scale=0.5"),
         (f"--output_dir={other_seed}", "--steps=4", "--seed=1"),
         (f"--output_dir={fewer}", "--steps=2"),
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert "from step 4" in resumed.stdout
-    assert tf.train.latest_checkpoint(os.path.join(out, "checkpoints")).endswith("ckpt-6")
-    assert_one_line_error(changed, "kl_scale: 0.01 -> 0.5")
-    assert_one_line_error(other_seed, "seed: 0 -> 1")
-    with open(os.path.join(out, "config.json")) as f:
-        saved = json.load(f)
-    assert saved["seed"] == 0 and saved["dataset"] == "synthetic" and saved["num_steps"] == 6
-    assert_one_line_error(fewer, "trained 4 steps; --steps=2")
-    assert export.load(os.path.join(out, "export"))[1]["num_steps"] == 6
-    with open(os.path.join(out, run_dir.LOCK_NAME)) as f:
-        assert not f.read(), "a run that ended left its PID"
-
-
-@pytest.mark.slow
-def test_a_one_device_run_resumes_on_two_replicas_and_exports(tmp_path, four_steps):
-    out = copy_run(four_steps, tmp_path / "run")
-    result = run_train(
-        f"--output_dir={out}",
-        "--steps=6",
-        "--checkpoint_every=2",
-        "--strategy=mirrored",
-        "--devices=CPU:0,CPU:1",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "from step 4, batch 4 on 2 replicas" in result.stdout
+    assert "from step 4, batch 4 on 2 replicas" in resumed.stdout
     # A quiet console: no warning of Keras or tf.distribute.
-    assert "WARNING" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert "WARNING" not in resumed.stderr and "Warning" not in resumed.stderr, resumed.stderr
     checkpoints = os.path.join(out, "checkpoints")
     assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-6")
     before = checkpoint_tensors(os.path.join(checkpoints, "ckpt-4"))
@@ -156,12 +134,20 @@ def test_a_one_device_run_resumes_on_two_replicas_and_exports(tmp_path, four_ste
     # The weights and Adam's moments, tracked through the optimizer.
     trained = [name for name in after if name.startswith("optimizer/_variables/")]
     assert any(not np.array_equal(before[n], after[n]) for n in trained)
-    loaded, saved, _ = export.load(os.path.join(out, "export"))
-    assert saved["num_steps"] == 6
-    frames = np.random.default_rng(0).uniform(size=[2, 6, 32, 32, 3]).astype(np.float32)
+    assert_one_line_error(changed, "kl_scale: 0.01 -> 0.5")
+    assert_one_line_error(other_seed, "seed: 0 -> 1")
+    with open(os.path.join(out, "config.json")) as f:
+        saved = json.load(f)
+    assert saved["seed"] == 0 and saved["dataset"] == "synthetic" and saved["num_steps"] == 6
+    assert_one_line_error(fewer, "trained 4 steps; --steps=2")
+    loaded, saved_config, _ = export.load(os.path.join(out, "export"))
+    assert saved_config["num_steps"] == 6
+    frames = np.random.default_rng(0).uniform(size=[2, 3, 32, 32, 3]).astype(np.float32)
     rollout = loaded.rollout(frames, tf.constant(2), tf.constant([0, 1]))
-    assert rollout["frames"].shape == (2, 2, 10, 32, 32, 3)
+    assert rollout["frames"].shape == (2, 2, 5, 32, 32, 3)
     assert np.all(np.isfinite(rollout["frames"].numpy()))
+    with open(os.path.join(out, run_dir.LOCK_NAME)) as f:
+        assert not f.read(), "a run that ended left its PID"
 
 
 @pytest.mark.slow
