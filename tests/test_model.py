@@ -105,6 +105,31 @@ def test_train_step_reports_every_loss_term_and_schedule():
     assert int(model.optimizer.iterations) == 1
 
 
+def test_training_reconstructs_with_the_scheduled_keypoint_width():
+    cfg = CONFIG.replace(
+        keypoint_sigma_start_factor=3.0,
+        keypoint_sigma_decay_steps=100,
+        num_bom_samples=1,
+        observed_steps=1,
+        predicted_steps=1,
+    )
+    model = make_model(cfg=cfg)
+    model.optimizer.iterations.assign(50)
+    data = batch(2, cfg)
+    keypoints, _ = model.detector(data["frames"])
+
+    def reconstruct(sigma):
+        return model.reconstruct(keypoints, data["frames"][:, 0], keypoints[:, 0], sigma).numpy()
+
+    # Halfway through the decay: sqrt(3) times keypoint_sigma; without
+    # training (validation, export), keypoint_sigma itself.
+    scheduled, final = reconstruct(cfg.keypoint_sigma * 3.0**0.5), reconstruct(None)
+    assert np.abs(scheduled - final).max() > 1e-3
+    for training, expected in [(True, scheduled), (False, final)]:
+        _, _, outputs = model.compute_losses(data, training=training)
+        np.testing.assert_allclose(outputs["reconstructed"].numpy(), expected, atol=1e-5)
+
+
 def test_rollout_shapes_and_seed():
     model = make_model()
     frames = batch()["frames"][:2, : CONFIG.observed_steps]

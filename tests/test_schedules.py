@@ -35,3 +35,15 @@ def test_sampling_probability_ramps_over_training(final, step, expected):
 def test_learning_rate_halves_every_30k_steps(step, expected):
     schedule = schedules.learning_rate(1e-3, 30_000, 0.5)
     assert float(schedule(step)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("step", [0, 125, 250, 500, 2000])
+def test_keypoint_sigma_decays_geometrically_to_sigma(step):
+    # Oracle: sigma * factor^(1 - min(step / decay_steps, 1)).
+    expected = 1.5 * 3.0 ** (1.0 - min(step / 500, 1.0))
+    assert float(schedules.keypoint_sigma(step, 1.5, 3.0, 500)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("factor,decay_steps", [(1.0, 500), (3.0, 0)])
+def test_keypoint_sigma_without_a_schedule_is_sigma(factor, decay_steps):
+    assert float(schedules.keypoint_sigma(0, 1.5, factor, decay_steps)) == pytest.approx(1.5)

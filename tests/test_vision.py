@@ -76,6 +76,17 @@ def test_reconstructor_adds_its_output_to_the_first_frame():
     np.testing.assert_allclose(frames.numpy(), np.repeat(first.numpy()[:, None], 4, 1), atol=1e-6)
 
 
+@pytest.mark.parametrize("sigma", [None, 4.5])
+def test_reconstructor_renders_blobs_of_the_given_width(sigma):
+    keypoints = tf.constant([[[0.25, -0.5, 0.8]]])  # [batch, K, 3]
+    maps = vision.Reconstructor(CONFIG).render(keypoints, sigma).numpy()[0, :, :, 0]
+    width = (CONFIG.keypoint_sigma if sigma is None else sigma) * 2 / CONFIG.heatmap_size
+    centers = (np.arange(16) + 0.5) / 8 - 1  # pixel centres in coordinate units
+    x, y = np.meshgrid(centers, -centers)  # rows run downwards, y up
+    expected = 0.8 * np.exp(-((x - 0.25) ** 2 + (y + 0.5) ** 2) / (2 * width**2))
+    np.testing.assert_allclose(maps, expected, atol=1e-6)
+
+
 def test_cnn_features_stay_out_of_tanh_tails_whatever_the_scale_of_the_maps():
     cfg = config.get_preset("synthetic", "cnn_vrnn", num_keypoints=4, encoder_filters=4)
     detector = vision.FeatureDetector(cfg)

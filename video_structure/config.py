@@ -53,6 +53,17 @@ class Config:
     keypoint_sigma: float = _field(
         1.5, "sigma_k.p.: std. dev. of the Gaussian blobs, in heatmap pixels.", 1e-3
     )
+    keypoint_sigma_start_factor: float = _field(
+        1.0,
+        "Not from the paper: during training the reconstructor renders keypoint maps "
+        "this many times wider than keypoint_sigma at step 0, decaying geometrically to "
+        "keypoint_sigma over keypoint_sigma_decay_steps (schedules.keypoint_sigma), to "
+        "reach far keypoints early; 1 disables it. Inference always uses keypoint_sigma.",
+        1.0,
+    )
+    keypoint_sigma_decay_steps: int = _field(
+        0, "Not from the paper: steps of keypoint_sigma_start_factor's decay.", 0
+    )
     layers_per_scale: int = _field(
         1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0
     )

@@ -109,7 +109,11 @@ class StructVRNN(keras.Model):
         return self.detector(frames)[0]
 
     def reconstruct(
-        self, keypoints: tf.Tensor, first_frame: tf.Tensor, first_keypoints: tf.Tensor
+        self,
+        keypoints: tf.Tensor,
+        first_frame: tf.Tensor,
+        first_keypoints: tf.Tensor,
+        sigma=None,
     ) -> tf.Tensor:
         """phi_rec: renders keypoints given the first frame and its keypoints (Eq. S5).
 
@@ -117,13 +121,17 @@ class StructVRNN(keras.Model):
             keypoints: [batch, time, K, 3] or [batch, samples, time, K, 3].
             first_frame: [batch, H, W, C] v_1.
             first_keypoints: [batch, K, 3] keypoints detected in v_1.
+            sigma: the width of the keypoint maps; None (inference, export) is
+                keypoint_sigma.
 
         Returns:
             [batch, time, H, W, C] or [batch, samples, time, H, W, C] frames.
         """
         appearance = self.appearance(first_frame)
         if keypoints.shape.rank == 4:
-            return self.reconstructor(keypoints, first_keypoints, appearance, first_frame)
+            return self.reconstructor(
+                keypoints, first_keypoints, appearance, first_frame, sigma=sigma
+            )
         samples = tf.shape(keypoints)[1]
         shape = tf.shape(keypoints)
         merged = tf.reshape(keypoints, tf.concat([[-1], shape[2:]], axis=0))
@@ -132,7 +140,7 @@ class StructVRNN(keras.Model):
             return tf.repeat(tensor, samples, axis=0)
 
         frames = self.reconstructor(
-            merged, repeat(first_keypoints), repeat(appearance), repeat(first_frame)
+            merged, repeat(first_keypoints), repeat(appearance), repeat(first_frame), sigma=sigma
         )
         return tf.reshape(frames, tf.concat([shape[:3], tf.shape(frames)[2:]], axis=0))
 
@@ -249,8 +257,9 @@ class StructVRNN(keras.Model):
         Args:
             batch: `frames` [batch, T + Delta T, H, W, C] in [0, 1] and, for an
                 action-conditional model, `actions` [batch, T + Delta T, A].
-            training: use the scheduled-sampling probabilities of the current
-                step; otherwise the RNN always gets the model's own samples.
+            training: use the scheduled-sampling probabilities (and keypoint
+                width) of the current step; otherwise the RNN always gets the
+                model's own samples and the maps have keypoint_sigma.
 
         Returns:
             (total loss, dict of the unscaled terms, dict of outputs).
@@ -259,11 +268,19 @@ class StructVRNN(keras.Model):
         frames = batch["frames"]
         _check_frames(frames, config)
         keypoints, heatmaps = self.detector(frames)
-        reconstructed = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0])
+        step = self.optimizer.iterations if self.optimizer is not None else 0
+        sigma = None
+        if training and config.keypoint_sigma_start_factor != 1.0:
+            sigma = schedules.keypoint_sigma(
+                step,
+                config.keypoint_sigma,
+                config.keypoint_sigma_start_factor,
+                config.keypoint_sigma_decay_steps,
+            )
+        reconstructed = self.reconstruct(keypoints, frames[:, 0], keypoints[:, 0], sigma)
 
         # Footnote 2: the dynamics model learns from, but never shapes, the keypoints.
         targets = tf.stop_gradient(_flatten_keypoints(keypoints))  # [batch, time, K * 3]
-        step = self.optimizer.iterations if self.optimizer is not None else 0
         if training:
             prob_observed = schedules.sampling_probability(
                 step, config.sampling_final_prob_observed, config.ramp_steps

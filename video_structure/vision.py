@@ -215,10 +215,15 @@ class Reconstructor(keras.layers.Layer):
             self.scales.append([_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
         self.output_conv = _conv(config, config.image_channels, kernel_size=1, activation=None)
 
-    def render(self, keypoints: tf.Tensor) -> tf.Tensor:
-        """[batch, K, 3] keypoints (or features) -> [batch, h, w, K] maps R_hat."""
+    def render(self, keypoints: tf.Tensor, sigma=None) -> tf.Tensor:
+        """[batch, K, 3] keypoints (or features) -> [batch, h, w, K] maps R_hat.
+
+        `sigma` (a number or a scalar tensor) replaces keypoint_sigma, for
+        training's width schedule; features ignore it.
+        """
         if self.features_to_maps is None:
-            return keypoint_ops.keypoints_to_maps(keypoints, self.sigma, self.heatmap_size)
+            sigma = self.sigma if sigma is None else sigma
+            return keypoint_ops.keypoints_to_maps(keypoints, sigma, self.heatmap_size)
         maps = self.features_to_maps(tf.reshape(keypoints, [-1, 3 * self.num_keypoints]))
         maps = precision.float32(maps)
         return tf.reshape(maps, [-1, self.heatmap_size, self.heatmap_size, self.num_keypoints])
@@ -229,6 +234,7 @@ class Reconstructor(keras.layers.Layer):
         first_keypoints: tf.Tensor,
         appearance: tf.Tensor,
         first_frame: tf.Tensor,
+        sigma=None,
     ) -> tf.Tensor:
         """Renders frames from keypoints.
 
@@ -237,13 +243,14 @@ class Reconstructor(keras.layers.Layer):
             first_keypoints: [batch, K, 3] keypoints of the first frame v_1.
             appearance: [batch, h, w, F] phi_app(v_1).
             first_frame: [batch, H, W, C] v_1.
+            sigma: the blobs' width in heatmap pixels; None is keypoint_sigma.
 
         Returns:
             [batch, time, H, W, C] frames (not clipped).
         """
         time = tf.shape(keypoints)[1]
-        maps = self.render(_merge_time(keypoints))  # [batch * time, h, w, K]
-        first_maps = self.render(first_keypoints)
+        maps = self.render(_merge_time(keypoints), sigma)  # [batch * time, h, w, K]
+        first_maps = self.render(first_keypoints, sigma)
         static = tf.concat([first_maps, appearance], axis=-1)  # [batch, h, w, K + F]
         static = tf.repeat(static, time, axis=0)  # [batch * time, h, w, K + F]
         features = keypoint_ops.add_coord_channels(tf.concat([maps, static], axis=-1))
