@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from video_structure import config as config_lib
-from video_structure import files, keypoint_ops, losses, run_dir
+from video_structure import files, keypoint_ops, losses, optimizers, run_dir
 from video_structure import model as model_lib
 from video_structure.data import registry
 from video_structure.experiments import collection, runner
@@ -182,7 +182,7 @@ def train(dataset, setting, seed, steps, output_dir):
 def held_out_losses(checkpoint, dataset, config, action_size, seed):
     """Mean held-out loss terms of `checkpoint`, and the image SSE."""
     model = model_lib.StructVRNN(config, action_size=action_size, seed=seed)
-    model.compile(optimizer=model_lib.make_optimizer(config))
+    model.compile(optimizer=optimizers.make_optimizer(config))
     model.build_all()
     model.optimizer.build(model.trainable_variables)
     # The optimizer's step count sets beta and the sampling schedules.

@@ -36,7 +36,7 @@ def measure(settings):
     import tensorflow as tf
 
     from video_structure import config as config_lib
-    from video_structure import distribute, precision
+    from video_structure import distribute, optimizers, precision
     from video_structure import model as model_lib
 
     strategy = distribute.make_strategy(
@@ -48,7 +48,7 @@ def measure(settings):
     with strategy.scope():
         with precision.policy(policy):
             model = model_lib.StructVRNN(config, action_size=action_size)
-        optimizer = model_lib.make_optimizer(config, strategy.num_replicas_in_sync, policy)
+        optimizer = optimizers.make_optimizer(config, strategy.num_replicas_in_sync, policy)
         model.compile(optimizer=optimizer, jit_compile=settings["xla"])
         model.build_all()
         # Under a strategy, the optimizer's variables must exist before fit() traces.
@@ -103,12 +103,13 @@ def train_step_flops(preset: str, batch_size: int) -> dict[str, float]:
 
     from video_structure import config as config_lib
     from video_structure import model as model_lib
+    from video_structure import optimizers
 
     # The profiler's FLOP registry uses TF1 graph utilities and says so.
     tf.get_logger().setLevel("ERROR")
     config = config_lib.get_preset(preset, batch_size=batch_size)
     model = model_lib.StructVRNN(config)
-    model.compile(optimizer=model_lib.make_optimizer(config))
+    model.compile(optimizer=optimizers.make_optimizer(config))
     model.build_all()
     shape = [batch_size, config.sequence_length, config.image_size, config.image_size]
     spec = {"frames": tf.TensorSpec(shape + [config.image_channels], tf.float32)}

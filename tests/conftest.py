@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 
-from video_structure import config, export
+from video_structure import config, export, optimizers
 from video_structure import model as model_lib
 from video_structure.data import dmcs
 from video_structure.pretrained import i3d, vgg16, weights
@@ -158,7 +158,7 @@ def tiny_export(tmp_path_factory):
             )
             keras.utils.set_random_seed(0)
             model = model_lib.StructVRNN(cfg)
-            model.compile(optimizer=model_lib.make_optimizer(cfg))
+            model.compile(optimizer=optimizers.make_optimizer(cfg))
             model.build_all()
             path = str(tmp_path_factory.mktemp("tiny_export") / "export")
             export.export(model, path)

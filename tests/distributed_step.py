@@ -45,7 +45,7 @@ def one_step(
     import keras
     import tensorflow as tf
 
-    from video_structure import config, distribute
+    from video_structure import config, distribute, optimizers
     from video_structure import model as model_lib
 
     cfg = config.get_preset("synthetic", "struct_rnn", loss_normalization=normalization, **TINY)
@@ -54,7 +54,7 @@ def one_step(
     with strategy.scope():
         model = model_lib.StructVRNN(cfg, seed=0)
         model.compile(
-            optimizer=model_lib.make_optimizer(cfg, strategy.num_replicas_in_sync),
+            optimizer=optimizers.make_optimizer(cfg, strategy.num_replicas_in_sync),
             run_eagerly=eager,
         )
         model.build_all()

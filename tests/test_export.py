@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import config, export
+from video_structure import config, export, optimizers
 from video_structure import model as model_lib
 
 CONFIG = config.get_preset(
@@ -30,7 +30,7 @@ CONFIG = config.get_preset(
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     model = model_lib.StructVRNN(CONFIG, action_size=2)
-    model.compile(optimizer=model_lib.make_optimizer(CONFIG))
+    model.compile(optimizer=optimizers.make_optimizer(CONFIG))
     model.build_all()
     path = str(tmp_path_factory.mktemp("export") / "model")
     export.export(model, path)
@@ -161,7 +161,7 @@ def test_export_replaces_an_old_export_whole_tracing_each_function_once(exported
 def test_every_variant_exports(tmp_path, variant):
     cfg = CONFIG.replace(**config.VARIANTS[variant])
     model = model_lib.StructVRNN(cfg)
-    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.compile(optimizer=optimizers.make_optimizer(cfg))
     model.build_all()
     export.export(model, str(tmp_path / "model"))
     loaded, loaded_config, _ = export.load(str(tmp_path / "model"))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import config, losses
+from video_structure import config, losses, optimizers
 from video_structure import model as model_lib
 from video_structure.data import synthetic
 
@@ -24,7 +24,7 @@ CONFIG = config.get_preset(
 
 def make_model(action_size=0, cfg=CONFIG):
     model = model_lib.StructVRNN(cfg, action_size=action_size)
-    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.compile(optimizer=optimizers.make_optimizer(cfg))
     model.build_all()
     return model
 

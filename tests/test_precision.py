@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import config, precision
+from video_structure import config, optimizers, precision
 from video_structure import model as model_lib
 
 STEPS = 3
@@ -25,7 +25,7 @@ def train(policy):
     with precision.policy(policy):
         model = model_lib.StructVRNN(cfg, seed=0)
     # Eagerly: three steps run faster than tracing one.
-    model.compile(optimizer=model_lib.make_optimizer(cfg, policy=policy), run_eagerly=True)
+    model.compile(optimizer=optimizers.make_optimizer(cfg, policy=policy), run_eagerly=True)
     model.build_all()
     data = tf.data.Dataset.from_tensors(distributed_step.batch(cfg)).repeat()
     history = model.fit(data, epochs=STEPS, steps_per_epoch=1, verbose=0).history

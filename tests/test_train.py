@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from video_structure import config, export, run_dir
+from video_structure import config, export, optimizers, run_dir
 from video_structure import model as model_lib
 from video_structure.data import dmcs
 
@@ -284,7 +284,7 @@ def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
         batch_size=4,
     )
     model = model_lib.StructVRNN(cfg)
-    model.compile(optimizer=model_lib.make_optimizer(cfg))
+    model.compile(optimizer=optimizers.make_optimizer(cfg))
     model.build_all()
     model.optimizer.build(model.trainable_variables)
     model.optimizer.iterations.assign(2)
@@ -293,7 +293,7 @@ def test_a_checkpoint_without_seed_states_resumes_with_a_warning(tmp_path):
         tf.train.Checkpoint(model=model, optimizer=model.optimizer), str(out / "checkpoints"), 3
     ).save(checkpoint_number=2)
     bad = model_lib.StructVRNN(cfg.replace(rnn_units=16))
-    bad.compile(optimizer=model_lib.make_optimizer(cfg))
+    bad.compile(optimizer=optimizers.make_optimizer(cfg))
     bad.build_all()
     bad.optimizer.build(bad.trainable_variables)
     other = tmp_path / "other"

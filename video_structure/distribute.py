@@ -172,7 +172,7 @@ def global_gradients(gradients: list[tf.Tensor]) -> list[tf.Tensor]:
     replicas' gradients only after clipping them, each replica's partial
     gradient alone; summing here first lets the optimizer clip the global
     gradient. The optimizer sums again, hence the 1/R, and it clips at
-    clipnorm / R (`model.make_optimizer`): clip(G / R, c / R) = clip(G, c) / R
+    clipnorm / R (`optimizers.make_optimizer`): clip(G / R, c / R) = clip(G, c) / R
     for per-variable norm clipping, so its sum is clip(G, c), one device's
     update. On one device the gradients are returned unchanged.
     """

@@ -19,7 +19,7 @@ the model) are float32 layers that cast every net's output to float32 at once
   gradients up to the nets' outputs.
 
 float16's range (largest 65504, smallest normal 6e-5) needs loss scaling:
-`model.make_optimizer` wraps Adam in Keras' LossScaleOptimizer for it.
+`optimizers.make_optimizer` wraps Adam in Keras' LossScaleOptimizer for it.
 """
 
 import contextlib

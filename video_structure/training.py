@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from video_structure import config as config_lib
-from video_structure import distribute, precision, run_dir, visualize
+from video_structure import distribute, optimizers, precision, run_dir, visualize
 from video_structure import export as export_lib
 from video_structure import model as model_lib
 from video_structure.data import basketball_plays, dmcs, registry, windows
@@ -366,7 +366,7 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
     with strategy.scope():
         with precision.policy(options.mixed_precision):
             model = model_lib.StructVRNN(config, action_size=action_size, seed=options.seed)
-        optimizer = model_lib.make_optimizer(
+        optimizer = optimizers.make_optimizer(
             config, strategy.num_replicas_in_sync, options.mixed_precision
         )
         model.compile(optimizer=optimizer, jit_compile=options.xla)
