@@ -31,6 +31,7 @@ def _motion_dataset(counts, num_steps, seed):
     return keypoints[order], positions[order], labels[order].astype(np.int32)
 
 
+@pytest.mark.slow
 def test_action_recognition_well_above_null():
     keypoints, positions, labels = _motion_dataset([40, 30, 20], num_steps=10, seed=0)
     test_keypoints, test_positions, test_labels = _motion_dataset(

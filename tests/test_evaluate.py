@@ -114,6 +114,7 @@ def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
         evaluation.resolve_steps(cfg, None, 5)
 
 
+@pytest.mark.slow
 def test_sample_videos_renders_the_rollout_in_small_batches(tiny_export):
     _, path, cfg = tiny_export(3, 2)
     loaded = tf.saved_model.load(path)

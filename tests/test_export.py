@@ -42,6 +42,7 @@ def loaded(exported):
     return tf.saved_model.load(exported[1])
 
 
+@pytest.mark.slow
 def test_export_loads_in_a_fresh_process_without_video_structure(exported, tmp_path):
     model, path = exported
     rng = np.random.default_rng(0)

@@ -282,7 +282,14 @@ def test_every_variant_has_a_check():
     assert sorted(VARIANT_CHECKS) == sorted(config.VARIANTS)
 
 
-@pytest.mark.parametrize("variant", list(config.VARIANTS))
+# The supervised variants train their detector for some steps: over 5 s each.
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(v, marks=pytest.mark.slow) if v.endswith("_supervised") else v
+        for v in config.VARIANTS
+    ],
+)
 def test_every_variant_trains_and_behaves_as_specified(variant):
     model, data = variant_model(variant)
     logs = model.train_step(data)
@@ -334,6 +341,7 @@ def test_sparsity_penalises_the_chosen_scales(raw):
     assert float(terms["sparsity"]) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_validation_future_is_one_prior_sample_not_the_best_of_many():
     cfg = CONFIG.replace(num_bom_samples=50)
     model = make_model(cfg=cfg)

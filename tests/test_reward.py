@@ -25,6 +25,7 @@ def test_normalized_mse_of_null_model_is_one():
     np.testing.assert_allclose(perfect, 0.0)
 
 
+@pytest.mark.slow
 def test_reward_prediction_learns_function_of_hidden_state():
     hidden, rewards = _reward_task(num_seqs=180, num_steps=6, hidden_size=4, seed=0)
     domains = np.repeat([3, 7], [160, 20]).astype(np.int32)
@@ -88,6 +89,7 @@ def test_bad_inputs_raise(call, error, match):
         call()
 
 
+@pytest.mark.slow
 def test_reward_prediction_is_deterministic_given_seed():
     hidden, rewards = _reward_task(num_seqs=20, num_steps=4, hidden_size=3, seed=2)
     domains = np.zeros(20, np.int32)

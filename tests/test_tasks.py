@@ -98,6 +98,7 @@ def test_tracking_fits_one_regression_on_detected_keypoints_for_model_and_baseli
         tasks.run_tasks(train, test, num_observed_steps=4, epochs=1, fit_on="decoded")
 
 
+@pytest.mark.slow
 def test_tracking_fits_each_domain_on_its_own_bodies():
     # Object 0 is keypoint 0 in domain 0 and keypoint 1 in domain 1, where
     # keypoint 0 is noise; object 1 exists (keypoint 0) only in domain 0.
@@ -182,6 +183,7 @@ def test_run_tasks_names_missing_collect_arrays():
         tasks.run_tasks(train, make_arrays(6, 1), num_observed_steps=4, epochs=1)
 
 
+@pytest.mark.slow
 def test_reward_leaves_out_a_domain_whose_windows_come_from_one_episode():
     test = make_arrays(10, 1)
     # Domain 0's windows all cut from episode 7; domain 1's from five episodes.
