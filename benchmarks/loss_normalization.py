@@ -84,6 +84,9 @@ SETTINGS = {
         "keypoint_sigma_start_factor": 3.0,
         "keypoint_sigma_decay_steps": 500,
     },
+    # Not from the paper: the detector's keypoints start on a ring, each at a
+    # place of its own (vision.ramp_initializer), instead of all at the centre.
+    "code_spread": {**_CODE, "detector_start_spread": 4.0},
     "code_appearance": {**_CODE, "appearance_features": "code"},
     "code_exact": {**_CODE, "keypoint_sigma": 0.75, "appearance_features": "code"},
     "code_no_norm": {**_CODE, "normalize_keypoint_scales": False},

@@ -30,6 +30,29 @@ def test_detector_treats_frames_independently():
     np.testing.assert_allclose(together.numpy()[1, 2], alone.numpy()[0, 0], atol=1e-5)
 
 
+@pytest.mark.parametrize("spread", [0.0, 4.0])
+def test_start_spread_places_each_keypoint_on_its_own_direction(spread):
+    cfg = config.get_preset("synthetic", num_keypoints=8, detector_start_spread=spread)
+    keypoints, _ = vision.KeypointDetector(cfg)(tf.random.uniform([2, 3, 32, 32, 3]))
+    xy = keypoints.numpy()[..., :2].reshape(-1, 8, 2)  # [frames, K, 2]
+    radius = np.linalg.norm(xy, axis=-1)
+    if not spread:
+        # He-uniform scores are flat to softplus: every keypoint near the centre.
+        assert np.all(radius < 0.3)
+        return
+    # Softplus of a ramp of gain 4 over [-1, 1] has its centre of mass at 0.55.
+    np.testing.assert_allclose(radius, 0.55, atol=0.1)
+    angles = np.arctan2(xy[..., 1], xy[..., 0])
+    expected = 2 * np.pi * np.arange(8) / 8
+    np.testing.assert_allclose(np.angle(np.exp(1j * (angles - expected))), 0.0, atol=0.35)
+
+
+def test_ramp_initializer_keeps_the_base_on_the_feature_rows():
+    kernel = vision.ramp_initializer(2.0, base="zeros")([1, 1, 5, 4]).numpy()
+    np.testing.assert_array_equal(kernel[0, 0, :3], 0.0)
+    np.testing.assert_allclose(kernel[0, 0, 3:], [[2, 0, -2, 0], [0, 2, 0, -2]], atol=1e-6)
+
+
 @pytest.mark.parametrize("preset,extra", [("dmcs", 1), ("human36m", 2)])
 def test_extra_convolutions_per_scale(preset, extra):
     cfg = config.PRESETS[preset]

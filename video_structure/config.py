@@ -64,6 +64,14 @@ class Config:
     keypoint_sigma_decay_steps: int = _field(
         0, "Not from the paper: steps of keypoint_sigma_start_factor's decay.", 0
     )
+    detector_start_spread: float = _field(
+        0.0,
+        "Not from the paper: the detector's final 1x1 convolution also reads the "
+        "coordinate channels, their weights starting as a ramp of this gain along a "
+        "direction of its own per keypoint (vision.ramp_initializer), so keypoints start "
+        "at distinct places instead of all at the image centre; 0 disables it (paper).",
+        0.0,
+    )
     layers_per_scale: int = _field(
         1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0
     )

@@ -39,6 +39,33 @@ def _conv(
     )
 
 
+def ramp_initializer(gain: float, base="he_uniform"):
+    """Kernel initialiser of a 1x1 convolution whose last two inputs are (x, y).
+
+    The feature rows start as `base`; output k's (x, y) rows start as
+    gain * (cos theta_k, sin theta_k) with theta_k = 2 pi k / K, so its score
+    map starts as a ramp rising towards its own direction. After softplus a
+    ramp of gain 4 puts a map's centre of mass about 0.55 from the centre:
+    the keypoints start on a ring, one per direction, not all at the centre.
+
+    Args:
+        gain: slope of the ramps, in score units per coordinate unit.
+        base: initialiser of the feature rows.
+
+    Returns:
+        A callable (shape, dtype) -> kernel of shape [1, 1, C + 2, K].
+    """
+    base = keras.initializers.get(base)
+
+    def initialize(shape, dtype=None):
+        kernel = base(shape, dtype=dtype)  # [1, 1, C + 2, K]
+        angles = 2.0 * math.pi * tf.range(shape[-1], dtype=tf.float32) / shape[-1]
+        ramps = gain * tf.stack([tf.cos(angles), tf.sin(angles)])  # [2, K]
+        return tf.concat([kernel[:, :, :-2], tf.cast(ramps, kernel.dtype)[None, None]], axis=2)
+
+    return initialize
+
+
 def _num_levels(config: config_lib.Config) -> int:
     return int(round(math.log2(config.image_size // config.heatmap_size)))
 
@@ -68,6 +95,9 @@ class ImageEncoder(keras.layers.Layer):
             the stack (encoder_filters x 2^levels channels).
         output_activation: that convolution's activation.
         coord_channels: append x/y coordinate channels to the input.
+        output_ramp_gain: if positive, the final convolution also reads the
+            coordinate channels, starting as ramps of this gain
+            (`ramp_initializer`).
     """
 
     def __init__(
@@ -76,10 +106,12 @@ class ImageEncoder(keras.layers.Layer):
         output_channels: int | None,
         output_activation=None,
         coord_channels: bool = True,
+        output_ramp_gain: float = 0.0,
         **kwargs,
     ):
         super().__init__(dtype="float32", **kwargs)
         self.coord_channels = coord_channels
+        self.output_coord_channels = output_ramp_gain > 0
         self.convs = []
         filters = config.encoder_filters
         for level in range(_num_levels(config) + 1):
@@ -92,6 +124,8 @@ class ImageEncoder(keras.layers.Layer):
             self.output_conv = _conv(
                 config, output_channels, kernel_size=1, activation=output_activation
             )
+            if self.output_coord_channels:
+                self.output_conv.kernel_initializer = ramp_initializer(output_ramp_gain)
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         """Maps [batch, H, W, C] frames in [0, 1] to [batch, h, w, output_channels]."""
@@ -102,6 +136,8 @@ class ImageEncoder(keras.layers.Layer):
         for conv in self.convs:
             features = conv(features)
         if self.output_conv is not None:
+            if self.output_coord_channels:
+                features = keypoint_ops.add_coord_channels(features)
             features = self.output_conv(features)
         return precision.float32(features)
 
@@ -112,7 +148,13 @@ class KeypointDetector(keras.layers.Layer):
     def __init__(self, config: config_lib.Config, **kwargs):
         super().__init__(dtype="float32", **kwargs)
         self.normalize_scales = config.normalize_keypoint_scales
-        self.encoder = ImageEncoder(config, config.num_keypoints, tf.nn.softplus, name="encoder")
+        self.encoder = ImageEncoder(
+            config,
+            config.num_keypoints,
+            tf.nn.softplus,
+            output_ramp_gain=config.detector_start_spread,
+            name="encoder",
+        )
 
     def call(self, frames: tf.Tensor):
         """Detects keypoints in every frame.
