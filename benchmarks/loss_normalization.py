@@ -87,6 +87,10 @@ SETTINGS = {
     # Not from the paper: the detector's keypoints start on a ring, each at a
     # place of its own (vision.ramp_initializer), instead of all at the centre.
     "code_spread": {**_CODE, "detector_start_spread": 4.0},
+    # Not from the paper: v_hat starts as v_1 (the reconstructor's output
+    # convolution starts at zero), alone and with the ring of start places.
+    "code_zero": {**_CODE, "reconstructor_zero_init": True},
+    "code_zero_spread": {**_CODE, "reconstructor_zero_init": True, "detector_start_spread": 4.0},
     "code_appearance": {**_CODE, "appearance_features": "code"},
     "code_exact": {**_CODE, "keypoint_sigma": 0.75, "appearance_features": "code"},
     "code_no_norm": {**_CODE, "normalize_keypoint_scales": False},

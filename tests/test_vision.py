@@ -82,8 +82,9 @@ def test_conv_kernels_carry_weight_decay_and_he_uniform_init():
     assert float(encoder.losses[0]) == pytest.approx(1e-4 * np.sum(kernel**2), rel=1e-5)
 
 
-def test_reconstructor_adds_its_output_to_the_first_frame():
-    cfg = CONFIG
+@pytest.mark.parametrize("zero_init", [False, True])
+def test_reconstructor_adds_its_output_to_the_first_frame(zero_init):
+    cfg = CONFIG.replace(reconstructor_zero_init=zero_init)
     appearance = vision.AppearanceNet(cfg)
     reconstructor = vision.Reconstructor(cfg)
     first = tf.random.uniform([2, 32, 32, 3])
@@ -92,11 +93,14 @@ def test_reconstructor_adds_its_output_to_the_first_frame():
     assert features.shape == (2, 16, 16, 5)
     frames = reconstructor(keypoints, keypoints[:, 0], features, first)
     assert frames.shape == (2, 4, 32, 32, 3)
+    repeated = np.repeat(first.numpy()[:, None], 4, 1)
+    # He init: a random output on top of v_1; zero init: v_1 exactly.
+    assert (np.abs(frames.numpy() - repeated).max() < 1e-6) == zero_init
     for layer in [reconstructor.output_conv]:
         layer.kernel.assign(tf.zeros_like(layer.kernel))
         layer.bias.assign(tf.zeros_like(layer.bias))
     frames = reconstructor(keypoints, keypoints[:, 0], features, first)
-    np.testing.assert_allclose(frames.numpy(), np.repeat(first.numpy()[:, None], 4, 1), atol=1e-6)
+    np.testing.assert_allclose(frames.numpy(), repeated, atol=1e-6)
 
 
 @pytest.mark.parametrize("sigma", [None, 4.5])

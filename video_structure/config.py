@@ -72,6 +72,12 @@ class Config:
         "at distinct places instead of all at the image centre; 0 disables it (paper).",
         0.0,
     )
+    reconstructor_zero_init: bool = _field(
+        False,
+        "Not from the paper: the reconstructor's final 1x1 convolution starts at zero, so "
+        "v_hat starts as v_1 exactly; with He init its random output doubles the early "
+        "image loss, whose quickest cure is to silence keypoints (docs/fidelity.md).",
+    )
     layers_per_scale: int = _field(
         1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0
     )

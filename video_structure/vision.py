@@ -256,6 +256,8 @@ class Reconstructor(keras.layers.Layer):
             filters //= 2
             self.scales.append([_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
         self.output_conv = _conv(config, config.image_channels, kernel_size=1, activation=None)
+        if config.reconstructor_zero_init:
+            self.output_conv.kernel_initializer = keras.initializers.Zeros()
 
     def render(self, keypoints: tf.Tensor, sigma=None) -> tf.Tensor:
         """[batch, K, 3] keypoints (or features) -> [batch, h, w, K] maps R_hat.
