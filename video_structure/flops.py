@@ -47,7 +47,6 @@ class Layer:
 
     Attributes:
         part: one of `PARTS`.
-        name: what the layer is, for reading.
         in_channels: C_in (input units of a dense layer).
         out_channels: C_out.
         kernel: k of a k x k convolution; 1 for a 1x1 convolution or dense layer.
@@ -58,7 +57,6 @@ class Layer:
     """
 
     part: str
-    name: str
     in_channels: int
     out_channels: int
     kernel: int = 1
@@ -100,17 +98,11 @@ def _encoder(
         for _ in range(1 + config.layers_per_scale):
             # The first convolution reads the frames, which need no gradient.
             backward = 1 if not result else 2
-            result.append(
-                Layer(
-                    part, f"conv {size}x{size}", channels, filters, 3, size**2, ((rows, backward),)
-                )
-            )
+            result.append(Layer(part, channels, filters, 3, size**2, ((rows, backward),)))
             channels = filters
     if output_channels is not None:
         in_channels = channels + 2 * output_coord_channels
-        result.append(
-            Layer(part, "output 1x1", in_channels, output_channels, 1, size**2, ((rows, 2),))
-        )
+        result.append(Layer(part, in_channels, output_channels, 1, size**2, ((rows, 2),)))
     return result
 
 
@@ -121,7 +113,7 @@ def _reconstructor(config: config_lib.Config, rows: int) -> list[Layer]:
     appearance = config.num_keypoints if config.appearance_features == "paper" else filters
     # [R_t, R_1, phi_app(v_1)] and the coordinate channels.
     channels = 2 * config.num_keypoints + appearance + 2
-    result = [Layer("reconstructor", "input 1x1", channels, filters, 1, size**2, ((rows, 2),))]
+    result = [Layer("reconstructor", channels, filters, 1, size**2, ((rows, 2),))]
     for _ in range(levels):
         size *= 2
         for index in range(1 + config.layers_per_scale):
@@ -131,7 +123,6 @@ def _reconstructor(config: config_lib.Config, rows: int) -> list[Layer]:
             result.append(
                 Layer(
                     "reconstructor",
-                    f"conv {size}x{size}",
                     in_channels,
                     filters,
                     3,
@@ -142,7 +133,6 @@ def _reconstructor(config: config_lib.Config, rows: int) -> list[Layer]:
     result.append(
         Layer(
             "reconstructor",
-            "output 1x1",
             filters,
             config.image_channels,
             1,
@@ -172,28 +162,21 @@ def _vrnn(config: config_lib.Config, batch: int, action_size: int) -> list[Layer
         return ((uses[0][0], min(uses[0][1], 1)), *uses[1:])
 
     return [
+        # Prior (Eq. S6), posterior (S7), keypoint decoder (S8): hidden and output.
+        Layer("vrnn", units, config.prior_net_size, uses=first_step_weights_only(prior)),
+        Layer("vrnn", config.prior_net_size, 2 * latent, uses=prior),
         Layer(
             "vrnn",
-            "prior hidden",
-            units,
-            config.prior_net_size,
-            uses=first_step_weights_only(prior),
-        ),
-        Layer("vrnn", "prior params", config.prior_net_size, 2 * latent, uses=prior),
-        Layer(
-            "vrnn",
-            "posterior hidden",
             keypoints + units,
             config.posterior_net_size,
             uses=first_step_weights_only(posterior),
         ),
-        Layer("vrnn", "posterior params", config.posterior_net_size, 2 * latent, uses=posterior),
-        Layer("vrnn", "decoder hidden", latent + units, config.decoder_net_size, uses=decoder),
-        Layer("vrnn", "decoder output", config.decoder_net_size, keypoints, uses=decoder),
-        Layer("vrnn", "GRU input", keypoints + latent + action_size, 3 * units, uses=gru, biases=0),
-        Layer(
-            "vrnn", "GRU recurrent", units, 3 * units, uses=first_step_weights_only(gru), biases=2
-        ),
+        Layer("vrnn", config.posterior_net_size, 2 * latent, uses=posterior),
+        Layer("vrnn", latent + units, config.decoder_net_size, uses=decoder),
+        Layer("vrnn", config.decoder_net_size, keypoints, uses=decoder),
+        # The GRU (S9): its input and its recurrent products, with their biases.
+        Layer("vrnn", keypoints + latent + action_size, 3 * units, uses=gru, biases=0),
+        Layer("vrnn", units, 3 * units, uses=first_step_weights_only(gru), biases=2),
     ]
 
 
