@@ -11,7 +11,7 @@ median over rounds of the seconds per step and the largest peak resident set
 size. On a CPU two replicas share the same cores: the table shows what
 distribution and mixed precision cost, not a speed-up. Last, the FLOPs of one
 training step of --flops_preset at --flops_batch_size, counted by TF's
-profiler (train_speed.train_step_flops), for README's "Training at the
+profiler (flops.profiled), for README's "Training at the
 paper's scale".
 """
 
@@ -21,6 +21,9 @@ import statistics
 
 import train_speed
 from absl import app, flags
+
+from video_structure import cli, flops
+from video_structure import config as config_lib
 
 flags.DEFINE_list("strategies", ["default", "mirrored"], "Strategies to measure.")
 flags.DEFINE_list("devices", ["CPU:0", "CPU:1"], "Devices of the mirrored strategy.")
@@ -70,10 +73,13 @@ def main(argv):
             f"| {max(peaks[strategy, precision]):.0f} |",
             flush=True,
         )
-    counts = train_speed.train_step_flops(FLAGS.flops_preset, FLAGS.flops_batch_size)
+    cli.start_tensorflow()  # In this process, for flops.profiled.
+    config = config_lib.get_preset(FLAGS.flops_preset, batch_size=FLAGS.flops_batch_size)
+    counts = flops.profiled(config)
+    forward = sum(passes["forward"] for passes in counts["parts"].values())
     print(
         f"FLOPs per training step, preset {FLAGS.flops_preset}, batch {FLAGS.flops_batch_size}: "
-        f"{counts['flops']:.3e} (forward {counts['forward_flops']:.3e}, "
+        f"{flops.total(counts['parts']):.3e} (forward {forward:.3e}, "
         f"{counts['parameters']:,.0f} parameters)"
     )
 

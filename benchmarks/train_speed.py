@@ -1,10 +1,11 @@
-"""Training steps/s of one setting, measured in a fresh process, and FLOPs per step.
+"""Training steps/s of one setting and this machine's FLOP/s, measured in a fresh process.
 
-Shared by benchmarks/train_step.py, benchmarks/input_pipeline.py and
-benchmarks/distributed.py. A fresh process per measurement, because
-TF_ENABLE_ONEDNN_OPTS and logical CPU devices only take effect before
-TensorFlow is imported or has made its devices. Run directly, it measures the
-JSON settings in argv[1] and prints the result as JSON.
+Shared by benchmarks/train_step.py, benchmarks/cost_growth.py,
+benchmarks/input_pipeline.py and benchmarks/distributed.py. A fresh process
+per measurement, because TF_ENABLE_ONEDNN_OPTS and logical CPU devices only
+take effect before TensorFlow is imported or has made its devices. Run
+directly, it runs the job in argv[1] ("train" or "throughput") on the JSON
+settings in argv[2] and prints the result as JSON.
 """
 
 import json
@@ -16,6 +17,12 @@ import time
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# conv2d: the detector's first-scale convolution of the dmcs preset on 32
+# frames, [frames, size, size, channels] -> channels; matmul: its VRNN
+# decoder's hidden layer over 50 samples x 32 sequences, [rows, inner] x
+# [inner, columns].
+_THROUGHPUT_SHAPES = {"conv2d": (32, 64, 32), "matmul": (1600, 640, 128)}
+
 
 def measure(settings):
     """Times train steps of one setting in this process.
@@ -24,7 +31,8 @@ def measure(settings):
         settings: {"preset": str, "batch_size": int, "xla": bool, "warmup_steps":
             int, "timed_steps": int, optionally "action_size": int (0: no
             actions), "strategy" and "devices" (`distribute.make_strategy`'s
-            arguments) and "precision" (a `precision.POLICIES` name)}.
+            arguments), "precision" (a `precision.POLICIES` name) and
+            "overrides" ({hyperparameter: value} changes to the preset)}.
 
     Returns:
         {"steps_per_s": float, "peak_mib": float, "device": "CPU" or "GPU"};
@@ -43,7 +51,9 @@ def measure(settings):
         settings.get("strategy", "default"), settings.get("devices")
     )
     policy = settings.get("precision", "float32")
-    config = config_lib.get_preset(settings["preset"], batch_size=settings["batch_size"])
+    config = config_lib.get_preset(
+        settings["preset"], batch_size=settings["batch_size"], **settings.get("overrides", {})
+    )
     action_size = settings.get("action_size", 0)
     with strategy.scope():
         with precision.policy(policy):
@@ -87,70 +97,77 @@ def measure(settings):
     }
 
 
-def train_step_flops(preset: str, batch_size: int) -> dict[str, float]:
-    """Floating-point operations of one training step, counted by TF's profiler.
+def throughput(settings):
+    """Measured FLOP/s of this process's convolution and matrix product.
 
-    The profiler counts the graph of the loss and its gradients (the forward and
-    backward passes; Adam's update adds ~10 operations per weight, negligible)
-    from the registered FLOP statistics of each op: convolutions, matrix
-    products and element-wise ops. A multiply-add counts as 2 operations.
-
-    Returns:
-        {"flops": per step, "forward_flops": the loss alone, "parameters"}.
-    """
-    import tensorflow as tf
-    from tensorflow.python.profiler import model_analyzer, option_builder
-
-    from video_structure import config as config_lib
-    from video_structure import model as model_lib
-    from video_structure import optimizers
-
-    # The profiler's FLOP registry uses TF1 graph utilities and says so.
-    tf.get_logger().setLevel("ERROR")
-    config = config_lib.get_preset(preset, batch_size=batch_size)
-    model = model_lib.StructVRNN(config)
-    model.compile(optimizer=optimizers.make_optimizer(config))
-    model.build_all()
-    shape = [batch_size, config.sequence_length, config.image_size, config.image_size]
-    spec = {"frames": tf.TensorSpec(shape + [config.image_channels], tf.float32)}
-
-    def loss(batch):
-        return model.compute_losses(batch, training=True)[0]
-
-    def loss_and_gradients(batch):
-        with tf.GradientTape() as tape:
-            total = loss(batch)
-        return total, tape.gradient(total, model.trainable_variables)
-
-    def count(function):
-        graph = tf.function(function).get_concrete_function(spec).graph
-        options = option_builder.ProfileOptionBuilder.float_operation()
-        options["output"] = "none"
-        return model_analyzer.profile(graph, options=options).total_float_ops
-
-    return {
-        "flops": float(count(loss_and_gradients)),
-        "forward_flops": float(count(loss)),
-        "parameters": float(model.count_params()),
-    }
-
-
-def measure_in_subprocess(settings, onednn="1"):
-    """Runs `measure(settings)` in a fresh Python process.
+    Times a 3x3 convolution and a matrix product of the dmcs preset's shapes
+    (`_THROUGHPUT_SHAPES`); the best of the timed calls is the machine's
+    throughput, the "floor" against which a training step is measured.
 
     Args:
-        settings: as for `measure`.
-        onednn: the TF_ENABLE_ONEDNN_OPTS value, "1" or "0".
+        settings: {"repeats": timed calls of each op, after two untimed}.
 
     Returns:
-        The dict of `measure`.
+        {"conv2d": FLOP/s, "matmul": FLOP/s}.
+    """
+    import tensorflow as tf
+
+    rng = tf.random.Generator.from_seed(0)
+    frames, size, channels = _THROUGHPUT_SHAPES["conv2d"]
+    images = rng.uniform([frames, size, size, channels])
+    kernel = rng.uniform([3, 3, channels, channels])
+    rows, inner, columns = _THROUGHPUT_SHAPES["matmul"]
+    left, right = rng.uniform([rows, inner]), rng.uniform([inner, columns])
+    ops = {
+        "conv2d": (
+            tf.function(lambda: tf.nn.conv2d(images, kernel, 1, "SAME")),
+            2.0 * frames * size**2 * 9 * channels**2,
+        ),
+        "matmul": (tf.function(lambda: tf.matmul(left, right)), 2.0 * rows * inner * columns),
+    }
+    result = {}
+    for name, (op, flops) in ops.items():
+        seconds = []
+        for call in range(2 + settings["repeats"]):
+            start = time.perf_counter()
+            op().numpy()
+            if call >= 2:
+                seconds.append(time.perf_counter() - start)
+        result[name] = flops / min(seconds)
+    return result
+
+
+_JOBS = {"train": measure, "throughput": throughput}
+
+
+def floor_fraction(flops, flop_per_s, seconds_per_step):
+    """The fraction of the floor a step reaches: (FLOPs / peak FLOP/s) / step time.
+
+    Args:
+        flops: FLOPs of the step.
+        flop_per_s: `throughput`'s dict; its larger rate is the peak.
+        seconds_per_step: the measured step time.
+    """
+    return flops / max(flop_per_s.values()) / seconds_per_step
+
+
+def measure_in_subprocess(settings, onednn="1", job="train"):
+    """Runs `measure(settings)` (or `throughput(settings)`) in a fresh Python process.
+
+    Args:
+        settings: as for `measure` or `throughput`.
+        onednn: the TF_ENABLE_ONEDNN_OPTS value, "1" or "0".
+        job: "train" (`measure`) or "throughput".
+
+    Returns:
+        The dict of `measure` or `throughput`.
 
     Raises:
         RuntimeError: the measurement failed; the message ends with its stderr.
     """
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_ROOT)
     result = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), json.dumps(settings)],
+        [sys.executable, os.path.abspath(__file__), job, json.dumps(settings)],
         capture_output=True,
         text=True,
         env=env,
@@ -161,4 +178,4 @@ def measure_in_subprocess(settings, onednn="1"):
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(json.loads(sys.argv[1]))))
+    print(json.dumps(_JOBS[sys.argv[1]](json.loads(sys.argv[2]))))

@@ -1,59 +1,149 @@
-r"""Training speed and peak memory of the dmcs preset on this machine.
+r"""FLOPs of a training step by part, step time, peak memory and the fraction of the floor.
 
-Runs every combination of batch size, oneDNN (TF_ENABLE_ONEDNN_OPTS, which
-must be set before TensorFlow is imported) and XLA (jit_compile) in a fresh
-subprocess and prints one line each:
+For every --presets preset at each --batch_sizes (default: the preset's own),
+prints the FLOPs of one training step (forward and backward) by part, counted
+by hand from the layer shapes (video_structure/flops.py states the rules);
+--profiler adds TF's profiler count of the same step beside it (it traces the
+step: about a minute for dmcs). Then, unless --flops_only, the machine's
+measured conv2d and matmul FLOP/s and, for every combination of --onednn
+(TF_ENABLE_ONEDNN_OPTS, which must be set before TensorFlow is imported) and
+--xla (jit_compile), the measured step time, each in a fresh subprocess, and the
+fraction of the floor: (FLOPs / the larger measured FLOP/s) / step time.
 
-    python benchmarks/train_step.py                 # all combinations
-    python benchmarks/train_step.py --batch_sizes=8 --onednn=1 --xla=0
+    python benchmarks/train_step.py --flops_only            # the counts, no TensorFlow
+    python benchmarks/train_step.py --presets=dmcs --batch_sizes=32,8 --onednn=1,0 --xla=0,1
+    python benchmarks/train_step.py --presets=synthetic --batch_sizes=2 --warmup_steps=1 \
+        --timed_steps=1                                     # a quick check
 
-Steps/s excludes the first (tracing/compiling) steps; peak memory is the
-process's maximum resident set size (host memory), or the GPU's peak where
-one is used.
+Step times exclude the warm-up (tracing, compiling) steps; peak memory is the
+process's maximum resident set size (host memory), or the GPU's peak where one
+is used.
 """
 
-import itertools
 import os
 
 import train_speed
 from absl import app, flags
 
-flags.DEFINE_list("batch_sizes", ["32", "8"], "Batch sizes to measure.")
-flags.DEFINE_list("onednn", ["1", "0"], "TF_ENABLE_ONEDNN_OPTS values to measure.")
-flags.DEFINE_list("xla", ["0", "1"], "jit_compile values to measure (0 or 1).")
-flags.DEFINE_string("preset", "dmcs", "Hyperparameter preset.")
-flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (tracing, compilation).")
-flags.DEFINE_integer("timed_steps", 5, "Timed steps.")
+from video_structure import cli, flops
+from video_structure import config as config_lib
+
+flags.DEFINE_list("presets", list(config_lib.PRESETS), "Hyperparameter presets to count and time.")
+flags.DEFINE_list("batch_sizes", [], "Batch sizes; default each preset's own.")
+flags.DEFINE_list("onednn", ["1"], "TF_ENABLE_ONEDNN_OPTS values to measure (0 or 1).")
+flags.DEFINE_list("xla", ["0"], "jit_compile values to measure (0 or 1).")
+flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (tracing, compilation).", lower_bound=1)
+flags.DEFINE_integer("timed_steps", 5, "Timed steps.", lower_bound=1)
+flags.DEFINE_integer(
+    "throughput_repeats", 10, "Timed calls of the conv2d and matmul benchmarks.", lower_bound=1
+)
+flags.DEFINE_bool("flops_only", False, "Print the FLOP counts only; time nothing.")
+flags.DEFINE_bool("profiler", False, "Also count the FLOPs with TF's profiler, by part.")
 FLAGS = flags.FLAGS
+
+
+def _check_flags():
+    unknown = sorted(set(FLAGS.presets) - set(config_lib.PRESETS))
+    if unknown:
+        raise app.UsageError(
+            f"--presets: unknown {', '.join(unknown)}; choose from {', '.join(config_lib.PRESETS)}."
+        )
+    for name in ("onednn", "xla"):
+        if set(FLAGS[name].value) - {"0", "1"}:
+            raise app.UsageError(f"--{name} takes 0 and 1, not {','.join(FLAGS[name].value)}.")
+    if not all(size.isdigit() and int(size) > 0 for size in FLAGS.batch_sizes):
+        raise app.UsageError(f"--batch_sizes must be positive integers: {FLAGS.batch_sizes}.")
+
+
+def _with_step(counts):
+    """`counts` with a "step" row: the sum of the parts' forward and backward FLOPs."""
+    step = {
+        name: sum(passes[name] for passes in counts.values()) for name in ("forward", "backward")
+    }
+    return {**counts, "step": step}
+
+
+def _print_counts(counts, profiled):
+    """The table of FLOPs by part, in GFLOP, with the profiler's beside it if given."""
+    columns = ["part", "forward", "backward", "total", "share"]
+    if profiled:
+        columns += ["profiler forward", "profiler backward"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
+    rows = _with_step(counts)
+    theirs = _with_step(profiled["parts"]) if profiled else {}
+    for part, passes in rows.items():
+        total = sum(passes.values())
+        cells = [part, passes["forward"], passes["backward"], total]
+        cells = [f"{c / 1e9:.4g}" if isinstance(c, float) else c for c in cells]
+        cells.append(f"{total / flops.total(counts):.1%}")
+        if profiled:
+            cells += [f"{theirs[part][n] / 1e9:.4g}" if part in theirs else "-" for n in passes]
+        print("| " + " | ".join(cells) + " |")
 
 
 def main(argv):
     del argv
+    _check_flags()
+    if FLAGS.profiler:
+        cli.start_tensorflow()  # In this process, for flops.profiled.
+    peaks = {}
+    if not FLAGS.flops_only:
+        for onednn in FLAGS.onednn:
+            peaks[onednn] = train_speed.measure_in_subprocess(
+                {"repeats": FLAGS.throughput_repeats}, onednn, job="throughput"
+            )
+            print(
+                f"onednn={onednn}: conv2d {peaks[onednn]['conv2d'] / 1e9:.1f} GFLOP/s, matmul "
+                f"{peaks[onednn]['matmul'] / 1e9:.1f} GFLOP/s (best of "
+                f"{FLAGS.throughput_repeats}); {os.cpu_count()} CPUs",
+                flush=True,
+            )
+    for preset in FLAGS.presets:
+        batch_sizes = [int(size) for size in FLAGS.batch_sizes] or [
+            config_lib.PRESETS[preset].batch_size
+        ]
+        for batch_size in batch_sizes:
+            config = config_lib.get_preset(preset, batch_size=batch_size)
+            counts = flops.training_step(config)
+            step_flops = flops.total(counts)
+            print(
+                f"\npreset={preset} batch={batch_size}: {flops.parameters(config):,} parameters, "
+                f"{step_flops:.4g} FLOPs per training step (GFLOP by part, by hand"
+                + (", and TF's profiler, which counts no optimizer)" if FLAGS.profiler else ")")
+            )
+            _print_counts(counts, flops.profiled(config) if FLAGS.profiler else None)
+            if FLAGS.flops_only:
+                continue
+            for onednn in FLAGS.onednn:
+                for xla in FLAGS.xla:
+                    _time(preset, batch_size, onednn, xla, step_flops, peaks[onednn])
+
+
+def _time(preset, batch_size, onednn, xla, step_flops, peak):
+    """Measures one combination in a fresh process and prints its line."""
+    settings = {
+        "preset": preset,
+        "batch_size": batch_size,
+        "xla": xla == "1",
+        "warmup_steps": FLAGS.warmup_steps,
+        "timed_steps": FLAGS.timed_steps,
+    }
+    line = f"onednn={onednn} xla={xla}, {FLAGS.timed_steps} steps after {FLAGS.warmup_steps}: "
+    try:
+        numbers = train_speed.measure_in_subprocess(settings, onednn)
+    except RuntimeError as error:
+        print(line + "FAILED: " + str(error).splitlines()[-1], flush=True)
+        return
+    seconds = 1 / numbers["steps_per_s"]
     print(
-        f"preset={FLAGS.preset}, {FLAGS.timed_steps} timed steps after "
-        f"{FLAGS.warmup_steps} warm-up steps, {os.cpu_count()} CPUs"
+        line + f"{seconds:.3f} s/step, {numbers['steps_per_s'] * batch_size:.2f} sequences/s, "
+        f"peak {numbers['peak_mib']:.0f} MiB ({numbers['device']}); "
+        f"{step_flops / seconds / 1e9:.1f} GFLOP/s, "
+        f"{train_speed.floor_fraction(step_flops, peak, seconds):.1%} of the floor",
+        flush=True,
     )
-    for batch_size, onednn, xla in itertools.product(FLAGS.batch_sizes, FLAGS.onednn, FLAGS.xla):
-        settings = {
-            "preset": FLAGS.preset,
-            "batch_size": int(batch_size),
-            "xla": xla == "1",
-            "warmup_steps": FLAGS.warmup_steps,
-            "timed_steps": FLAGS.timed_steps,
-        }
-        line = f"batch={batch_size:>3} onednn={onednn} xla={xla}: "
-        try:
-            numbers = train_speed.measure_in_subprocess(settings, onednn)
-        except RuntimeError as error:
-            print(line + "FAILED: " + str(error).splitlines()[-1], flush=True)
-            continue
-        print(
-            line + f"{numbers['steps_per_s']:.3f} steps/s, "
-            f"{numbers['steps_per_s'] * int(batch_size):.1f} sequences/s, peak "
-            f"{numbers['peak_mib']:.0f} MiB ({numbers['device']})",
-            flush=True,
-        )
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)
