@@ -91,6 +91,18 @@ SETTINGS = {
     # convolution starts at zero), alone and with the ring of start places.
     "code_zero": {**_CODE, "reconstructor_zero_init": True},
     "code_zero_spread": {**_CODE, "reconstructor_zero_init": True, "detector_start_spread": 4.0},
+    # The ring of start places with the width schedule: wide blobs reach far,
+    # and from distinct places each keypoint meets a different error.
+    "code_spread_anneal": {
+        **_CODE,
+        "detector_start_spread": 4.0,
+        "keypoint_sigma_start_factor": 3.0,
+        "keypoint_sigma_decay_steps": 500,
+    },
+    # The temporal separation loss (Eq. 5) alone 30 times stronger: about ten
+    # times its weight under the paper's sums, to push apart keypoints that
+    # share one object's trajectory.
+    "code_sep30": {**_CODE, "separation_scale": 3.0},
     "code_appearance": {**_CODE, "appearance_features": "code"},
     "code_exact": {**_CODE, "keypoint_sigma": 0.75, "appearance_features": "code"},
     "code_no_norm": {**_CODE, "normalize_keypoint_scales": False},
