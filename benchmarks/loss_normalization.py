@@ -207,7 +207,9 @@ def held_out_losses(checkpoint, dataset, config, action_size, seed):
     # The optimizer's step count sets beta and the sampling schedules.
     tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(checkpoint).expect_partial()
 
-    @tf.function
+    # Without AutoGraph: it cannot convert this closure (its "closure mismatch"
+    # warning) and runs it as written anyway; nothing in it branches on tensors.
+    @tf.function(autograph=False)
     def terms_of(batch):
         _, terms, outputs = model.compute_losses(batch, training=False)
         scaled = model_lib.scaled_terms(terms, config)
