@@ -128,3 +128,14 @@ def test_from_dict_round_trips_and_names_unknown_and_missing_keys():
     values["old_field"] = 1
     with pytest.raises(ValueError, match=r"export.json.*unknown old_field; missing kl_scale"):
         config.Config.from_dict(values, "export.json")
+
+
+def test_from_dict_reads_an_older_config_without_the_opt_in_fields_as_off():
+    preset = config.get_preset("synthetic")
+    added = [f.name for f in config.fields() if f.metadata["added"]]
+    assert "detector_start_spread" in added and "num_keypoints" not in added
+    values = {k: v for k, v in preset.to_dict().items() if k not in added}
+    assert config.Config.from_dict(values) == preset
+    # A value written for such a field is kept.
+    values["reconstructor_zero_init"] = True
+    assert config.Config.from_dict(values).reconstructor_zero_init

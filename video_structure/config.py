@@ -14,11 +14,22 @@ import math
 from typing import Any
 
 
-def _field(default, help_text, low=None, high=None, choices=None):
-    """A config field with a help string and the range of valid values."""
+def _field(default, help_text, low=None, high=None, choices=None, added=False):
+    """A config field with a help string and the range of valid values.
+
+    `added=True` marks a field added after configs were first written whose
+    default keeps the behaviour of the versions without it: `Config.from_dict`
+    reads a config that lacks it (an older run or export) as that default.
+    """
     return dataclasses.field(
         default=default,
-        metadata={"help": help_text, "low": low, "high": high, "choices": choices},
+        metadata={
+            "help": help_text,
+            "low": low,
+            "high": high,
+            "choices": choices,
+            "added": added,
+        },
     )
 
 
@@ -60,9 +71,10 @@ class Config:
         "keypoint_sigma over keypoint_sigma_decay_steps (schedules.keypoint_sigma), to "
         "reach far keypoints early; 1 disables it. Inference always uses keypoint_sigma.",
         1.0,
+        added=True,
     )
     keypoint_sigma_decay_steps: int = _field(
-        0, "Not from the paper: steps of keypoint_sigma_start_factor's decay.", 0
+        0, "Not from the paper: steps of keypoint_sigma_start_factor's decay.", 0, added=True
     )
     detector_start_spread: float = _field(
         0.0,
@@ -71,12 +83,14 @@ class Config:
         "direction of its own per keypoint (vision.ramp_initializer), so keypoints start "
         "at distinct places instead of all at the image centre; 0 disables it (paper).",
         0.0,
+        added=True,
     )
     reconstructor_zero_init: bool = _field(
         False,
         "Not from the paper: the reconstructor's final 1x1 convolution starts at zero, so "
         "v_hat starts as v_1 exactly; with He init its random output doubles the early "
         "image loss, whose quickest cure is to silence keypoints (docs/fidelity.md).",
+        added=True,
     )
     layers_per_scale: int = _field(
         1, "Extra stride-1 convolutions per resolution scale (S1.1.1).", 0
@@ -195,7 +209,8 @@ class Config:
         """The Config of `to_dict`'s output, e.g. an export's or a run's config.json.
 
         Args:
-            values: {hyperparameter: value} with every field and nothing else.
+            values: {hyperparameter: value} with every field and nothing else;
+                fields marked `added` may be absent (their default).
             source: names where the values come from in error messages.
 
         Raises:
@@ -203,7 +218,13 @@ class Config:
                 config written by another version of video_structure), or a
                 value out of range.
         """
-        names = {field.name for field in dataclasses.fields(cls)}
+        fields = dataclasses.fields(cls)
+        names = {field.name for field in fields}
+        # Opt-in fields added later read as off when a config predates them.
+        values = {
+            **{f.name: f.default for f in fields if f.metadata["added"] and f.name not in values},
+            **values,
+        }
         unknown, missing = sorted(set(values) - names), sorted(names - set(values))
         if unknown or missing:
             problems = [
