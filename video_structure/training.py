@@ -29,7 +29,7 @@ from video_structure import config as config_lib
 from video_structure import distribute, optimizers, precision, run_dir, visualize
 from video_structure import export as export_lib
 from video_structure import model as model_lib
-from video_structure.data import basketball_plays, dmcs, registry, windows
+from video_structure.data import basketball_plays, dmcs, loading, registry, windows
 
 
 class TrainingError(Exception):
@@ -346,7 +346,7 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
             prepare_dmcs(data_dir, config.image_size, options)
         if options.dataset == "basketball" and chief:
             basketball_plays.prepare(data_dir, config.image_size, options.seed)
-        train_data, test_data, action_size = registry.load(
+        train_data, test_data, action_size = loading.load(
             options.dataset,
             config,
             data_dir=data_dir,
@@ -358,7 +358,7 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
         raise TrainingError(str(error)) from error
     sample_batch = next(iter(test_data))
     try:
-        registry.check_batch(sample_batch, config, f"the {options.dataset} test split")
+        loading.check_batch(sample_batch, config, f"the {options.dataset} test split")
     except ValueError as error:
         raise TrainingError(str(error)) from error
 
