@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 from video_structure import config as config_lib
-from video_structure import distribute, precision, training
+from video_structure import run_options, training
 from video_structure.data import dmcs, registry, windows
 
 FLAGS = flags.FLAGS
@@ -107,7 +107,7 @@ flags.DEFINE_bool(
 flags.DEFINE_enum(
     "strategy",
     "default",
-    list(distribute.STRATEGIES),
+    list(run_options.STRATEGIES),
     "tf.distribute strategy: default (one device), mirrored (all local GPUs, or --devices), "
     "multi_worker (MultiWorkerMirroredStrategy, the cluster from TF_CONFIG). --batch_size "
     "stays the global batch; a run resumes under any strategy.",
@@ -121,7 +121,7 @@ flags.DEFINE_list(
 flags.DEFINE_enum(
     "mixed_precision",
     "float32",
-    list(precision.POLICIES),
+    list(run_options.POLICIES),
     "Keras dtype policy of the convolutions, dense layers and GRU; keypoint ops, "
     "distributions and losses stay float32; mixed_float16 adds dynamic loss scaling.",
 )
@@ -171,8 +171,11 @@ def main(argv):
     tf.get_logger().setLevel("ERROR")
     # Our pipelines shuffle themselves; Keras warns that it cannot.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-    options = training.Options(
-        **{field.name: getattr(FLAGS, field.name) for field in dataclasses.fields(training.Options)}
+    options = run_options.Options(
+        **{
+            field.name: getattr(FLAGS, field.name)
+            for field in dataclasses.fields(run_options.Options)
+        }
     )
     try:
         training.run(config, options)

@@ -24,7 +24,7 @@ def measure(settings):
         settings: {"preset": str, "batch_size": int, "xla": bool, "warmup_steps":
             int, "timed_steps": int, optionally "action_size": int (0: no
             actions), "strategy" and "devices" (`distribute.make_strategy`'s
-            arguments) and "precision" (a `precision.POLICIES` name)}.
+            arguments) and "precision" (a `run_options.POLICIES` name)}.
 
     Returns:
         {"steps_per_s": float, "peak_mib": float, "device": "CPU" or "GPU"};
