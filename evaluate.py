@@ -11,15 +11,11 @@ samples.png and samples.gif to --output_dir.
 
 import dataclasses
 
-# Before anything imports TensorFlow: oneDNN on, start-up notices held back.
-from video_structure import cli
-
-cli.start_tensorflow()
-
-import tensorflow as tf
 from absl import app, flags, logging
 
-from video_structure import evaluation
+# Neither imports TensorFlow: the flags are defined, checked and answered
+# (--help) before it starts, in `main`.
+from video_structure import cli
 from video_structure.data import registry
 
 FLAGS = flags.FLAGS
@@ -98,6 +94,14 @@ flags.mark_flag_as_required("export")
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    # TensorFlow only now that the flags are good (its import takes seconds);
+    # start_tensorflow must come before anything imports it: oneDNN on,
+    # start-up notices held back.
+    cli.start_tensorflow()
+    import tensorflow as tf
+
+    from video_structure import evaluation
+
     logging.set_verbosity(logging.WARNING)
     tf.get_logger().setLevel("ERROR")
     settings = evaluation.Settings(

@@ -8,22 +8,17 @@ num_steps and batch_size). An existing run in --output_dir is resumed;
 video_structure/training.py describes the run directory it writes.
 """
 
-import sys
-
-# Before anything imports TensorFlow: oneDNN on, start-up notices held back.
-from video_structure import cli
-
-cli.start_tensorflow()
-
 import dataclasses
+import sys
 import warnings
 
-import tensorflow as tf
 from absl import app, flags, logging
 
+# None of these imports TensorFlow: the flags are defined, checked and
+# answered (--help) before it starts, in `main`.
+from video_structure import cli, run_options
 from video_structure import config as config_lib
-from video_structure import distribute, precision, training
-from video_structure.data import dmcs, registry, windows
+from video_structure.data import dmcs, registry
 
 FLAGS = flags.FLAGS
 
@@ -107,7 +102,7 @@ flags.DEFINE_bool(
 flags.DEFINE_enum(
     "strategy",
     "default",
-    list(distribute.STRATEGIES),
+    list(run_options.STRATEGIES),
     "tf.distribute strategy: default (one device), mirrored (all local GPUs, or --devices), "
     "multi_worker (MultiWorkerMirroredStrategy, the cluster from TF_CONFIG). --batch_size "
     "stays the global batch; a run resumes under any strategy.",
@@ -121,7 +116,7 @@ flags.DEFINE_list(
 flags.DEFINE_enum(
     "mixed_precision",
     "float32",
-    list(precision.POLICIES),
+    list(run_options.POLICIES),
     "Keras dtype policy of the convolutions, dense layers and GRU; keypoint ops, "
     "distributions and losses stay float32; mixed_float16 adds dynamic loss scaling.",
 )
@@ -165,15 +160,25 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         config = resolve_config()
+        options = run_options.Options(
+            **{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(run_options.Options)}
+        )
+        run_options.check_strategy(options.strategy, options.devices)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
+    # TensorFlow only now that the flags are good (its import takes seconds);
+    # start_tensorflow must come before anything imports it: oneDNN on,
+    # start-up notices held back.
+    cli.start_tensorflow()
+    import tensorflow as tf
+
+    from video_structure import training
+    from video_structure.data import windows
+
     logging.set_verbosity(logging.WARNING)
     tf.get_logger().setLevel("ERROR")
     # Our pipelines shuffle themselves; Keras warns that it cannot.
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-    options = training.Options(
-        **{field.name: getattr(FLAGS, field.name) for field in dataclasses.fields(training.Options)}
-    )
     try:
         training.run(config, options)
     except training.TrainingError as error:

@@ -43,7 +43,7 @@ from absl import app, flags
 from video_structure import config as config_lib
 from video_structure import files, keypoint_ops, losses, optimizers, run_dir
 from video_structure import model as model_lib
-from video_structure.data import registry
+from video_structure.data import loading, registry
 from video_structure.experiments import collection, runner
 from video_structure.experiments import tasks as tasks_lib
 
@@ -216,7 +216,7 @@ def held_out_losses(checkpoint, dataset, config, action_size, seed):
         sse = losses.image_loss(batch["frames"], outputs["reconstructed"], "paper")
         return scaled, sse
 
-    batches, _ = registry.take_sequences(
+    batches, _ = loading.take_sequences(
         dataset,
         "test",
         config,

@@ -31,7 +31,7 @@ def measure(settings):
         settings: {"preset": str, "batch_size": int, "xla": bool, "warmup_steps":
             int, "timed_steps": int, optionally "action_size": int (0: no
             actions), "strategy" and "devices" (`distribute.make_strategy`'s
-            arguments), "precision" (a `precision.POLICIES` name) and
+            arguments), "precision" (a `run_options.POLICIES` name) and
             "overrides" ({hyperparameter: value} changes to the preset)}.
 
     Returns:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from video_structure import config
-from video_structure.data import basketball, registry
+from video_structure.data import basketball, loading
 
 # One play of 3 steps: the ball, then 5 offensive players, far apart (feet).
 _BALL_AND_PLAYERS = (
@@ -78,7 +78,7 @@ def test_written_dataset_is_the_basketball_dataset(tmp_path):
     basketball.write_dataset(str(tmp_path), splits, image_size=32, source="test")
     assert basketball.is_complete(str(tmp_path))
     cfg = config.get_preset("synthetic", batch_size=3, observed_steps=3, predicted_steps=2)
-    data, action_size = registry.load_split(
+    data, action_size = loading.load_split(
         "basketball", "test", cfg, 3, data_dir=str(tmp_path), shuffle=False, repeat=False
     )
     (batch,) = list(data)

@@ -70,3 +70,39 @@ def test_lines_other_than_the_notices_are_written_back(tmp_path):
     )
     assert result.returncode == 0
     assert result.stderr == "W0000 something a user should see\n"
+
+
+def _imported_modules(importtime_stderr):
+    """The modules `python -X importtime` reports as imported."""
+    lines = [line for line in importtime_stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[-1].strip() for line in lines[1:]}  # [0] is the header.
+
+
+@pytest.mark.parametrize(
+    "script, flag",
+    [
+        ("train.py", "--help"),
+        ("train.py", "--preset=nope"),
+        ("train.py", "--devices=CPU:0"),
+        ("train.py", "stray"),
+        ("evaluate.py", "--help"),
+        ("evaluate.py", "--num_sequences=1"),
+    ],
+)
+def test_help_and_bad_flags_are_answered_before_tensorflow_is_imported(script, flag):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", os.path.join(ROOT, script), flag],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        timeout=60,
+    )
+    if flag == "--help":  # absl's exit status of --help is 1.
+        assert result.returncode == 1 and "--output_dir" in result.stdout, result.stderr[-3000:]
+    else:
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert result.stderr.splitlines()[-1].startswith(f"{script}: error: "), result.stderr
+    modules = _imported_modules(result.stderr)
+    assert "video_structure.data.registry" in modules  # The report is read right.
+    assert not modules & {"tensorflow", "keras"}

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from video_structure import distribute
+from video_structure import distribute, run_options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "tests", "distributed_step.py")
@@ -101,27 +101,15 @@ def test_two_replicas_take_one_devices_step(tmp_path):
     np.testing.assert_array_equal(reference["seeds"], [[1, 2]])
 
 
-@pytest.mark.parametrize(
-    "name, devices, tf_config, message",
-    [
-        ("nope", None, None, "--strategy=nope is not one of default, mirrored, multi_worker"),
-        ("default", ["CPU:0"], None, "--devices applies to --strategy=mirrored only"),
-        ("multi_worker", None, None, "TF_CONFIG environment variable, which is not set"),
-        ("multi_worker", None, '{"cluster": {}}', "does not name a cluster and this worker"),
-        ("multi_worker", None, "not json", "does not name a cluster and this worker"),
-    ],
-)
-def test_bad_strategies_are_named(monkeypatch, name, devices, tf_config, message):
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    if tf_config is not None:
-        monkeypatch.setenv("TF_CONFIG", tf_config)
-    with pytest.raises(distribute.StrategyError, match=message):
-        distribute.make_strategy(name, devices)
+def test_bad_strategies_are_refused_before_tensorflow_makes_them():
+    # The checks are run_options.check_strategy's (tests/test_run_options.py).
+    with pytest.raises(run_options.StrategyError, match="--devices applies to --strategy=mirrored"):
+        distribute.make_strategy("default", ["CPU:0"])
 
 
 def test_logical_cpus_cannot_be_made_once_tensorflow_runs():
     tf.constant(1.0)  # TensorFlow makes its devices.
-    with pytest.raises(distribute.StrategyError, match="needs 3 logical CPU devices"):
+    with pytest.raises(run_options.StrategyError, match="needs 3 logical CPU devices"):
         distribute.make_strategy("mirrored", ["CPU:0", "CPU:2"])
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from video_structure import config, evaluation, fvd, pretrained, rollouts, similarity
-from video_structure.data import registry
+from video_structure.data import loading
 from video_structure.pretrained import i3d, vgg16
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -254,7 +254,7 @@ def test_end_to_end_writes_json_plots_and_strips(cli_runs):
     # order: evaluate.py sets no global seed, which tf.data's shuffle combines
     # with its own (the autouse fixture of conftest.py sets one).
     tf.random.set_seed(None)
-    data, _ = registry.load_split(
+    data, _ = loading.load_split(
         "synthetic", "test", cfg, 2, seed=0, num_sequences=4, shuffle=True, repeat=False
     )
     frames = np.concatenate([batch["frames"].numpy() for batch in data])

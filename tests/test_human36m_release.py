@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from video_structure import config
-from video_structure.data import human36m, human36m_release, registry
+from video_structure.data import human36m, human36m_release, loading
 
 cdfwrite = pytest.importorskip("cdflib.cdfwrite", reason='needs pip install -e ".[human36m]"')
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason='needs pip install -e ".[human36m]"')
@@ -140,11 +140,11 @@ def test_frames_are_subsampled_cropped_and_the_joints_lie_on_their_squares(relea
 def test_the_dataset_reads_with_labels_for_training_and_action_recognition(release):
     _, output, _ = release
     cfg = config.get_preset("synthetic", batch_size=2, observed_steps=2, predicted_steps=1)
-    data, _ = registry.load_split(
+    data, _ = loading.load_split(
         "human36m", "train", cfg, 2, data_dir=str(output), shuffle=False, repeat=False
     )
     batch = next(iter(data))
-    registry.check_batch(batch, cfg, "human36m")
+    loading.check_batch(batch, cfg, "human36m")
     assert batch["positions"].shape == (2, 3, 12, 2)
     labels = {human36m.ACTIONS.index("WalkingDog"), human36m.ACTIONS.index("Walking")}
     assert set(batch["label"].numpy()) <= labels and batch["label"].dtype == np.int32

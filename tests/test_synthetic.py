@@ -86,15 +86,6 @@ def test_blobs_move_and_stay_inside():
     assert np.all(speeds > 0)
 
 
-def test_dataset_yields_batches_in_range():
-    data = synthetic.dataset("train", 10, 4, batch_size=3, image_size=32)
-    batch = next(iter(data))
-    assert batch["frames"].shape == (3, 4, 32, 32, 3)
-    assert batch["positions"].shape == (3, 4, 3, 2)
-    frames = batch["frames"].numpy()
-    assert frames.dtype == np.float32 and frames.min() >= 0 and frames.max() <= 1
-
-
 @pytest.mark.parametrize(
     "kwargs,message",
     [

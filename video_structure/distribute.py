@@ -1,6 +1,6 @@
 """Training on several devices and machines through TensorFlow's own engine, tf.distribute.
 
-`--strategy` of train.py picks one of `STRATEGIES`:
+`--strategy` of train.py picks one of `run_options.STRATEGIES`:
 
 * "default": one device, TensorFlow's default strategy.
 * "mirrored": `tf.distribute.MirroredStrategy` over every local GPU, or over
@@ -20,7 +20,6 @@ is deleted (`worker_dir`).
 """
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -28,20 +27,16 @@ import tempfile
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+from video_structure import run_options
 
 _CPU_DEVICE = re.compile(r"^(/job:localhost/replica:0/task:0/)?(/?device:)?CPU:(\d+)$", re.I)
-
-
-class StrategyError(ValueError):
-    """A strategy that cannot be made: bad --devices or TF_CONFIG; the message names it."""
 
 
 def make_strategy(name: str, devices: list[str] | None = None) -> tf.distribute.Strategy:
     """The tf.distribute strategy of `--strategy=name`.
 
     Args:
-        name: one of `STRATEGIES`.
+        name: one of `run_options.STRATEGIES`.
         devices: "mirrored" only: the devices of the replicas, e.g. ["GPU:0",
             "GPU:1"] or ["CPU:0", "CPU:1"]; None: every local GPU (or the CPU).
             Asking for CPU:n beyond the physical CPUs splits the CPU into n + 1
@@ -52,23 +47,16 @@ def make_strategy(name: str, devices: list[str] | None = None) -> tf.distribute.
         The strategy.
 
     Raises:
-        StrategyError: unknown name, devices given for another strategy,
-            logical CPUs asked for after TensorFlow made its devices, or a
-            missing or malformed TF_CONFIG.
+        run_options.StrategyError: as `run_options.check_strategy`, or logical
+            CPUs asked for after TensorFlow made its devices.
     """
-    if name not in STRATEGIES:
-        raise StrategyError(f"--strategy={name} is not one of {', '.join(STRATEGIES)}.")
-    if devices and name != "mirrored":
-        raise StrategyError(
-            f"--devices applies to --strategy=mirrored only, not --strategy={name}."
-        )
+    run_options.check_strategy(name, devices)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         if devices:
             _make_logical_cpus(devices)
         return tf.distribute.MirroredStrategy(devices or None)
-    _check_tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -84,30 +72,9 @@ def _make_logical_cpus(devices: list[str]) -> None:
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * needed
         )
     except RuntimeError as error:
-        raise StrategyError(
+        raise run_options.StrategyError(
             f"--devices={','.join(devices)} needs {needed} logical CPU devices, but "
             "TensorFlow has made its devices already; choose the devices before anything runs."
-        ) from error
-
-
-def _check_tf_config() -> None:
-    """Raises StrategyError unless TF_CONFIG names a cluster and this worker's task in it."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        raise StrategyError(
-            "--strategy=multi_worker reads the cluster from the TF_CONFIG environment "
-            'variable, which is not set (e.g. {"cluster": {"worker": ["host1:port", '
-            '"host2:port"]}, "task": {"type": "worker", "index": 0}}).'
-        )
-    try:
-        tf_config = json.loads(text)
-        task = tf_config["task"]
-        addresses = tf_config["cluster"][task["type"]]
-        addresses[int(task["index"])]
-    except (ValueError, KeyError, TypeError, IndexError) as error:
-        raise StrategyError(
-            f"TF_CONFIG={text!r} does not name a cluster and this worker's task in it "
-            f"({type(error).__name__}: {error})."
         ) from error
 
 

@@ -46,7 +46,7 @@ from video_structure import (
     statistics,
 )
 from video_structure import export as export_lib
-from video_structure.data import registry
+from video_structure.data import loading, registry
 
 
 class InputError(ValueError):
@@ -241,7 +241,7 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
         loaded: the SavedModel of `export_lib.load`.
         config: its hyperparameters.
         action_size: its action size (0: none).
-        batches: iterable of dicts of numpy arrays (`registry.take_sequences`).
+        batches: iterable of dicts of numpy arrays (`loading.take_sequences`).
         settings: a `Settings`.
         vgg: from `pretrained.build_vgg16_features`.
         i3d: from `pretrained.build_i3d`, or None to skip FVD.
@@ -408,7 +408,7 @@ def run(export_dir, settings=Settings(), output_dir=None, progress=True, log=pri
     # evaluate the same sequences. Shuffling with a fixed seed mixes domains
     # and episodes deterministically.
     try:
-        batches, data_action_size = registry.take_sequences(
+        batches, data_action_size = loading.take_sequences(
             settings.dataset,
             settings.split,
             config,

@@ -18,7 +18,7 @@ import numpy as np
 from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import files, manipulation, visualize
-from video_structure.data import registry
+from video_structure.data import loading
 from video_structure.downstream import diversity as diversity_lib
 
 _EXTENT = (-1.0, 1.0, -1.0, 1.0)  # The image in keypoint coordinates, y up.
@@ -35,7 +35,7 @@ class Export:
         label: its name in the figures.
         loaded: the SavedModel.
         config: its hyperparameters.
-        sequences: the test sequences, `registry.take_sequences` batches
+        sequences: the test sequences, `loading.take_sequences` batches
             concatenated: "frames" [S, T + Delta T, H, W, C] and, where the
             dataset has them, "positions" [S, T + Delta T, N, 2] and "actions".
     """
@@ -53,11 +53,11 @@ def load_export(
 
     Raises:
         FileNotFoundError, ValueError: for a bad export or dataset, as
-            `export.load` and `registry.take_sequences`.
+            `export.load` and `loading.take_sequences`.
     """
     loaded, config_dict, action_size = export_lib.load(path)
     config = config_lib.Config.from_dict(config_dict, f"the config of {path}")
-    batches, data_action_size = registry.take_sequences(
+    batches, data_action_size = loading.take_sequences(
         dataset, "test", config, num_sequences, min(num_sequences, 16), data_dir=data_dir
     )
     if data_action_size != action_size:

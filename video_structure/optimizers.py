@@ -21,7 +21,7 @@ def make_optimizer(
         num_replicas: replicas training in sync; each clips its copy of the
             global gradient divided by R at clipnorm / R
             (`distribute.global_gradients`).
-        policy: one of `precision.POLICIES`; "mixed_float16" wraps Adam in
+        policy: one of `run_options.POLICIES`; "mixed_float16" wraps Adam in
             Keras' dynamic loss scaling, which float16's narrow range needs.
 
     Returns:

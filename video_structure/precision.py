@@ -1,7 +1,7 @@
 """Mixed precision: which parts compute in bfloat16 or float16 and which stay float32.
 
-train.py --mixed_precision picks one of `POLICIES`, a Keras dtype policy. It
-applies to the nets alone, the convolutions, dense layers and GRU cell, which
+train.py --mixed_precision picks one of `run_options.POLICIES`, a Keras dtype
+policy. It applies to the nets alone, the convolutions, dense layers and GRU cell, which
 take it from `policy` when they are built; their variables stay float32 in
 every policy. The
 layers that hold the nets (detector, appearance net, reconstructor, VRNN cell,
@@ -27,14 +27,16 @@ import contextlib
 import keras
 import tensorflow as tf
 
-POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+from video_structure import run_options
 
 
 @contextlib.contextmanager
 def policy(name: str):
-    """Makes `name`, one of `POLICIES`, the Keras dtype policy of the layers built inside."""
-    if name not in POLICIES:
-        raise ValueError(f"--mixed_precision={name} is not one of {', '.join(POLICIES)}.")
+    """Makes `name` (of `run_options.POLICIES`) the dtype policy of the layers built inside."""
+    if name not in run_options.POLICIES:
+        raise ValueError(
+            f"--mixed_precision={name} is not one of {', '.join(run_options.POLICIES)}."
+        )
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:

@@ -16,7 +16,6 @@ resume from and write their checkpoints and export to a temporary directory
 that is deleted.
 """
 
-import dataclasses
 import math
 import os
 import sys
@@ -26,10 +25,10 @@ import numpy as np
 import tensorflow as tf
 
 from video_structure import config as config_lib
-from video_structure import distribute, optimizers, precision, run_dir, visualize
+from video_structure import distribute, optimizers, precision, run_dir, run_options, visualize
 from video_structure import export as export_lib
 from video_structure import model as model_lib
-from video_structure.data import basketball_plays, dmcs, registry, windows
+from video_structure.data import basketball_plays, dmcs, loading, registry, windows
 
 
 class TrainingError(Exception):
@@ -40,28 +39,7 @@ class Diverged(Exception):
     """The loss became non-finite; the last good checkpoint is kept."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """What shapes a run besides the hyperparameters; train.py has one flag per field."""
-
-    dataset: str = "synthetic"
-    output_dir: str = os.path.join("runs", "default")
-    data_dir: str | None = None
-    seed: int = 0
-    checkpoint_every: int = 500
-    eval_batches: int = 2
-    num_sequences: int = 2000
-    xla: bool = False
-    verbose: int = 1
-    dmcs_train_episodes: int = dmcs.DEFAULT_TRAIN_EPISODES
-    dmcs_test_episodes: int = dmcs.DEFAULT_TEST_EPISODES
-    dmcs_episode_length: int = dmcs.DEFAULT_EPISODE_LENGTH
-    strategy: str = "default"
-    devices: list[str] | None = None
-    mixed_precision: str = "float32"
-
-
-def run(config: config_lib.Config, options: Options = Options()) -> str:
+def run(config: config_lib.Config, options: run_options.Options) -> str:
     """Trains (or resumes) the run of `options.output_dir` and exports it.
 
     Args:
@@ -79,7 +57,7 @@ def run(config: config_lib.Config, options: Options = Options()) -> str:
     keras.utils.set_random_seed(options.seed)
     try:
         strategy = distribute.make_strategy(options.strategy, options.devices)
-    except distribute.StrategyError as error:
+    except run_options.StrategyError as error:
         raise TrainingError(str(error)) from error
     if config.batch_size % strategy.num_replicas_in_sync:
         # Unequal shares would weight the replicas' means unequally.
@@ -219,7 +197,7 @@ class ImageSummaries(keras.callbacks.Callback):
         visualize.save_gif(animation, os.path.join(self.output_dir, "samples.gif"))
 
 
-def prepare_dmcs(data_dir: str, image_size: int, options: "Options") -> None:
+def prepare_dmcs(data_dir: str, image_size: int, options: run_options.Options) -> None:
     """Generates the DMCS dataset unless data_dir has one; says when --dmcs_* flags go unused."""
     sizes = dict(
         train_episodes=options.dmcs_train_episodes,
@@ -245,7 +223,7 @@ def prepare_dmcs(data_dir: str, image_size: int, options: "Options") -> None:
     print(dmcs.format_statistics(manifest, "train"), flush=True)
 
 
-def run_settings(config: config_lib.Config, options: "Options", data_dir) -> dict:
+def run_settings(config: config_lib.Config, options: run_options.Options, data_dir) -> dict:
     """What config.json records: the hyperparameters and the options that shape the run."""
     settings = {
         **config.to_dict(),
@@ -318,7 +296,9 @@ def restore(model: model_lib.StructVRNN, checkpoint: tf.train.Checkpoint, path: 
     )
 
 
-def train(config: config_lib.Config, options: "Options", strategy: tf.distribute.Strategy) -> str:
+def train(
+    config: config_lib.Config, options: run_options.Options, strategy: tf.distribute.Strategy
+) -> str:
     """Trains (or resumes) the run in options.output_dir, which a chief caller has locked.
 
     Returns:
@@ -346,7 +326,7 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
             prepare_dmcs(data_dir, config.image_size, options)
         if options.dataset == "basketball" and chief:
             basketball_plays.prepare(data_dir, config.image_size, options.seed)
-        train_data, test_data, action_size = registry.load(
+        train_data, test_data, action_size = loading.load(
             options.dataset,
             config,
             data_dir=data_dir,
@@ -358,7 +338,7 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
         raise TrainingError(str(error)) from error
     sample_batch = next(iter(test_data))
     try:
-        registry.check_batch(sample_batch, config, f"the {options.dataset} test split")
+        loading.check_batch(sample_batch, config, f"the {options.dataset} test split")
     except ValueError as error:
         raise TrainingError(str(error)) from error
 

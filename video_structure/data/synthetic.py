@@ -18,8 +18,6 @@ deterministic for a seed; train and test splits use disjoint seed streams.
 
 import numpy as np
 
-from video_structure.data import windows
-
 SPLITS = ("train", "test")
 SCENES = ("blobs", "sprites")
 # Object n of the sprites scene has shape SPRITE_SHAPES[n % 3].
@@ -187,61 +185,3 @@ def _smooth_backgrounds(rng: np.random.Generator, num: int, image_size: int) -> 
     )  # [num, 3, waves, H, W]
     channels = 0.5 + np.sum(amplitude * np.cos(2 * np.pi * frequency * along + phase), axis=2)
     return np.clip(np.moveaxis(channels, 1, -1), 0.1, 0.9).astype(np.float32)
-
-
-def dataset(
-    split: str,
-    num_sequences: int,
-    sequence_length: int,
-    batch_size: int,
-    image_size: int = 32,
-    num_blobs: int = 3,
-    seed: int = 0,
-    shuffle: bool = True,
-    repeat: bool = True,
-    start_batch: int = 0,
-    scene: str = "blobs",
-):
-    """A tf.data pipeline over freshly generated sequences.
-
-    Batches follow `video_structure.data.windows.window_dataset`: batch b
-    is a function of b and the seed alone.
-
-    Args:
-        split: "train" or "test".
-        num_sequences: sequences to generate (held in memory as uint8).
-        sequence_length: frames per sequence.
-        batch_size: sequences per batch; the last partial batch is dropped.
-        image_size: height and width.
-        num_blobs: blobs per sequence.
-        seed: random seed of generation and shuffling.
-        shuffle: shuffle the sequences every epoch.
-        repeat: repeat forever.
-        start_batch: index of the first batch of a repeating stream.
-        scene: one of SCENES.
-
-    Returns:
-        A tf.data.Dataset of dicts with `frames` float32 [batch, time, H, W, 3]
-        in [0, 1] and `positions` float32 [batch, time, num_blobs, 2].
-
-    Raises:
-        ValueError: as `generate`, or fewer sequences than batch_size.
-    """
-    frames, positions = generate(
-        num_sequences, sequence_length, image_size, num_blobs, seed=seed, split=split, scene=scene
-    )
-    specs = {"frames": (np.uint8, frames.shape[1:]), "positions": (np.float32, positions.shape[1:])}
-    return windows.window_dataset(
-        [sequence_length] * num_sequences,
-        lambda index, start, length: {"frames": frames[index], "positions": positions[index]},
-        specs,
-        sequence_length,
-        batch_size,
-        shuffle=shuffle,
-        repeat=repeat,
-        seed=seed,
-        window_stride=1,
-        source=f"the synthetic {scene} {split} split",
-        names=[f"synthetic {scene} {split} sequence {i}" for i in range(num_sequences)],
-        start_batch=start_batch,
-    )

@@ -18,7 +18,7 @@ import numpy as np
 from video_structure import config as config_lib
 from video_structure import export as export_lib
 from video_structure import rollouts
-from video_structure.data import registry
+from video_structure.data import loading
 
 _OPTIONAL_KEYS = ("positions", "rewards", "domain", "episode", "actions", "label")
 
@@ -36,19 +36,19 @@ def collect(
 ) -> dict[str, np.ndarray]:
     """Runs an export over the first `num_sequences` sequences of a split.
 
-    The sequences are `registry.take_sequences`': the split read once, in an
+    The sequences are `loading.take_sequences`': the split read once, in an
     order shuffled by `seed`.
 
     Args:
         export_path: SavedModel directory written by train.py.
-        dataset: a key of `registry.DATASETS`.
+        dataset: a key of `video_structure.data.registry.DATASETS`.
         split: "train" or "test".
         num_sequences: sequences to collect (fewer if the split is smaller).
         num_samples: N, prior samples per sequence.
         batch_size: sequences per forward pass.
         data_dir: dataset directory of file-based datasets.
         seed: seed of the sequence order and of the samples.
-        window_stride: see `registry.load_split`.
+        window_stride: see `loading.load_split`.
 
     Returns:
         Dict of numpy arrays as in the module docstring.
@@ -63,7 +63,7 @@ def collect(
     loaded, config_dict, action_size = export_lib.load(export_path)
     config = config_lib.Config.from_dict(config_dict, f"the config of {export_path}")
     observed = config.observed_steps
-    batches, data_action_size = registry.take_sequences(
+    batches, data_action_size = loading.take_sequences(
         dataset,
         split,
         config,
