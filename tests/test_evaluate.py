@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import scipy.linalg
@@ -112,6 +113,52 @@ def test_steps_default_to_the_export_and_only_predicted_steps_shrink():
         evaluation.resolve_steps(cfg, 8, None)
     with pytest.raises(ValueError, match="pass at most 4"):
         evaluation.resolve_steps(cfg, None, 5)
+
+
+# evaluation.evaluate's numbers on the tiny export (6 + 4 steps) with a random
+# VGG, 3 synthetic test sequences (a last batch of one) and 4 samples, recorded
+# before the speed work of issue 15 (eager VGG, the baseline scored apart):
+# per metric, the closest, furthest and repeat-last means per predicted step
+# and the closest and furthest sample of each sequence.
+PINNED_METRICS = {
+    "vgg_cosine": (
+        [0.8332179, 0.8393105, 0.8340506, 0.8322071],
+        [0.8304897, 0.8334555, 0.8312767, 0.8328452],
+        [0.9870686, 0.972685, 0.9602174, 0.9510433],
+        ([0, 3, 0], [3, 2, 2]),
+    ),
+    "ssim": (
+        [0.1830032, 0.1615861, 0.1815771, 0.1848971],
+        [0.159177, 0.1678736, 0.1691356, 0.1709169],
+        [0.915667, 0.8125545, 0.7369167, 0.6926123],
+        ([2, 2, 3], [3, 1, 0]),
+    ),
+    "psnr": (
+        [12.3047466, 12.676109, 12.3511047, 12.3118324],
+        [12.1922235, 12.1971509, 12.3193242, 12.145436],
+        [27.8438886, 23.6431293, 21.6469758, 20.7525978],
+        ([0, 3, 0], [3, 0, 1]),
+    ),
+}
+
+
+@pytest.mark.slow  # 8 s on the busy 2-core machine, after the export is built.
+def test_evaluate_keeps_the_pinned_metrics_of_a_fixed_export_and_seed(tiny_export):
+    _, path, cfg = tiny_export(6, 4)
+    loaded = tf.saved_model.load(path)
+    keras.utils.set_random_seed(0)
+    vgg = pretrained.build_vgg16_features(weights=None)
+    batches, _ = registry.take_sequences("synthetic", "test", cfg, 3, 2, seed=0)
+    settings = evaluation.Settings(num_sequences=3, num_samples=4, batch_size=2, fvd=False)
+    results, _, count = evaluation.evaluate(loaded, cfg, 0, batches, settings, vgg, progress=False)
+    assert count == 3
+    for metric, (closest, furthest, repeat_last, indices) in PINNED_METRICS.items():
+        model = results["model"][metric]
+        np.testing.assert_allclose(model["closest"]["mean"], closest, rtol=1e-5)
+        np.testing.assert_allclose(model["furthest"]["mean"], furthest, rtol=1e-5)
+        np.testing.assert_allclose(results["repeat_last"][metric]["mean"], repeat_last, rtol=1e-5)
+        per_sequence = model["per_sequence"]
+        assert (per_sequence["closest_index"], per_sequence["furthest_index"]) == indices
 
 
 @pytest.mark.slow

@@ -132,14 +132,14 @@ def test_vgg_cosine_similarity_batches_consistently(random_vgg):
 
 
 class _CountingModel:
-    """Calls a model and counts the frames it was given."""
+    """Calls a model and counts the frames it was given, also inside a tf.function."""
 
     def __init__(self, model):
         self.model = model
-        self.frames = 0
+        self.frames = tf.Variable(0)
 
     def __call__(self, images, training):
-        self.frames += len(images)
+        self.frames.assign_add(tf.shape(images)[0])
         return self.model(images, training=training)
 
 
@@ -150,7 +150,7 @@ def test_vgg_cosine_similarity_broadcasts_the_target_and_embeds_it_once(random_v
     counting = _CountingModel(random_vgg)
     # Chunks of 4 frames: the 6 target frames span two chunks.
     values = similarity.vgg_cosine_similarity(target, prediction, counting, batch_size=4).numpy()
-    assert counting.frames == 6 + 30
+    assert int(counting.frames) == 6 + 30
     expected = similarity.vgg_cosine_similarity(
         np.broadcast_to(target, prediction.shape), prediction, random_vgg
     ).numpy()

@@ -283,12 +283,14 @@ def evaluate(loaded, config, action_size, batches, settings, vgg, i3d=None, prog
         )  # [batch, N, dT, ...]
         frames = frames[:, :length]  # [batch, T + Delta T, H, W, C]
         truth = frames[:, observed:]
-        values = frame_metrics(truth, samples, vgg)
         last = np.repeat(frames[:, observed - 1 : observed], predicted, axis=1)[:, np.newaxis]
-        baseline = frame_metrics(truth, last, vgg)
+        # The baseline is scored as one more sample, so that VGG embeds the
+        # truth once for both.
+        scored = frame_metrics(truth, np.concatenate([samples, last], axis=1), vgg)
+        values = {m: scored[m][:, :-1] for m in similarity.FRAME_METRICS}
         for m in similarity.FRAME_METRICS:
             gathered.per_sample[m].append(values[m])
-            gathered.repeat_last[m].append(baseline[m][:, 0])
+            gathered.repeat_last[m].append(scored[m][:, -1])
         if gathered.strip is None:
             ranked = similarity.select_closest_and_furthest(values["vgg_cosine"][:1])
             observed_truth = frames[0, :observed]

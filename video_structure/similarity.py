@@ -106,6 +106,22 @@ def feature_cosine_similarity(features_a, features_b, eps=1e-10):
     return tf.reduce_mean(tf.stack(per_layer, axis=0), axis=0)
 
 
+# Traced once per VGG model and twice per frame size (the first chunk's
+# batch, then any batch): in graph mode grappler fuses each convolution with
+# its bias and ReLU, and the cosine's normalisations run as one graph, which
+# eager execution does op by op.
+@tf.function(reduce_retracing=True)
+def _vgg_features(vgg_model, frames):
+    return vgg_model(frames, training=False)
+
+
+@tf.function(reduce_retracing=True)
+def _cosine_to_targets(vgg_model, target_features, target_index, predictions):
+    """Cosine of each predicted frame's features with its target's, [predictions]."""
+    targets = [tf.gather(features, target_index) for features in target_features]
+    return feature_cosine_similarity(targets, vgg_model(predictions, training=False))
+
+
 def vgg_cosine_similarity(target, prediction, vgg_model, batch_size=64):
     """VGG16 feature cosine similarity per frame (higher is better).
 
@@ -153,13 +169,13 @@ def vgg_cosine_similarity(target, prediction, vgg_model, batch_size=64):
     ).reshape(-1)
     values = np.empty(len(flat_prediction), np.float32)
     for start in range(0, len(flat_target), batch_size):
-        target_features = vgg_model(flat_target[start : start + batch_size], training=False)
+        target_features = _vgg_features(vgg_model, flat_target[start : start + batch_size])
         (paired,) = np.nonzero((target_index >= start) & (target_index < start + batch_size))
         for chunk_start in range(0, len(paired), batch_size):
             chunk = paired[chunk_start : chunk_start + batch_size]
-            features = vgg_model(flat_prediction[chunk], training=False)
-            targets = [tf.gather(f, target_index[chunk] - start) for f in target_features]
-            values[chunk] = feature_cosine_similarity(targets, features).numpy()
+            values[chunk] = _cosine_to_targets(
+                vgg_model, target_features, target_index[chunk] - start, flat_prediction[chunk]
+            ).numpy()
     return tf.constant(values.reshape(lead))
 
 
