@@ -148,7 +148,7 @@ def test_evaluate_keeps_the_pinned_metrics_of_a_fixed_export_and_seed(tiny_expor
     loaded = tf.saved_model.load(path)
     keras.utils.set_random_seed(0)
     vgg = pretrained.build_vgg16_features(weights=None)
-    batches, _ = registry.take_sequences("synthetic", "test", cfg, 3, 2, seed=0)
+    batches, _ = loading.take_sequences("synthetic", "test", cfg, 3, 2, seed=0)
     settings = evaluation.Settings(num_sequences=3, num_samples=4, batch_size=2, fvd=False)
     results, _, count = evaluation.evaluate(loaded, cfg, 0, batches, settings, vgg, progress=False)
     assert count == 3
