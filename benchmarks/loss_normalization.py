@@ -88,9 +88,8 @@ SETTINGS = {
     # place of its own (vision.ramp_initializer), instead of all at the centre.
     "code_spread": {**_CODE, "detector_start_spread": 4.0},
     # Not from the paper: v_hat starts as v_1 (the reconstructor's output
-    # convolution starts at zero), alone and with the ring of start places.
+    # convolution starts at zero).
     "code_zero": {**_CODE, "reconstructor_zero_init": True},
-    "code_zero_spread": {**_CODE, "reconstructor_zero_init": True, "detector_start_spread": 4.0},
     # The ring of start places with the width schedule: wide blobs reach far,
     # and from distinct places each keypoint meets a different error.
     "code_spread_anneal": {

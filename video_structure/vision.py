@@ -23,6 +23,7 @@ def _conv(
     strides: int = 1,
     activation="leaky_relu",
     name=None,
+    kernel_initializer="he_uniform",
 ) -> keras.layers.Conv2D:
     """A convolution with the paper's initialisation and weight decay (S1.1.1, S1.2)."""
     if activation == "leaky_relu":
@@ -33,7 +34,7 @@ def _conv(
         strides=strides,
         padding="same",
         activation=activation,
-        kernel_initializer="he_uniform",
+        kernel_initializer=kernel_initializer,
         kernel_regularizer=keras.regularizers.L2(config.weight_decay),
         name=name,
     )
@@ -122,10 +123,16 @@ class ImageEncoder(keras.layers.Layer):
         self.output_conv = None
         if output_channels is not None:
             self.output_conv = _conv(
-                config, output_channels, kernel_size=1, activation=output_activation
+                config,
+                output_channels,
+                kernel_size=1,
+                activation=output_activation,
+                kernel_initializer=(
+                    ramp_initializer(output_ramp_gain)
+                    if self.output_coord_channels
+                    else "he_uniform"
+                ),
             )
-            if self.output_coord_channels:
-                self.output_conv.kernel_initializer = ramp_initializer(output_ramp_gain)
 
     def call(self, images: tf.Tensor) -> tf.Tensor:
         """Maps [batch, H, W, C] frames in [0, 1] to [batch, h, w, output_channels]."""
@@ -255,9 +262,13 @@ class Reconstructor(keras.layers.Layer):
         for _ in range(levels):
             filters //= 2
             self.scales.append([_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
-        self.output_conv = _conv(config, config.image_channels, kernel_size=1, activation=None)
-        if config.reconstructor_zero_init:
-            self.output_conv.kernel_initializer = keras.initializers.Zeros()
+        self.output_conv = _conv(
+            config,
+            config.image_channels,
+            kernel_size=1,
+            activation=None,
+            kernel_initializer="zeros" if config.reconstructor_zero_init else "he_uniform",
+        )
 
     def render(self, keypoints: tf.Tensor, sigma=None) -> tf.Tensor:
         """[batch, K, 3] keypoints (or features) -> [batch, h, w, K] maps R_hat.
