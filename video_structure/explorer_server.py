@@ -50,11 +50,21 @@ class Explorer:
         if not exports:
             raise ValueError("The explorer needs at least one export.")
         self.exports = list(exports)
+        # (export, sequence) -> `explorer_figures.sequence`: detected once, not on every drag.
+        self._batches: dict[tuple[int, int], dict[str, np.ndarray]] = {}
 
     def _export(self, index) -> explorer_figures.Export:
         if not isinstance(index, int) or not 0 <= index < len(self.exports):
             raise ValueError(f"export must be in [0, {len(self.exports) - 1}], got {index!r}.")
         return self.exports[index]
+
+    def _sequence(self, export: int, index: int) -> dict[str, np.ndarray]:
+        key = (export, index)
+        if type(index) is not int:  # 2.0 == 2: not served from the cache, rejected as before
+            return explorer_figures.sequence(self._export(export), index)
+        if key not in self._batches:
+            self._batches[key] = explorer_figures.sequence(self._export(export), index)
+        return self._batches[key]
 
     def info(self) -> dict:
         return {
@@ -71,7 +81,7 @@ class Explorer:
         }
 
     def sequence(self, export: int, index: int) -> dict:
-        batch = explorer_figures.sequence(self._export(export), index)
+        batch = self._sequence(export, index)
         return {
             "frames": [_png_url(frame) for frame in batch["frames"][0]],
             "keypoints": batch["keypoints"][0].tolist(),
@@ -93,7 +103,7 @@ class Explorer:
                 f"observed_keypoints must be finite with shape [T, K, 3] = {list(shape)}, "
                 f"got shape {list(observed.shape)}."
             )
-        batch = explorer_figures.sequence(explored, index)
+        batch = self._sequence(export, index)
         keypoints = manipulation.predict(
             explored.loaded, observed[None], num_samples, (seed, 0), batch.get("actions")
         )  # [1, N, T + Delta T, K, 3]
