@@ -121,6 +121,15 @@ flags.DEFINE_enum(
     "distributions and losses stay float32; mixed_float16 adds dynamic loss scaling.",
 )
 flags.DEFINE_integer(
+    "micro_batch_size",
+    0,
+    "Compute each step's gradients this many sequences (per replica) at a time and average "
+    "them: the same losses and gradients as the whole batch (other random draws), the "
+    "memory of a small batch, and on CPU a faster step at large batches "
+    "(benchmarks/train_step.py). 0: the whole batch at once.",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
     "verbose",
     1,
     "Keras progress output: 0 silent, 1 progress bar, 2 one line per checkpoint interval.",

@@ -32,12 +32,14 @@ def measure(settings):
             int, "timed_steps": int, optionally "action_size": int (0: no
             actions), "strategy" and "devices" (`distribute.make_strategy`'s
             arguments), "precision" (a `run_options.POLICIES` name) and
-            "overrides" ({hyperparameter: value} changes to the preset)}.
+            "overrides" ({hyperparameter: value} changes to the preset),
+            "micro_batch_size" (`model.StructVRNN`'s)}.
 
     Returns:
-        {"steps_per_s": float, "peak_mib": float, "device": "CPU" or "GPU"};
-        steps/s excludes the warm-up (tracing, compiling) steps; peak memory is
-        the process's maximum resident set size, or the GPU's peak where one is
+        {"steps_per_s": float, "peak_mib": float, "device": "CPU" or "GPU",
+        "first_step_end": time.time() at the end of the first step}; steps/s
+        excludes the warm-up (tracing, compiling) steps; peak memory is the
+        process's maximum resident set size, or the GPU's peak where one is
         used.
     """
     import numpy as np
@@ -57,7 +59,11 @@ def measure(settings):
     action_size = settings.get("action_size", 0)
     with strategy.scope():
         with precision.policy(policy):
-            model = model_lib.StructVRNN(config, action_size=action_size)
+            model = model_lib.StructVRNN(
+                config,
+                action_size=action_size,
+                micro_batch_size=settings.get("micro_batch_size", 0),
+            )
         optimizer = optimizers.make_optimizer(config, strategy.num_replicas_in_sync, policy)
         model.compile(optimizer=optimizer, jit_compile=settings["xla"])
         model.build_all()
@@ -80,7 +86,10 @@ def measure(settings):
             -1, 1, size=[config.batch_size, config.sequence_length, action_size]
         ).astype(np.float32)
     data = distribute.shard_by_data(tf.data.Dataset.from_tensors(batch).repeat())
-    model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"], verbose=0)
+    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+    first_step_end = time.time()
+    if settings["warmup_steps"] > 1:
+        model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"] - 1, verbose=0)
     start = time.perf_counter()
     model.fit(data, epochs=1, steps_per_epoch=settings["timed_steps"], verbose=0)
     seconds = time.perf_counter() - start
@@ -94,6 +103,7 @@ def measure(settings):
         "steps_per_s": settings["timed_steps"] / seconds,
         "peak_mib": peak,
         "device": "GPU" if gpus else "CPU",
+        "first_step_end": first_step_end,
     }
 
 
@@ -160,12 +170,14 @@ def measure_in_subprocess(settings, onednn="1", job="train"):
         job: "train" (`measure`) or "throughput".
 
     Returns:
-        The dict of `measure` or `throughput`.
+        The dict of `measure` (with "first_step_s", the seconds from the
+        process's launch to the end of its first step) or `throughput`.
 
     Raises:
         RuntimeError: the measurement failed; the message ends with its stderr.
     """
     env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=_ROOT)
+    launched = time.time()
     result = subprocess.run(
         [sys.executable, os.path.abspath(__file__), job, json.dumps(settings)],
         capture_output=True,
@@ -174,7 +186,10 @@ def measure_in_subprocess(settings, onednn="1", job="train"):
     )
     if result.returncode:
         raise RuntimeError(f"Measuring {settings} failed: {result.stderr.strip()[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    numbers = json.loads(result.stdout.strip().splitlines()[-1])
+    if "first_step_end" in numbers:
+        numbers["first_step_s"] = numbers.pop("first_step_end") - launched
+    return numbers
 
 
 if __name__ == "__main__":

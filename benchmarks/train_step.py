@@ -12,10 +12,12 @@ fraction of the floor: (FLOPs / the larger measured FLOP/s) / step time.
 
     python benchmarks/train_step.py --flops_only            # the counts, no TensorFlow
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=32,8 --onednn=1,0 --xla=0,1
+    python benchmarks/train_step.py --presets=dmcs --batch_sizes=32 --micro_batch_sizes=0,8
     python benchmarks/train_step.py --presets=synthetic --batch_sizes=2 --warmup_steps=1 \
         --timed_steps=1                                     # a quick check
 
-Step times exclude the warm-up (tracing, compiling) steps; peak memory is the
+Step times exclude the warm-up (tracing, compiling) steps, whose first ends the
+printed seconds after the measuring process's launch; peak memory is the
 process's maximum resident set size (host memory), or the GPU's peak where one
 is used.
 """
@@ -32,6 +34,11 @@ flags.DEFINE_list("presets", list(config_lib.PRESETS), "Hyperparameter presets t
 flags.DEFINE_list("batch_sizes", [], "Batch sizes; default each preset's own.")
 flags.DEFINE_list("onednn", ["1"], "TF_ENABLE_ONEDNN_OPTS values to measure (0 or 1).")
 flags.DEFINE_list("xla", ["0"], "jit_compile values to measure (0 or 1).")
+flags.DEFINE_list(
+    "micro_batch_sizes",
+    ["0"],
+    "micro_batch_size values to measure (train.py --micro_batch_size; 0: the whole batch).",
+)
 flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (tracing, compilation).", lower_bound=1)
 flags.DEFINE_integer("timed_steps", 5, "Timed steps.", lower_bound=1)
 flags.DEFINE_integer(
@@ -53,6 +60,10 @@ def _check_flags():
             raise app.UsageError(f"--{name} takes 0 and 1, not {','.join(FLAGS[name].value)}.")
     if not all(size.isdigit() and int(size) > 0 for size in FLAGS.batch_sizes):
         raise app.UsageError(f"--batch_sizes must be positive integers: {FLAGS.batch_sizes}.")
+    if not all(size.isdigit() for size in FLAGS.micro_batch_sizes):
+        raise app.UsageError(
+            f"--micro_batch_sizes must be integers >= 0: {FLAGS.micro_batch_sizes}."
+        )
 
 
 def _with_step(counts):
@@ -117,19 +128,26 @@ def main(argv):
                 continue
             for onednn in FLAGS.onednn:
                 for xla in FLAGS.xla:
-                    _time(preset, batch_size, onednn, xla, step_flops, peaks[onednn])
+                    for micro in FLAGS.micro_batch_sizes:
+                        _time(
+                            preset, batch_size, onednn, xla, int(micro), step_flops, peaks[onednn]
+                        )
 
 
-def _time(preset, batch_size, onednn, xla, step_flops, peak):
+def _time(preset, batch_size, onednn, xla, micro_batch_size, step_flops, peak):
     """Measures one combination in a fresh process and prints its line."""
     settings = {
         "preset": preset,
         "batch_size": batch_size,
         "xla": xla == "1",
+        "micro_batch_size": micro_batch_size,
         "warmup_steps": FLAGS.warmup_steps,
         "timed_steps": FLAGS.timed_steps,
     }
-    line = f"onednn={onednn} xla={xla}, {FLAGS.timed_steps} steps after {FLAGS.warmup_steps}: "
+    line = (
+        f"onednn={onednn} xla={xla} micro_batch_size={micro_batch_size}, "
+        f"{FLAGS.timed_steps} steps after {FLAGS.warmup_steps}: "
+    )
     try:
         numbers = train_speed.measure_in_subprocess(settings, onednn)
     except RuntimeError as error:
@@ -138,7 +156,8 @@ def _time(preset, batch_size, onednn, xla, step_flops, peak):
     seconds = 1 / numbers["steps_per_s"]
     print(
         line + f"{seconds:.3f} s/step, {numbers['steps_per_s'] * batch_size:.2f} sequences/s, "
-        f"peak {numbers['peak_mib']:.0f} MiB ({numbers['device']}); "
+        f"peak {numbers['peak_mib']:.0f} MiB ({numbers['device']}), first step done "
+        f"{numbers['first_step_s']:.0f} s after launch; "
         f"{step_flops / seconds / 1e9:.1f} GFLOP/s, "
         f"{train_speed.floor_fraction(step_flops, peak, seconds):.1%} of the floor",
         flush=True,

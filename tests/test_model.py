@@ -412,3 +412,74 @@ def test_keypoint_statistics_are_logged_for_keypoint_models(representation):
     assert (set(model_lib.KEYPOINT_MONITORS) <= set(logs)) == (representation == "keypoints")
     if representation == "keypoints":
         assert 1 <= float(logs["active_keypoints"]) <= CONFIG.num_keypoints
+
+
+# The total loss, its terms and the global norm of its gradient on batch() with
+# the weights of seed 0, as the implementation computed them before the speed
+# work of issue 15: a faster step must give the same numbers.
+PINNED_LOSSES = {
+    "paper": (
+        110.020081,
+        {"image": 98.862488, "separation": 15.919753, "sparsity": 19.51899, "vrnn": 4.384611},
+        942.59955,
+    ),
+    "code": (
+        11.614358,
+        {"image": 9.886249, "separation": 0.99614, "sparsity": 0.83621, "vrnn": 0.876922},
+        94.328499,
+    ),
+}
+PINNED_COMMON = {"kl": 6.735188, "weight_decay": 0.027661}
+
+
+@pytest.mark.parametrize("normalization", sorted(PINNED_LOSSES))
+def test_losses_and_gradient_norm_are_pinned(normalization):
+    cfg = CONFIG.replace(
+        loss_normalization=normalization, sparsity_on_raw_scales=normalization == "code"
+    )
+    model = make_model(cfg=cfg)
+    data = batch(cfg=cfg)
+    with tf.GradientTape() as tape:
+        total, terms, _ = model.compute_losses(data, training=True)
+    gradients = tape.gradient(total, model.trainable_variables)
+    norm = tf.linalg.global_norm([g for g in gradients if g is not None])
+    pinned_total, pinned_terms, pinned_norm = PINNED_LOSSES[normalization]
+    assert float(total) == pytest.approx(pinned_total, rel=1e-4)
+    for name, value in {**pinned_terms, **PINNED_COMMON}.items():
+        assert float(terms[name]) == pytest.approx(value, rel=1e-4), name
+    assert float(norm) == pytest.approx(pinned_norm, rel=1e-4)
+
+
+@pytest.mark.parametrize("normalization", ["paper", "code"])
+def test_micro_batches_give_the_whole_batch_losses_and_gradients(normalization):
+    # No random draws (no latents, teacher forcing at step 0), so the two
+    # computations see the same rollouts.
+    cfg = CONFIG.replace(
+        deterministic_belief=True,
+        num_bom_samples=1,
+        loss_normalization=normalization,
+        sparsity_on_raw_scales=normalization == "code",
+    )
+    data = batch(cfg=cfg)
+    logs, updates = [], []
+    for micro_batch_size in (0, 2):
+        keras.utils.set_random_seed(0)
+        model = model_lib.StructVRNN(cfg, micro_batch_size=micro_batch_size)
+        # Plain SGD at rate 1: each weight's update is minus its gradient.
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        model.build_all()
+        before = [variable.numpy() for variable in model.trainable_variables]
+        logs.append({name: float(value) for name, value in model.train_step(data).items()})
+        updates.append([v.numpy() - b for v, b in zip(model.trainable_variables, before)])
+    assert logs[1] == pytest.approx(logs[0], rel=1e-5, abs=1e-6)
+    for whole, micro in zip(*updates):
+        np.testing.assert_allclose(micro, whole, rtol=1e-4, atol=1e-6)
+    assert any(np.any(update != 0) for update in updates[0])
+
+
+def test_micro_batches_must_divide_the_batch():
+    model = model_lib.StructVRNN(CONFIG, micro_batch_size=3)
+    model.compile(optimizer=optimizers.make_optimizer(CONFIG))
+    model.build_all()
+    with pytest.raises(ValueError, match="micro_batch_size=3 does not divide .* 4 sequences"):
+        model.train_step(batch())

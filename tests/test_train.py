@@ -179,6 +179,7 @@ BAD_FLAGS = {
     "stray": "Unexpected arguments: ['stray']",
     "--strategy=multi_worker": "TF_CONFIG environment variable, which is not set",
     "--devices=CPU:0": "--devices applies to --strategy=mirrored only",
+    "--micro_batch_size=3": "--micro_batch_size=3 must divide each replica's 4 sequences",
 }
 
 

@@ -53,11 +53,29 @@ KEYPOINT_MONITORS = ("active_keypoints", "keypoint_spread", "keypoint_motion")
 class StructVRNN(keras.Model):
     """The Struct-VRNN model of Figure 1."""
 
-    def __init__(self, config: config_lib.Config, action_size: int = 0, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        config: config_lib.Config,
+        action_size: int = 0,
+        seed: int = 0,
+        micro_batch_size: int = 0,
+        **kwargs,
+    ):
+        """Builds the parts.
+
+        Args:
+            config: the hyperparameters.
+            action_size: A, the action vector's size; 0 for a model without actions.
+            seed: seeds the model's random draws (best of many, scheduled sampling).
+            micro_batch_size: if positive and smaller than a replica's batch,
+                `train_step` computes the gradients this many sequences at a
+                time and averages them (`_accumulated_gradients`).
+        """
         # float32 whatever the policy: the losses (precision.py).
         super().__init__(dtype="float32", **kwargs)
         self.config = config
         self.action_size = action_size
+        self.micro_batch_size = micro_batch_size
         if config.representation == "cnn":
             self.detector = vision.FeatureDetector(config, name="detector")
         else:
@@ -251,7 +269,7 @@ class StructVRNN(keras.Model):
 
     # Training.
 
-    def compute_losses(self, batch: dict[str, tf.Tensor], training: bool):
+    def compute_losses(self, batch: dict[str, tf.Tensor], training: bool, global_batch=None):
         """Evaluates every term of Eq. 9 on a batch.
 
         Args:
@@ -260,6 +278,9 @@ class StructVRNN(keras.Model):
             training: use the scheduled-sampling probabilities (and keypoint
                 width) of the current step; otherwise the RNN always gets the
                 model's own samples and the maps have keypoint_sigma.
+            global_batch: the number of sequences of the whole step's batch, of
+                which `batch` is a share; None: batch times the replicas.
+                Only the code's L_sparse reads it.
 
         Returns:
             (total loss, dict of the unscaled terms, dict of outputs).
@@ -311,7 +332,8 @@ class StructVRNN(keras.Model):
         # The authors' code separates the observed steps' trajectories only.
         separated = keypoints[:, : config.observed_steps] if normalization == "code" else keypoints
         # The code divides by the whole batch: under tf.distribute, the global one.
-        global_batch = tf.shape(frames)[0] * distribute.num_replicas()
+        if global_batch is None:
+            global_batch = tf.shape(frames)[0] * distribute.num_replicas()
         terms = {
             "image": losses.image_loss(frames, reconstructed, normalization),
             "separation": (
@@ -370,6 +392,8 @@ class StructVRNN(keras.Model):
     def _update_metrics(self, total, terms, outputs):
         """Updates the trackers of `total`, `terms` and the keypoint statistics.
 
+        `outputs` holds what `_logged_outputs` keeps of `compute_losses`' outputs.
+
         Returns:
             The trackers' results, the step's logs.
         """
@@ -383,20 +407,100 @@ class StructVRNN(keras.Model):
             for name in ("loss", *terms, *outputs["keypoint_statistics"])
         }
         logs["beta"] = outputs["beta"]
-        logs["sample_prob_observed"] = tf.cast(outputs["sample_prob_observed"], tf.float32)
-        logs["sample_prob_predicted"] = tf.cast(outputs["sample_prob_predicted"], tf.float32)
+        logs["sample_prob_observed"] = outputs["sample_prob_observed"]
+        logs["sample_prob_predicted"] = outputs["sample_prob_predicted"]
         return distribute.reducible_logs(logs)
 
     def train_step(self, batch):
+        size = self.micro_batch_size
+        batch_size = batch["frames"].shape[0]
+        if size and batch_size is not None and batch_size > size:
+            total, terms, logged, gradients = self._accumulated_gradients(batch, size)
+        else:
+            total, terms, outputs, gradients = self._loss_gradients(batch)
+            logged = _logged_outputs(outputs)
+        gradients = distribute.global_gradients(gradients)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return self._update_metrics(total, terms, logged)
+
+    def _loss_gradients(self, batch, global_batch=None):
+        """Eq. 9 on `batch` and its gradients: (total, terms, outputs, gradients).
+
+        `global_batch` as for `compute_losses`.
+        """
         with tf.GradientTape() as tape:
-            total, terms, outputs = self.compute_losses(batch, training=True)
+            total, terms, outputs = self.compute_losses(
+                batch, training=True, global_batch=global_batch
+            )
             # Each replica's terms are means over its share of the global batch;
             # 1/R of each sums to the global mean's gradient (distribute.py).
             # scale_loss: float16's loss scale, 1 otherwise.
             scaled = self.optimizer.scale_loss(total / distribute.num_replicas())
-        gradients = distribute.global_gradients(tape.gradient(scaled, self.trainable_variables))
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        return self._update_metrics(total, terms, outputs)
+        return total, terms, outputs, tape.gradient(scaled, self.trainable_variables)
+
+    def _accumulated_gradients(self, batch, size: int):
+        """`_loss_gradients` of `batch`, computed `size` sequences at a time.
+
+        Every term of Eq. 9 is a mean over the batch's sequences (in both
+        normalisations; the code's L_sparse, which divides that mean by the
+        batch size once more, is told the whole batch's), so the mean over
+        equal micro-batches of their terms and gradients is the whole batch's;
+        only the random draws (best of
+        many, scheduled sampling) differ, as they would for another seed. A
+        tf.while_loop runs the micro-batches one after another, so the step is
+        traced once and only one micro-batch's activations are alive at a time:
+        large batches run at the per-FLOP speed of small ones
+        (benchmarks/train_step.py --micro_batch_sizes).
+
+        Returns:
+            (total, terms, logged outputs, gradients), each the micro-batches' mean.
+        """
+        batch_size = batch["frames"].shape[0]
+        if batch_size % size:
+            raise ValueError(
+                f"micro_batch_size={size} does not divide the per-replica batch of "
+                f"{batch_size} sequences."
+            )
+        count = batch_size // size
+        pieces = tf.nest.map_structure(
+            lambda tensor: tf.reshape(tensor, [count, size, *tensor.shape[1:]]), batch
+        )
+
+        global_batch = batch_size * distribute.num_replicas()
+
+        def mean_of_piece(index):
+            total, terms, outputs, gradients = self._loss_gradients(
+                tf.nest.map_structure(lambda tensor: tensor[index], pieces), global_batch
+            )
+            # A variable that a micro-batch leaves without gradient gets zeros,
+            # which move neither Adam's moments nor the weights.
+            gradients = [
+                tf.zeros_like(variable) if gradient is None else gradient
+                for gradient, variable in zip(gradients, self.trainable_variables)
+            ]
+            values = (total, terms, _logged_outputs(outputs), gradients)
+            return tf.nest.map_structure(lambda value: tf.cast(value, tf.float32) / count, values)
+
+        # The loop's running sums start at zero, in the structure mean_of_piece returns.
+        zero = tf.constant(0.0)
+        monitors = KEYPOINT_MONITORS if self.config.representation == "keypoints" else ()
+        logged = {name: zero for name in ("beta", "sample_prob_observed", "sample_prob_predicted")}
+        logged["keypoint_statistics"] = {name: zero for name in monitors}
+        start = (
+            zero,
+            {name: zero for name in LOSS_TERMS[1:]},
+            logged,
+            [tf.zeros_like(variable) for variable in self.trainable_variables],
+        )
+        _, mean = tf.while_loop(
+            lambda index, _: index < count,
+            lambda index, mean: (
+                index + 1,
+                tf.nest.map_structure(tf.add, mean, mean_of_piece(index)),
+            ),
+            (tf.constant(0), start),
+        )
+        return mean
 
     def test_step(self, batch):
         total, terms, outputs = self.compute_losses(batch, training=False)
@@ -406,7 +510,7 @@ class StructVRNN(keras.Model):
         terms["future"] = self.prediction_loss(
             outputs["keypoints"], batch.get("actions") if self.action_size else None
         )
-        return self._update_metrics(total, terms, outputs)
+        return self._update_metrics(total, terms, _logged_outputs(outputs))
 
 
 def scaled_terms(terms: dict[str, tf.Tensor], config: config_lib.Config) -> dict[str, tf.Tensor]:
@@ -433,6 +537,16 @@ def scaled_terms(terms: dict[str, tf.Tensor], config: config_lib.Config) -> dict
         "weight_decay": 1.0,
     }
     return {name: scale * terms[name] for name, scale in scales.items()}
+
+
+def _logged_outputs(outputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The scalars of `compute_losses`' outputs that a step logs."""
+    return {
+        "keypoint_statistics": outputs["keypoint_statistics"],
+        "beta": outputs["beta"],
+        "sample_prob_observed": tf.cast(outputs["sample_prob_observed"], tf.float32),
+        "sample_prob_predicted": tf.cast(outputs["sample_prob_predicted"], tf.float32),
+    }
 
 
 def _positions(batch) -> tf.Tensor:

@@ -42,6 +42,7 @@ class Options:
     strategy: str = "default"
     devices: list[str] | None = None
     mixed_precision: str = "float32"
+    micro_batch_size: int = 0
 
 
 def check_strategy(name: str, devices: list[str] | None = None) -> None:

@@ -66,6 +66,13 @@ def run(config: config_lib.Config, options: run_options.Options) -> str:
             f"between the {strategy.num_replicas_in_sync} replicas of "
             f"--strategy={options.strategy}."
         )
+    share = config.batch_size // strategy.num_replicas_in_sync
+    if options.micro_batch_size and share % options.micro_batch_size:
+        raise TrainingError(
+            f"--micro_batch_size={options.micro_batch_size} must divide each replica's "
+            f"{share} sequences (--batch_size={config.batch_size} over "
+            f"{strategy.num_replicas_in_sync} replicas)."
+        )
     if not distribute.is_chief(strategy):
         return train(config, options, strategy)
     lock = open_run(options.output_dir)
@@ -345,7 +352,12 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
     train_data, test_data = map(distribute.shard_by_data, (train_data, test_data))
     with strategy.scope():
         with precision.policy(options.mixed_precision):
-            model = model_lib.StructVRNN(config, action_size=action_size, seed=options.seed)
+            model = model_lib.StructVRNN(
+                config,
+                action_size=action_size,
+                seed=options.seed,
+                micro_batch_size=options.micro_batch_size,
+            )
         optimizer = optimizers.make_optimizer(
             config, strategy.num_replicas_in_sync, options.mixed_precision
         )
