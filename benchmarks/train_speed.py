@@ -4,7 +4,7 @@ Shared by benchmarks/train_step.py, benchmarks/cost_growth.py,
 benchmarks/input_pipeline.py and benchmarks/distributed.py. A fresh process
 per measurement, because TF_ENABLE_ONEDNN_OPTS and logical CPU devices only
 take effect before TensorFlow is imported or has made its devices. Run
-directly, it runs the job in argv[1] ("train" or "throughput") on the JSON
+directly, it runs the job in argv[1] ("train", "parts" or "throughput") on the JSON
 settings in argv[2] and prints the result as JSON.
 """
 
@@ -42,8 +42,36 @@ def measure(settings):
         process's maximum resident set size, or the GPU's peak where one is
         used.
     """
-    import numpy as np
     import tensorflow as tf
+
+    from video_structure import distribute
+
+    model, batch = _model_and_batch(settings)
+    data = distribute.shard_by_data(tf.data.Dataset.from_tensors(batch).repeat())
+    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
+    first_step_end = time.time()
+    if settings["warmup_steps"] > 1:
+        model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"] - 1, verbose=0)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=settings["timed_steps"], verbose=0)
+    seconds = time.perf_counter() - start
+    gpus = tf.config.list_physical_devices("GPU")
+    peak = (
+        tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        if gpus
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    )
+    return {
+        "steps_per_s": settings["timed_steps"] / seconds,
+        "peak_mib": peak,
+        "device": "GPU" if gpus else "CPU",
+        "first_step_end": first_step_end,
+    }
+
+
+def _model_and_batch(settings):
+    """The compiled, built model of `settings` (as for `measure`) and a batch of uniform noise."""
+    import numpy as np
 
     from video_structure import config as config_lib
     from video_structure import distribute, optimizers, precision
@@ -85,26 +113,90 @@ def measure(settings):
         batch["actions"] = rng.uniform(
             -1, 1, size=[config.batch_size, config.sequence_length, action_size]
         ).astype(np.float32)
-    data = distribute.shard_by_data(tf.data.Dataset.from_tensors(batch).repeat())
-    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0)
-    first_step_end = time.time()
-    if settings["warmup_steps"] > 1:
-        model.fit(data, epochs=1, steps_per_epoch=settings["warmup_steps"] - 1, verbose=0)
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=settings["timed_steps"], verbose=0)
-    seconds = time.perf_counter() - start
-    gpus = tf.config.list_physical_devices("GPU")
-    peak = (
-        tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-        if gpus
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-    )
-    return {
-        "steps_per_s": settings["timed_steps"] / seconds,
-        "peak_mib": peak,
-        "device": "GPU" if gpus else "CPU",
-        "first_step_end": first_step_end,
+    return model, batch
+
+
+def parts(settings):
+    """Times the forward and backward pass of each part of a training step alone.
+
+    Each part runs in its own tf.function on the inputs it gets in the step
+    (detected keypoints, phi_app(v_1), the stop-gradient targets) and takes
+    the gradient of the sum of its outputs with respect to its weights and
+    to the inputs the step differentiates (the reconstructor's keypoints and
+    appearance features): the arithmetic of the step's part, without the
+    losses. "losses and gradients" is the whole of Eq. 9 and its gradient
+    (`StructVRNN._loss_gradients`), the step without the optimizer; what it
+    takes beyond the parts' sum is the losses, the schedules and the graph's
+    overhead.
+
+    Args:
+        settings: as for `measure`, with "timed_steps" timed calls of each
+            part after "warmup_steps" untimed ones.
+
+    Returns:
+        {part: median seconds per call} for detector, appearance,
+        reconstructor, vrnn and "losses and gradients".
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from video_structure import dynamics
+
+    model, batch = _model_and_batch(settings)
+    config = model.config
+    batch = {name: tf.constant(value) for name, value in batch.items()}
+    frames = batch["frames"]
+    keypoints, _ = model.detector(frames)  # [batch, time, K, 3]
+    appearance = model.appearance(frames[:, 0])
+    targets = tf.reshape(keypoints, [config.batch_size, config.sequence_length, -1])
+
+    def gradient_of(outputs_fn, variables, inputs=()):
+        with tf.GradientTape() as tape:
+            tape.watch(list(inputs))
+            outputs = tf.nest.flatten(outputs_fn())
+            total = tf.add_n([tf.reduce_sum(output) for output in outputs])
+        return tape.gradient(total, list(variables) + list(inputs))
+
+    def vrnn():
+        rollout = dynamics.unroll(
+            model.vrnn,
+            targets,
+            config.observed_steps,
+            config.sequence_length,
+            tf.constant([0, 1]),
+            num_samples=config.num_bom_samples,
+            deterministic=config.deterministic_belief,
+            sample_prob_observed=0.5,
+            sample_prob_predicted=0.5,
+        )
+        return rollout.keypoints, rollout.kl
+
+    calls = {
+        "detector": lambda: gradient_of(
+            lambda: model.detector(frames), model.detector.trainable_variables
+        ),
+        "appearance": lambda: gradient_of(
+            lambda: model.appearance(frames[:, 0]), model.appearance.trainable_variables
+        ),
+        "reconstructor": lambda: gradient_of(
+            lambda: model.reconstructor(keypoints, keypoints[:, 0], appearance, frames[:, 0]),
+            model.reconstructor.trainable_variables,
+            (keypoints, appearance),
+        ),
+        "vrnn": lambda: gradient_of(vrnn, model.vrnn.trainable_variables),
+        "losses and gradients": lambda: model._loss_gradients(batch)[3],
     }
+    result = {}
+    for name, call in calls.items():
+        function = tf.function(call)
+        seconds = []
+        for index in range(settings["warmup_steps"] + settings["timed_steps"]):
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda tensor: tensor.numpy(), function())
+            if index >= settings["warmup_steps"]:
+                seconds.append(time.perf_counter() - start)
+        result[name] = float(np.median(seconds))
+    return result
 
 
 def throughput(settings):
@@ -147,7 +239,7 @@ def throughput(settings):
     return result
 
 
-_JOBS = {"train": measure, "throughput": throughput}
+_JOBS = {"train": measure, "parts": parts, "throughput": throughput}
 
 
 def floor_fraction(flops, flop_per_s, seconds_per_step):
@@ -167,11 +259,11 @@ def measure_in_subprocess(settings, onednn="1", job="train"):
     Args:
         settings: as for `measure` or `throughput`.
         onednn: the TF_ENABLE_ONEDNN_OPTS value, "1" or "0".
-        job: "train" (`measure`) or "throughput".
+        job: "train" (`measure`), "parts" (`parts`) or "throughput".
 
     Returns:
         The dict of `measure` (with "first_step_s", the seconds from the
-        process's launch to the end of its first step) or `throughput`.
+        process's launch to the end of its first step), `parts` or `throughput`.
 
     Raises:
         RuntimeError: the measurement failed; the message ends with its stderr.

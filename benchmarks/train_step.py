@@ -13,6 +13,7 @@ fraction of the floor: (FLOPs / the larger measured FLOP/s) / step time.
     python benchmarks/train_step.py --flops_only            # the counts, no TensorFlow
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=32,8 --onednn=1,0 --xla=0,1
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=32 --micro_batch_sizes=0,8
+    python benchmarks/train_step.py --presets=dmcs_cpu --parts   # where the time goes
     python benchmarks/train_step.py --presets=synthetic --batch_sizes=2 --warmup_steps=1 \
         --timed_steps=1                                     # a quick check
 
@@ -46,6 +47,12 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_bool("flops_only", False, "Print the FLOP counts only; time nothing.")
 flags.DEFINE_bool("profiler", False, "Also count the FLOPs with TF's profiler, by part.")
+flags.DEFINE_bool(
+    "parts",
+    False,
+    "Also time each part's forward and backward pass alone (train_speed.parts), with its "
+    "FLOPs and fraction of the floor: where a step's time goes.",
+)
 FLAGS = flags.FLAGS
 
 
@@ -162,6 +169,37 @@ def _time(preset, batch_size, onednn, xla, micro_batch_size, step_flops, peak):
         f"{train_speed.floor_fraction(step_flops, peak, seconds):.1%} of the floor",
         flush=True,
     )
+
+
+def _time_parts(preset, batch_size, onednn, counts, peak):
+    """Times the parts in a fresh process and prints their table."""
+    settings = {
+        "preset": preset,
+        "batch_size": batch_size,
+        "xla": False,
+        "warmup_steps": FLAGS.warmup_steps,
+        "timed_steps": FLAGS.timed_steps,
+    }
+    try:
+        seconds = train_speed.measure_in_subprocess(settings, onednn, job="parts")
+    except RuntimeError as error:
+        print(f"parts, onednn={onednn}: FAILED: " + str(error).splitlines()[-1], flush=True)
+        return
+    whole = seconds["losses and gradients"]
+    print(f"\nparts alone, onednn={onednn}, forward and backward, median of {FLAGS.timed_steps}:")
+    print("| part | GFLOP | s | GFLOP/s | fraction of the floor | share of losses and gradients |")
+    print("|---|---|---|---|---|---|")
+    no_optimizer = {part: passes for part, passes in counts.items() if part != "optimizer"}
+    rows = {part: sum(no_optimizer[part].values()) for part in seconds if part in no_optimizer}
+    rows["losses and gradients"] = flops.total(no_optimizer)
+    for part, part_flops in rows.items():
+        time = seconds[part]
+        print(
+            f"| {part} | {part_flops / 1e9:.4g} | {time:.3f} | {part_flops / time / 1e9:.1f} | "
+            f"{train_speed.floor_fraction(part_flops, peak, time):.1%} | {time / whole:.1%} |"
+        )
+    rest = whole - sum(seconds[part] for part in rows if part != "losses and gradients")
+    print(f"| the rest (losses, schedules, overhead) | | {rest:.3f} | | | {rest / whole:.1%} |")
 
 
 if __name__ == "__main__":
