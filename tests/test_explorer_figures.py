@@ -21,6 +21,8 @@ def test_load_export_reads_test_sequences_and_refuses_bad_indices(explored):
     assert batch["keypoints"].shape == (1, 5, explored.config.num_keypoints, 3)
     with pytest.raises(ValueError, match="sequence 4 is out of range: 4 test sequences"):
         explorer_figures.sequence(explored, 4)
+    with pytest.raises(ValueError, match="a sequence index is an int, got 2.0"):
+        explorer_figures.sequence(explored, 2.0)
 
 
 def test_make_figures_writes_the_three_figures(explored, tmp_path):

@@ -73,11 +73,18 @@ def load_export(
     return Export(label, loaded, config, sequences)
 
 
-def sequence(explored: Export, index: int) -> dict[str, np.ndarray]:
-    """Test sequence `index` as a batch of one, with its detected keypoints "keypoints"."""
+def check_sequence_index(explored: Export, index) -> None:
+    """Raises ValueError unless `index` is an int naming one of `explored`'s test sequences."""
     count = len(explored.sequences["frames"])
+    if type(index) is not int:
+        raise ValueError(f"a sequence index is an int, got {index!r}.")
     if not 0 <= index < count:
         raise ValueError(f"sequence {index} is out of range: {count} test sequences are loaded.")
+
+
+def sequence(explored: Export, index: int) -> dict[str, np.ndarray]:
+    """Test sequence `index` as a batch of one, with its detected keypoints "keypoints"."""
+    check_sequence_index(explored, index)
     batch = {k: v[index : index + 1] for k, v in explored.sequences.items()}
     batch["keypoints"] = manipulation.detect(explored.loaded, batch["frames"])  # [1, T+DT, K, 3]
     return batch

@@ -59,12 +59,12 @@ class Explorer:
         return self.exports[index]
 
     def _sequence(self, export: int, index: int) -> dict[str, np.ndarray]:
-        key = (export, index)
-        if type(index) is not int:  # 2.0 == 2: not served from the cache, rejected as before
-            return explorer_figures.sequence(self._export(export), index)
-        if key not in self._batches:
-            self._batches[key] = explorer_figures.sequence(self._export(export), index)
-        return self._batches[key]
+        explored = self._export(export)
+        # Checked before the lookup: 2.0 == 2 would find sequence 2's entry.
+        explorer_figures.check_sequence_index(explored, index)
+        if (export, index) not in self._batches:
+            self._batches[export, index] = explorer_figures.sequence(explored, index)
+        return self._batches[export, index]
 
     def info(self) -> dict:
         return {
