@@ -226,7 +226,9 @@ def throughput(settings):
     throughput, the "floor" against which a training step is measured.
 
     Args:
-        settings: {"repeats": timed calls of each op, after two untimed}.
+        settings: {"repeats": timed calls of each op, after two untimed;
+            optionally "dtype": the operands' dtype, default "float32"
+            (a mixed-precision step computes in "bfloat16" or "float16")}.
 
     Returns:
         {"conv2d": FLOP/s, "matmul": FLOP/s}.
@@ -234,11 +236,16 @@ def throughput(settings):
     import tensorflow as tf
 
     rng = tf.random.Generator.from_seed(0)
+    dtype = settings.get("dtype", "float32")
+
+    def uniform(shape):
+        return tf.cast(rng.uniform(shape), dtype)
+
     frames, size, channels = _THROUGHPUT_SHAPES["conv2d"]
-    images = rng.uniform([frames, size, size, channels])
-    kernel = rng.uniform([3, 3, channels, channels])
+    images = uniform([frames, size, size, channels])
+    kernel = uniform([3, 3, channels, channels])
     rows, inner, columns = _THROUGHPUT_SHAPES["matmul"]
-    left, right = rng.uniform([rows, inner]), rng.uniform([inner, columns])
+    left, right = uniform([rows, inner]), uniform([inner, columns])
     ops = {
         "conv2d": (
             tf.function(lambda: tf.nn.conv2d(images, kernel, 1, "SAME")),
@@ -259,6 +266,10 @@ def throughput(settings):
 
 
 _JOBS = {"train": measure, "parts": parts, "throughput": throughput}
+
+
+# The dtype a policy's convolutions and matrix products compute in.
+COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 
 def floor_fraction(flops, flop_per_s, seconds_per_step):

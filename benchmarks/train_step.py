@@ -7,12 +7,16 @@ by hand from the layer shapes (video_structure/flops.py states the rules);
 step: about a minute for dmcs). Then, unless --flops_only, the machine's
 measured conv2d and matmul FLOP/s and, for every combination of --onednn
 (TF_ENABLE_ONEDNN_OPTS, which must be set before TensorFlow is imported) and
---xla (jit_compile), the measured step time, each in a fresh subprocess, and the
-fraction of the floor: (FLOPs / the larger measured FLOP/s) / step time.
+--xla (jit_compile) and --precisions (dtype policy), the measured step time, each
+in a fresh subprocess, and the fraction of the floor: (FLOPs / the larger FLOP/s
+measured in the policy's compute dtype) / step time.
 
     python benchmarks/train_step.py --flops_only            # the counts, no TensorFlow
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=32,8 --onednn=1,0 --xla=0,1
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=32 --micro_batch_sizes=0,8
+    python benchmarks/train_step.py --presets=dmcs --batch_sizes=8 \
+        --precisions=float32,mixed_bfloat16,float32,mixed_bfloat16 \
+        --overrides=layers_per_scale=2,latent_size=16,prior_net_size=128,num_bom_samples=10
     python benchmarks/train_step.py --presets=dmcs_cpu --parts   # where the time goes
     python benchmarks/train_step.py --presets=synthetic --batch_sizes=2 --warmup_steps=1 \
         --timed_steps=1                                     # a quick check
@@ -23,6 +27,7 @@ process's maximum resident set size (host memory), or the GPU's peak where one
 is used.
 """
 
+import itertools
 import os
 
 import train_speed
@@ -39,6 +44,20 @@ flags.DEFINE_list(
     "micro_batch_sizes",
     ["0"],
     "micro_batch_size values to measure (train.py --micro_batch_size; 0: the whole batch).",
+)
+flags.DEFINE_list(
+    "overrides",
+    [],
+    "Hyperparameters changed in every preset, as name=value (the flags of train.py), e.g. the "
+    "authors' code's defaults: layers_per_scale=2,latent_size=16,prior_net_size=128,"
+    "posterior_net_size=128,num_bom_samples=10.",
+)
+flags.DEFINE_list(
+    "precisions",
+    ["float32"],
+    "Dtype policies to measure (train.py --mixed_precision): "
+    + ", ".join(train_speed.COMPUTE_DTYPES)
+    + ".",
 )
 flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (tracing, compilation).", lower_bound=1)
 flags.DEFINE_integer("timed_steps", 5, "Timed steps.", lower_bound=1)
@@ -65,12 +84,39 @@ def _check_flags():
     for name in ("onednn", "xla"):
         if set(FLAGS[name].value) - {"0", "1"}:
             raise app.UsageError(f"--{name} takes 0 and 1, not {','.join(FLAGS[name].value)}.")
+    unknown = sorted(set(FLAGS.precisions) - set(train_speed.COMPUTE_DTYPES))
+    if unknown:
+        raise app.UsageError(
+            f"--precisions: unknown {', '.join(unknown)}; choose from "
+            f"{', '.join(train_speed.COMPUTE_DTYPES)}."
+        )
     if not all(size.isdigit() and int(size) > 0 for size in FLAGS.batch_sizes):
         raise app.UsageError(f"--batch_sizes must be positive integers: {FLAGS.batch_sizes}.")
     if not all(size.isdigit() for size in FLAGS.micro_batch_sizes):
         raise app.UsageError(
             f"--micro_batch_sizes must be integers >= 0: {FLAGS.micro_batch_sizes}."
         )
+
+
+def _overrides():
+    """--overrides as {hyperparameter: value}, each value of its field's type."""
+    defaults = config_lib.Config()
+    values = {}
+    for item in FLAGS.overrides:
+        name, equals, text = item.partition("=")
+        if not equals or not hasattr(defaults, name):
+            raise app.UsageError(
+                f"--overrides: {item!r} is not name=value for a hyperparameter of "
+                "video_structure/config.py."
+            )
+        kind = type(getattr(defaults, name))
+        try:
+            values[name] = text.lower() in ("1", "true") if kind is bool else kind(text)
+        except ValueError:
+            raise app.UsageError(
+                f"--overrides: {name} takes a {kind.__name__}, not {text!r}."
+            ) from None
+    return values
 
 
 def _with_step(counts):
@@ -105,24 +151,31 @@ def main(argv):
     _check_flags()
     if FLAGS.profiler:
         cli.start_tensorflow()  # In this process, for flops.profiled.
-    peaks = {}
+    peaks = {}  # {(onednn, compute dtype): {op: FLOP/s}}
+    # --parts times float32 steps.
+    policies = FLAGS.precisions + (["float32"] if FLAGS.parts else [])
+    dtypes = dict.fromkeys(train_speed.COMPUTE_DTYPES[name] for name in policies)
     if not FLAGS.flops_only:
-        for onednn in FLAGS.onednn:
-            peaks[onednn] = train_speed.measure_in_subprocess(
-                {"repeats": FLAGS.throughput_repeats}, onednn, job="throughput"
+        for onednn, dtype in itertools.product(FLAGS.onednn, dtypes):
+            peak = peaks[onednn, dtype] = train_speed.measure_in_subprocess(
+                {"repeats": FLAGS.throughput_repeats, "dtype": dtype}, onednn, job="throughput"
             )
             print(
-                f"onednn={onednn}: conv2d {peaks[onednn]['conv2d'] / 1e9:.1f} GFLOP/s, matmul "
-                f"{peaks[onednn]['matmul'] / 1e9:.1f} GFLOP/s (best of "
-                f"{FLAGS.throughput_repeats}); {os.cpu_count()} CPUs",
+                f"onednn={onednn} {dtype}: conv2d {peak['conv2d'] / 1e9:.1f} GFLOP/s, matmul "
+                f"{peak['matmul'] / 1e9:.1f} GFLOP/s (best of {FLAGS.throughput_repeats}); "
+                f"{os.cpu_count()} CPUs",
                 flush=True,
             )
+    overrides = _overrides()
     for preset in FLAGS.presets:
         batch_sizes = [int(size) for size in FLAGS.batch_sizes] or [
             config_lib.PRESETS[preset].batch_size
         ]
         for batch_size in batch_sizes:
-            config = config_lib.get_preset(preset, batch_size=batch_size)
+            try:
+                config = config_lib.get_preset(preset, batch_size=batch_size, **overrides)
+            except ValueError as error:
+                raise app.UsageError(f"--overrides: {error}") from None
             counts = flops.training_step(config)
             step_flops = flops.total(counts)
             print(
@@ -133,26 +186,40 @@ def main(argv):
             _print_counts(counts, flops.profiled(config) if FLAGS.profiler else None)
             if FLAGS.flops_only:
                 continue
-            for onednn in FLAGS.onednn:
-                for xla in FLAGS.xla:
-                    for micro in FLAGS.micro_batch_sizes:
-                        _time(
-                            preset, batch_size, onednn, xla, int(micro), step_flops, peaks[onednn]
-                        )
+            combinations = itertools.product(
+                FLAGS.onednn, FLAGS.xla, FLAGS.micro_batch_sizes, FLAGS.precisions
+            )
+            for onednn, xla, micro, precision in combinations:
+                peak = peaks[onednn, train_speed.COMPUTE_DTYPES[precision]]
+                settings = {
+                    "overrides": overrides,
+                    "xla": xla == "1",
+                    "micro_batch_size": int(micro),
+                    "precision": precision,
+                }
+                _time(preset, batch_size, onednn, settings, step_flops, peak)
+            if FLAGS.parts:
+                for onednn in FLAGS.onednn:
+                    peak = peaks[onednn, "float32"]
+                    _time_parts(preset, batch_size, onednn, overrides, counts, peak)
 
 
-def _time(preset, batch_size, onednn, xla, micro_batch_size, step_flops, peak):
-    """Measures one combination in a fresh process and prints its line."""
+def _time(preset, batch_size, onednn, settings, step_flops, peak):
+    """Measures one combination in a fresh process and prints its line.
+
+    `settings` holds the combination's "overrides", "xla", "micro_batch_size"
+    and "precision" (`train_speed.measure`'s).
+    """
     settings = {
+        **settings,
         "preset": preset,
         "batch_size": batch_size,
-        "xla": xla == "1",
-        "micro_batch_size": micro_batch_size,
         "warmup_steps": FLAGS.warmup_steps,
         "timed_steps": FLAGS.timed_steps,
     }
     line = (
-        f"onednn={onednn} xla={xla} micro_batch_size={micro_batch_size}, "
+        f"onednn={onednn} xla={int(settings['xla'])} "
+        f"micro_batch_size={settings['micro_batch_size']} {settings['precision']}, "
         f"{FLAGS.timed_steps} steps after {FLAGS.warmup_steps}: "
     )
     try:
@@ -171,11 +238,12 @@ def _time(preset, batch_size, onednn, xla, micro_batch_size, step_flops, peak):
     )
 
 
-def _time_parts(preset, batch_size, onednn, counts, peak):
+def _time_parts(preset, batch_size, onednn, overrides, counts, peak):
     """Times the parts in a fresh process and prints their table."""
     settings = {
         "preset": preset,
         "batch_size": batch_size,
+        "overrides": overrides,
         "xla": False,
         "warmup_steps": FLAGS.warmup_steps,
         "timed_steps": FLAGS.timed_steps,
