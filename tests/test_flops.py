@@ -74,6 +74,8 @@ def test_training_step_adds_up_the_parts_and_adam():
         {},
         {"image_size": 16, "layers_per_scale": 1, "detector_start_spread": 4.0},
         {"image_size": 16, "appearance_features": "code"},
+        {"image_size": 16, "layers_per_scale": 2, "reconstructor_convs": "code"},
+        {"image_size": 16, "layers_per_scale": 0, "reconstructor_convs": "code"},
     ],
 )
 def test_parameters_match_the_model(overrides):

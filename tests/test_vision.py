@@ -53,9 +53,12 @@ def test_ramp_initializer_keeps_the_base_on_the_feature_rows():
     np.testing.assert_allclose(kernel[0, 0, 3:], [[2, 0, -2, 0], [0, 2, 0, -2]], atol=1e-6)
 
 
-@pytest.mark.parametrize("preset,extra", [("dmcs", 1), ("human36m", 2)])
-def test_extra_convolutions_per_scale(preset, extra):
-    cfg = config.PRESETS[preset]
+@pytest.mark.parametrize(
+    "preset,extra,reconstructor_convs,per_scale",
+    [("dmcs", 1, "paper", 2), ("human36m", 2, "paper", 3), ("human36m", 2, "code", 2)],
+)
+def test_extra_convolutions_per_scale(preset, extra, reconstructor_convs, per_scale):
+    cfg = config.PRESETS[preset].replace(reconstructor_convs=reconstructor_convs)
     encoder = vision.ImageEncoder(cfg, cfg.num_keypoints)
     encoder(tf.zeros([1, 64, 64, 3]))
     # Three scales (64, 32, 16), each 1 + extra convolutions, plus the 1x1 output.
@@ -68,8 +71,8 @@ def test_extra_convolutions_per_scale(preset, extra):
         tf.zeros([1, 16, 16, cfg.num_keypoints]),
         tf.zeros([1, 64, 64, 3]),
     )
-    # 1x1 input, two upsampled scales of 1 + extra convolutions, 1x1 output.
-    assert count_convs(reconstructor) == 2 * (1 + extra) + 2
+    # 1x1 input, two upsampled scales of (1 +) extra convolutions, 1x1 output.
+    assert count_convs(reconstructor) == 2 * per_scale + 2
 
 
 def test_conv_kernels_carry_weight_decay_and_he_uniform_init():

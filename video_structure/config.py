@@ -109,6 +109,15 @@ class Config:
         "without coordinate channels: encoder_filters x 2^levels channels; docs/fidelity.md).",
         choices=("paper", "code"),
     )
+    reconstructor_convs: str = _field(
+        "paper",
+        "Convolutions per scale of phi_rec after each upsampling: paper (one, then the "
+        "layers_per_scale extra ones: 'alternating convolutional layers and upsampling' "
+        "plus the additional layers, S1.1.1) or code (the layers_per_scale extra ones "
+        "only, as the authors' code; docs/fidelity.md).",
+        choices=("paper", "code"),
+        added=True,
+    )
     normalize_keypoint_scales: bool = _field(
         True, "Divide mu by its maximum over keypoints of the frame (code)."
     )

@@ -237,9 +237,10 @@ class AppearanceNet(keras.layers.Layer):
 class Reconstructor(keras.layers.Layer):
     """phi_rec: v_t = v_1 + phi_rec([R_t, R_1, phi_app(v_1)]) (Eq. S5).
 
-    Alternates 2x bilinear upsampling and convolutions (plus
-    `layers_per_scale` extra stride-1 convolutions per scale) from the heatmap
-    size up to the frame size, halving the filters at each step.
+    Alternates 2x bilinear upsampling and convolutions from the heatmap size
+    up to the frame size, halving the filters at each step: per scale one
+    convolution plus `layers_per_scale` extra stride-1 ones, or the extra ones
+    alone under `reconstructor_convs="code"` (the authors' code).
     """
 
     def __init__(self, config: config_lib.Config, **kwargs):
@@ -258,10 +259,11 @@ class Reconstructor(keras.layers.Layer):
         filters = config.encoder_filters * 2**levels
         self.input_conv = _conv(config, filters, kernel_size=1)
         self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear")
+        per_scale = config.layers_per_scale + (config.reconstructor_convs == "paper")
         self.scales = []
         for _ in range(levels):
             filters //= 2
-            self.scales.append([_conv(config, filters) for _ in range(1 + config.layers_per_scale)])
+            self.scales.append([_conv(config, filters) for _ in range(per_scale)])
         self.output_conv = _conv(
             config,
             config.image_channels,
