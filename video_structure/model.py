@@ -446,9 +446,10 @@ class StructVRNN(keras.Model):
         only the random draws (best of many, scheduled sampling) differ, as
         they would for another seed. A tf.while_loop runs the micro-batches one
         after another, so the step is traced once and only one micro-batch's
-        activations are alive at a time: less memory, not more speed (dmcs at
-        batch 32 on 2 CPU cores: 4.2 GiB against 6.5, 9.3-10.2 s/step against
-        8.3 with micro-batches of 8; benchmarks/train_step.py --micro_batch_sizes).
+        activations are alive at a time: less memory at about the same speed
+        (dmcs at batch 32 on 2 CPU cores: 4.3 GiB against 6.4-6.6, 8.4-8.8
+        s/step against 8.9-9.4 with micro-batches of 8;
+        benchmarks/train_step.py --micro_batch_sizes).
 
         Returns:
             (total, terms, logged outputs, gradients), each the micro-batches' mean.
