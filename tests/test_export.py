@@ -157,8 +157,17 @@ def test_export_replaces_an_old_export_whole_tracing_each_function_once(exported
     assert siblings == ["model"]
 
 
+# Variants that change only loss scales export struct_vrnn's graph: one
+# export of it covers them (each export costs about 9 s).
+EXPORTED_VARIANTS = [
+    name
+    for name, changes in config.VARIANTS.items()
+    if not changes or not set(changes) <= {"separation_scale", "sparsity_scale"}
+]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", list(config.VARIANTS))
+@pytest.mark.parametrize("variant", EXPORTED_VARIANTS)
 def test_every_variant_exports(tmp_path, variant):
     cfg = CONFIG.replace(**config.VARIANTS[variant])
     model = model_lib.StructVRNN(cfg)
