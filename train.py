@@ -137,30 +137,21 @@ flags.DEFINE_integer(
     upper_bound=2,
 )
 
-# One override flag per hyperparameter, named as the Config field.
+# One override flag per hyperparameter, named as the Config field, but for
+# these fields' flags of their own: {field: flag}.
 _OWN_FLAGS = {"batch_size": "batch_size", "num_steps": "steps"}
-for _field in config_lib.fields():
-    if _field.name in _OWN_FLAGS:
-        continue
-    _help = f"{_field.metadata['help']} Overrides the preset."
-    if _field.type is bool:
-        flags.DEFINE_bool(_field.name, None, _help)
-    elif _field.type is str:
-        flags.DEFINE_enum(_field.name, None, _field.metadata["choices"], _help)
-    elif _field.type is int:
-        flags.DEFINE_integer(_field.name, None, _help)
-    else:
-        flags.DEFINE_float(_field.name, None, _help)
+cli.define_hyperparameter_flags(skip=_OWN_FLAGS)
+# Flags defined in cli count as this script's for --help.
+flags.adopt_module_key_flags(cli)
 
 
 def resolve_config() -> config_lib.Config:
     """The preset of --preset (or of the dataset) with every flag override applied."""
     preset = FLAGS.preset or registry.spec(FLAGS.dataset).default_preset
-    overrides = {}
-    for field in config_lib.fields():
-        value = getattr(FLAGS, _OWN_FLAGS.get(field.name, field.name))
-        if value is not None:
-            overrides[field.name] = value
+    overrides = cli.hyperparameter_overrides(skip=_OWN_FLAGS)
+    for field, flag in _OWN_FLAGS.items():
+        if FLAGS[flag].value is not None:
+            overrides[field] = FLAGS[flag].value
     return config_lib.get_preset(preset, FLAGS.variant, **overrides)
 
 

@@ -113,7 +113,7 @@ def main(argv):
     frames = next(batches(FLAGS.batch_size))["frames"]
     seed = next(rollouts.batch_seeds(0))
     stages = {}
-    stages["detect and predict keypoints"], predicted = _seconds(
+    stages["detect and predict keypoints"], _ = _seconds(
         lambda: rollouts.predict(
             loaded,
             loaded.detect_keypoints(frames[:, :observed])["keypoints"],

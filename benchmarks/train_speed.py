@@ -268,10 +268,6 @@ def throughput(settings):
 _JOBS = {"train": measure, "parts": parts, "throughput": throughput}
 
 
-# The dtype a policy's convolutions and matrix products compute in.
-COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
-
-
 def floor_fraction(flops, flop_per_s, seconds_per_step):
     """The fraction of the floor a step reaches: (FLOPs / peak FLOP/s) / step time.
 

@@ -16,12 +16,13 @@ measured in the policy's compute dtype) / step time.
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=32 --micro_batch_sizes=0,8
     python benchmarks/train_step.py --presets=dmcs --batch_sizes=8 \
         --precisions=float32,mixed_bfloat16,float32,mixed_bfloat16 \
-        --overrides=layers_per_scale=2,latent_size=16,prior_net_size=128,num_bom_samples=10
+        --layers_per_scale=2 --latent_size=16 --prior_net_size=128 --num_bom_samples=10
     python benchmarks/train_step.py --presets=dmcs_cpu --parts   # where the time goes
     python benchmarks/train_step.py --presets=synthetic --batch_sizes=2 --warmup_steps=1 \
         --timed_steps=1                                     # a quick check
 
-Step times exclude the warm-up (tracing, compiling) steps, whose first ends the
+Every hyperparameter flag of train.py (--layers_per_scale=2, ...) changes every
+preset measured. Step times exclude the warm-up (tracing, compiling) steps, whose first ends the
 printed seconds after the measuring process's launch; peak memory is the
 process's maximum resident set size (host memory), or the GPU's peak where one
 is used.
@@ -33,7 +34,7 @@ import os
 import train_speed
 from absl import app, flags
 
-from video_structure import cli, flops
+from video_structure import cli, flops, run_options
 from video_structure import config as config_lib
 
 flags.DEFINE_list("presets", list(config_lib.PRESETS), "Hyperparameter presets to count and time.")
@@ -46,17 +47,10 @@ flags.DEFINE_list(
     "micro_batch_size values to measure (train.py --micro_batch_size; 0: the whole batch).",
 )
 flags.DEFINE_list(
-    "overrides",
-    [],
-    "Hyperparameters changed in every preset, as name=value (the flags of train.py), e.g. the "
-    "authors' code's defaults: layers_per_scale=2,latent_size=16,prior_net_size=128,"
-    "posterior_net_size=128,num_bom_samples=10.",
-)
-flags.DEFINE_list(
     "precisions",
     ["float32"],
     "Dtype policies to measure (train.py --mixed_precision): "
-    + ", ".join(train_speed.COMPUTE_DTYPES)
+    + ", ".join(run_options.POLICIES)
     + ".",
 )
 flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (tracing, compilation).", lower_bound=1)
@@ -72,6 +66,9 @@ flags.DEFINE_bool(
     "Also time each part's forward and backward pass alone (train_speed.parts), with its "
     "FLOPs and fraction of the floor: where a step's time goes.",
 )
+# --batch_sizes sets batch_size.
+cli.define_hyperparameter_flags(skip=("batch_size",))
+flags.adopt_module_key_flags(cli)  # For --help.
 FLAGS = flags.FLAGS
 
 
@@ -84,11 +81,11 @@ def _check_flags():
     for name in ("onednn", "xla"):
         if set(FLAGS[name].value) - {"0", "1"}:
             raise app.UsageError(f"--{name} takes 0 and 1, not {','.join(FLAGS[name].value)}.")
-    unknown = sorted(set(FLAGS.precisions) - set(train_speed.COMPUTE_DTYPES))
+    unknown = sorted(set(FLAGS.precisions) - set(run_options.POLICIES))
     if unknown:
         raise app.UsageError(
             f"--precisions: unknown {', '.join(unknown)}; choose from "
-            f"{', '.join(train_speed.COMPUTE_DTYPES)}."
+            f"{', '.join(run_options.POLICIES)}."
         )
     if not all(size.isdigit() and int(size) > 0 for size in FLAGS.batch_sizes):
         raise app.UsageError(f"--batch_sizes must be positive integers: {FLAGS.batch_sizes}.")
@@ -96,27 +93,6 @@ def _check_flags():
         raise app.UsageError(
             f"--micro_batch_sizes must be integers >= 0: {FLAGS.micro_batch_sizes}."
         )
-
-
-def _overrides():
-    """--overrides as {hyperparameter: value}, each value of its field's type."""
-    defaults = config_lib.Config()
-    values = {}
-    for item in FLAGS.overrides:
-        name, equals, text = item.partition("=")
-        if not equals or not hasattr(defaults, name):
-            raise app.UsageError(
-                f"--overrides: {item!r} is not name=value for a hyperparameter of "
-                "video_structure/config.py."
-            )
-        kind = type(getattr(defaults, name))
-        try:
-            values[name] = text.lower() in ("1", "true") if kind is bool else kind(text)
-        except ValueError:
-            raise app.UsageError(
-                f"--overrides: {name} takes a {kind.__name__}, not {text!r}."
-            ) from None
-    return values
 
 
 def _with_step(counts):
@@ -154,7 +130,7 @@ def main(argv):
     peaks = {}  # {(onednn, compute dtype): {op: FLOP/s}}
     # --parts times float32 steps.
     policies = FLAGS.precisions + (["float32"] if FLAGS.parts else [])
-    dtypes = dict.fromkeys(train_speed.COMPUTE_DTYPES[name] for name in policies)
+    dtypes = dict.fromkeys(run_options.compute_dtype(name) for name in policies)
     if not FLAGS.flops_only:
         for onednn, dtype in itertools.product(FLAGS.onednn, dtypes):
             peak = peaks[onednn, dtype] = train_speed.measure_in_subprocess(
@@ -166,7 +142,7 @@ def main(argv):
                 f"{os.cpu_count()} CPUs",
                 flush=True,
             )
-    overrides = _overrides()
+    overrides = cli.hyperparameter_overrides(skip=("batch_size",))
     for preset in FLAGS.presets:
         batch_sizes = [int(size) for size in FLAGS.batch_sizes] or [
             config_lib.PRESETS[preset].batch_size
@@ -175,7 +151,7 @@ def main(argv):
             try:
                 config = config_lib.get_preset(preset, batch_size=batch_size, **overrides)
             except ValueError as error:
-                raise app.UsageError(f"--overrides: {error}") from None
+                raise app.UsageError(str(error)) from None
             counts = flops.training_step(config)
             step_flops = flops.total(counts)
             print(
@@ -190,7 +166,7 @@ def main(argv):
                 FLAGS.onednn, FLAGS.xla, FLAGS.micro_batch_sizes, FLAGS.precisions
             )
             for onednn, xla, micro, precision in combinations:
-                peak = peaks[onednn, train_speed.COMPUTE_DTYPES[precision]]
+                peak = peaks[onednn, run_options.compute_dtype(precision)]
                 settings = {
                     "overrides": overrides,
                     "xla": xla == "1",

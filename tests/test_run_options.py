@@ -43,3 +43,11 @@ def test_good_strategies_pass(monkeypatch, name, devices):
 def test_multi_worker_passes_with_a_cluster_that_names_this_worker(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", json.dumps(CLUSTER))
     run_options.check_strategy("multi_worker")
+
+
+@pytest.mark.parametrize(
+    "policy,dtype",
+    [("float32", "float32"), ("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")],
+)
+def test_compute_dtype_is_the_policys(policy, dtype):
+    assert run_options.compute_dtype(policy) == dtype

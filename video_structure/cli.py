@@ -1,4 +1,4 @@
-"""What the command-line scripts share: a quiet start and one-line usage errors.
+"""What the command-line scripts share: a quiet start, one-line usage errors, hyperparameter flags.
 
 absl's `app.run` answers an `app.UsageError` with the help of every flag
 (some 180 lines for train.py) above the one line that matters; `run` prints
@@ -11,6 +11,8 @@ import sys
 import tempfile
 
 from absl import app, flags
+
+from video_structure import config as config_lib
 
 # The exit status of a usage or data error, as argparse's.
 USAGE_EXIT_CODE = 2
@@ -83,6 +85,39 @@ def define_data_dir_flag(default_dirs: dict[str, str], datasets: str = "file-bas
     flags.DEFINE_string(
         "data_dir", None, f"Dataset directory of {datasets}; default the dataset's {defaults}."
     )
+
+
+def define_hyperparameter_flags(skip=()) -> None:
+    """Defines one flag per hyperparameter (`config.fields()`), named as the field.
+
+    Each defaults to None, the preset's value; `hyperparameter_overrides` reads
+    them back.
+
+    Args:
+        skip: field names the script sets with flags of its own.
+    """
+    for field in config_lib.fields():
+        if field.name in skip:
+            continue
+        help_text = f"{field.metadata['help']} Overrides the preset."
+        if field.type is bool:
+            flags.DEFINE_bool(field.name, None, help_text)
+        elif field.type is str:
+            flags.DEFINE_enum(field.name, None, field.metadata["choices"], help_text)
+        elif field.type is int:
+            flags.DEFINE_integer(field.name, None, help_text)
+        else:
+            flags.DEFINE_float(field.name, None, help_text)
+
+
+def hyperparameter_overrides(skip=()) -> dict:
+    """{field: value} of the flags of `define_hyperparameter_flags(skip)` that were set."""
+    values = {
+        field.name: flags.FLAGS[field.name].value
+        for field in config_lib.fields()
+        if field.name not in skip
+    }
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def fail(message: str, exitcode: int = USAGE_EXIT_CODE, now: bool = False) -> None:

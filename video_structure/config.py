@@ -200,6 +200,11 @@ class Config:
         """Length of the scheduled-sampling ramp: the whole training by default."""
         return self.sampling_ramp_steps or self.num_steps
 
+    @property
+    def reconstructor_convs_per_scale(self) -> int:
+        """phi_rec's convolutions after each upsampling (`reconstructor_convs`)."""
+        return self.layers_per_scale + (self.reconstructor_convs == "paper")
+
     def __post_init__(self):
         validate(self)
 

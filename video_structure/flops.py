@@ -114,14 +114,13 @@ def _reconstructor(config: config_lib.Config, rows: int) -> list[Layer]:
     # [R_t, R_1, phi_app(v_1)] and the coordinate channels.
     channels = 2 * config.num_keypoints + appearance + 2
     result = [Layer("reconstructor", channels, filters, 1, size**2, ((rows, 2),))]
-    per_scale = config.layers_per_scale + (config.reconstructor_convs == "paper")
     # The channels of the features; with no convolution per scale (code, no
     # extra layers) the input convolution's reach the output.
     current = filters
     for _ in range(levels):
         size *= 2
         filters //= 2
-        for _ in range(per_scale):
+        for _ in range(config.reconstructor_convs_per_scale):
             result.append(Layer("reconstructor", current, filters, 3, size**2, ((rows, 2),)))
             current = filters
     result.append(

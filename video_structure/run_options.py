@@ -19,6 +19,11 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
+def compute_dtype(policy: str) -> str:
+    """The dtype the convolutions and dense layers of a `POLICIES` policy compute in."""
+    return policy.removeprefix("mixed_")
+
+
 class StrategyError(ValueError):
     """A strategy that cannot be made: bad --devices or TF_CONFIG; the message names it."""
 

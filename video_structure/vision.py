@@ -259,11 +259,12 @@ class Reconstructor(keras.layers.Layer):
         filters = config.encoder_filters * 2**levels
         self.input_conv = _conv(config, filters, kernel_size=1)
         self.upsample = keras.layers.UpSampling2D(2, interpolation="bilinear")
-        per_scale = config.layers_per_scale + (config.reconstructor_convs == "paper")
         self.scales = []
         for _ in range(levels):
             filters //= 2
-            self.scales.append([_conv(config, filters) for _ in range(per_scale)])
+            self.scales.append(
+                [_conv(config, filters) for _ in range(config.reconstructor_convs_per_scale)]
+            )
         self.output_conv = _conv(
             config,
             config.image_channels,
