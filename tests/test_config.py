@@ -102,8 +102,9 @@ def test_cnn_vrnn_refuses_keypoint_losses(overrides, name):
         config.get_preset("dmcs", representation="cnn")  # The preset's scales are positive.
 
 
-def test_dmcs_cpu_preset_is_the_dmcs_preset_resized():
-    paper, cpu = config.PRESETS["dmcs"], config.PRESETS["dmcs_cpu"]
+@pytest.mark.parametrize("dataset", ["dmcs", "basketball"])
+def test_cpu_preset_is_the_paper_preset_resized(dataset):
+    paper, cpu = config.PRESETS[dataset], config.PRESETS[f"{dataset}_cpu"]
     changed = {f.name for f in config.fields() if getattr(paper, f.name) != getattr(cpu, f.name)}
     assert changed == {
         "encoder_filters",
