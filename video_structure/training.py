@@ -28,7 +28,7 @@ from video_structure import config as config_lib
 from video_structure import distribute, optimizers, precision, run_dir, run_options, visualize
 from video_structure import export as export_lib
 from video_structure import model as model_lib
-from video_structure.data import basketball_plays, dmcs, loading, registry, windows
+from video_structure.data import loading, registry, windows
 
 
 class TrainingError(Exception):
@@ -204,32 +204,6 @@ class ImageSummaries(keras.callbacks.Callback):
         visualize.save_gif(animation, os.path.join(self.output_dir, "samples.gif"))
 
 
-def prepare_dmcs(data_dir: str, image_size: int, options: run_options.Options) -> None:
-    """Generates the DMCS dataset unless data_dir has one; says when --dmcs_* flags go unused."""
-    sizes = dict(
-        train_episodes=options.dmcs_train_episodes,
-        test_episodes=options.dmcs_test_episodes,
-        episode_length=options.dmcs_episode_length,
-    )
-    if os.path.exists(os.path.join(data_dir, dmcs.MANIFEST_NAME)):
-        differences = dmcs.size_differences(dmcs.load_manifest(data_dir), **sizes)
-        if differences:
-            print(
-                f"Note: using the existing DMCS dataset in {data_dir}, which has "
-                f"{differences}; the --dmcs_* flags apply only when a dataset is generated "
-                "(pass an empty --data_dir for a new one).",
-                flush=True,
-            )
-        return
-    print(
-        f"Generating the DMCS dataset in {data_dir} (resumable; "
-        "datasets/generate_dmcs.py makes larger ones).",
-        flush=True,
-    )
-    manifest = dmcs.generate(data_dir, image_size=image_size, seed=options.seed, **sizes)
-    print(dmcs.format_statistics(manifest, "train"), flush=True)
-
-
 def run_settings(config: config_lib.Config, options: run_options.Options, data_dir) -> dict:
     """What config.json records: the hyperparameters and the options that shape the run."""
     settings = {
@@ -329,10 +303,9 @@ def _train(config, options, strategy, chief: bool, write_dir: str) -> str:
 
     try:
         # Other workers train on the data the chief generated.
-        if options.dataset == "dmcs" and chief:
-            prepare_dmcs(data_dir, config.image_size, options)
-        if options.dataset == "basketball" and chief:
-            basketball_plays.prepare(data_dir, config.image_size, options.seed)
+        prepare = registry.spec(options.dataset).prepare
+        if prepare is not None and chief:
+            prepare(data_dir, config.image_size, options)
         train_data, test_data, action_size = loading.load(
             options.dataset,
             config,

@@ -15,7 +15,7 @@ import importlib
 import os
 from collections.abc import Callable
 
-from video_structure.data import basketball, dmcs, human36m_release
+from video_structure.data import basketball, basketball_plays, dmcs, human36m_release
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,9 @@ class DatasetSpec:
         scene: the `synthetic.generate` scene of a dataset generated in memory.
         reader: fn(data_dir, split, **window options) -> tf.data.Dataset of a
             dataset read from files (`_lazy`); None for one generated in memory.
+        prepare: fn(data_dir, image_size, options) that writes the dataset to
+            data_dir unless it is there (train.py's first use; `options`, a
+            `run_options.Options`, gives the seed and sizes), or None.
     """
 
     description: str
@@ -44,6 +47,7 @@ class DatasetSpec:
     default_dir: str | None = None
     scene: str | None = None
     reader: Callable | None = None
+    prepare: Callable | None = None
 
 
 def _lazy(reference: str) -> Callable:
@@ -92,6 +96,14 @@ DATASETS: dict[str, DatasetSpec] = {
         "sequence",
         default_dir=dmcs.DEFAULT_DIR,
         reader=_lazy("video_structure.data.dmcs_reader:dmcs_dataset"),
+        prepare=lambda data_dir, image_size, options: dmcs.prepare(
+            data_dir,
+            image_size,
+            options.seed,
+            options.dmcs_train_episodes,
+            options.dmcs_test_episodes,
+            options.dmcs_episode_length,
+        ),
     ),
     "basketball": DatasetSpec(
         "Section 5.1's Basketball: plays drawn as five coloured players and a yellow ball "
@@ -105,6 +117,9 @@ DATASETS: dict[str, DatasetSpec] = {
             "basketball",
             "train.py --dataset=basketball writes synthetic plays there; "
             "datasets/render_basketball.py renders real ones.",
+        ),
+        prepare=lambda data_dir, image_size, options: basketball_plays.prepare(
+            data_dir, image_size, options.seed
         ),
     ),
     "human36m": DatasetSpec(

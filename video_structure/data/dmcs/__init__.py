@@ -50,6 +50,7 @@ from video_structure.data.dmcs.generation import (
     DEFAULT_TEST_EPISODES,
     DEFAULT_TRAIN_EPISODES,
     generate,
+    prepare,
 )
 from video_structure.data.dmcs.gl import GL_BACKENDS, select_gl_backend
 from video_structure.data.dmcs.manifest import (
@@ -105,6 +106,7 @@ __all__ = [
     "part_shards",
     "pixels_to_keypoints",
     "plan_shards",
+    "prepare",
     "project_bodies",
     "random_action",
     "record_dtype",

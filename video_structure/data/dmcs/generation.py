@@ -31,10 +31,13 @@ from video_structure.data.dmcs.manifest import (
     MANIFEST_NAME,
     SPEC_NAME,
     dtype_to_json,
+    load_manifest,
     plan_shards,
+    size_differences,
     write_manifest,
 )
 from video_structure.data.dmcs.sharding import part_record_name, part_shards
+from video_structure.data.dmcs.statistics import format_statistics
 from video_structure.data.dmcs.workers import (
     available_cpus,
     generate_shard,
@@ -249,3 +252,44 @@ def generate(
     record = dict(header, shards=shards)
     files.write_json(os.path.join(output_dir, part_record_name(part_index, num_parts)), record)
     return record
+
+
+def prepare(
+    data_dir,
+    image_size,
+    seed=0,
+    train_episodes=DEFAULT_TRAIN_EPISODES,
+    test_episodes=DEFAULT_TEST_EPISODES,
+    episode_length=DEFAULT_EPISODE_LENGTH,
+):
+    """Generates a dataset in data_dir unless it holds one (train.py's first use).
+
+    An existing dataset is kept whatever its sizes, with a note naming the
+    sizes that differ from the ones asked for.
+
+    Args:
+        data_dir: the dataset directory.
+        image_size: frame height and width of a new dataset.
+        seed: seed of a new dataset.
+        train_episodes, test_episodes, episode_length: sizes of a new dataset.
+    """
+    sizes = dict(
+        train_episodes=train_episodes, test_episodes=test_episodes, episode_length=episode_length
+    )
+    if os.path.exists(os.path.join(data_dir, MANIFEST_NAME)):
+        differences = size_differences(load_manifest(data_dir), **sizes)
+        if differences:
+            print(
+                f"Note: using the existing DMCS dataset in {data_dir}, which has "
+                f"{differences}; the --dmcs_* flags apply only when a dataset is generated "
+                "(pass an empty --data_dir for a new one).",
+                flush=True,
+            )
+        return
+    print(
+        f"Generating the DMCS dataset in {data_dir} (resumable; "
+        "datasets/generate_dmcs.py makes larger ones).",
+        flush=True,
+    )
+    manifest = generate(data_dir, image_size=image_size, seed=seed, **sizes)
+    print(format_statistics(manifest, "train"), flush=True)
