@@ -102,9 +102,10 @@ def test_cnn_vrnn_refuses_keypoint_losses(overrides, name):
         config.get_preset("dmcs", representation="cnn")  # The preset's scales are positive.
 
 
-@pytest.mark.parametrize("dataset", ["dmcs", "basketball"])
-def test_cpu_preset_is_the_paper_preset_resized(dataset):
+@pytest.mark.parametrize("dataset,steps", [("dmcs", 1500), ("basketball", 3000)])
+def test_cpu_preset_is_the_paper_preset_resized(dataset, steps):
     paper, cpu = config.PRESETS[dataset], config.PRESETS[f"{dataset}_cpu"]
+    assert (cpu.num_steps, cpu.batch_size, cpu.encoder_filters) == (steps, 8, 16)
     changed = {f.name for f in config.fields() if getattr(paper, f.name) != getattr(cpu, f.name)}
     assert changed == {
         "encoder_filters",
