@@ -357,12 +357,31 @@ PRESETS: dict[str, Config] = {
 }
 
 
+# The step schedules of S1.2, which a run of other length stretches.
+SCHEDULES = ("kl_annealing_steps", "lr_decay_steps")
+
+
+def stretched_schedules(preset: Config, steps: int) -> dict[str, int]:
+    """`preset`'s SCHEDULES at the same fractions of a run of `steps` steps.
+
+    S1.2 anneals beta over 2.5e4 and halves the learning rate every 3e4 of 1e5
+    steps; a run of other length keeps these fractions of its own.
+
+    Returns:
+        {"kl_annealing_steps": ..., "lr_decay_steps": ...}, the decay at least 1.
+    """
+    scaled = {name: round(getattr(preset, name) * steps / preset.num_steps) for name in SCHEDULES}
+    scaled["lr_decay_steps"] = max(1, scaled["lr_decay_steps"])
+    return scaled
+
+
 def cpu_sized(preset: Config, num_steps: int = 1500) -> Config:
     """A paper preset sized for a 2-core CPU (not from the paper).
 
     Half the filters (a quarter of the convolutions' FLOPs), best of 10 (the
     authors' code's default), batch 8 and `num_steps` steps, with KL annealing
-    and learning-rate halving at S1.2's fractions of the run (25% and 30%).
+    and learning-rate halving at S1.2's fractions of the run
+    (`stretched_schedules`).
     Its losses are reduced as the authors' code reduces them, sparsity on the
     raw maps: with the paper's sums and sparsity on the normalised mu, the
     DMCS detector kept one active keypoint from step 250 on (docs/fidelity.md).
@@ -372,8 +391,7 @@ def cpu_sized(preset: Config, num_steps: int = 1500) -> Config:
         num_bom_samples=10,
         batch_size=8,
         num_steps=num_steps,
-        kl_annealing_steps=num_steps // 4,
-        lr_decay_steps=num_steps * 3 // 10,
+        **stretched_schedules(preset, num_steps),
         loss_normalization="code",
         sparsity_on_raw_scales=True,
     )

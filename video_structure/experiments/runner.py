@@ -11,17 +11,14 @@ from typing import Any
 
 from video_structure import config as config_lib
 
-# Schedules given in steps that S1.2 sets for 1e5 training steps.
-_SCHEDULES = ("kl_annealing_steps", "lr_decay_steps")
-
 
 def scaled_schedules(preset: config_lib.Config, steps: int, longer: bool = False) -> dict[str, int]:
     """The step schedules of `preset` stretched to a run of `steps` steps.
 
-    S1.2 anneals beta over 2.5e4 and halves the learning rate every 3e4 of 1e5
-    steps. A shorter run keeps these fractions of its length; unscaled, a
-    300-step run would end with beta at 1% of its value and the learning rate
-    never decayed. The scheduled-sampling ramp already spans the whole run.
+    A shorter run keeps S1.2's fractions of its length
+    (`config.stretched_schedules`); unscaled, a 300-step run would end with
+    beta at 1% of its value and the learning rate never decayed. The
+    scheduled-sampling ramp already spans the whole run.
 
     Args:
         preset: the hyperparameters the run starts from.
@@ -36,9 +33,7 @@ def scaled_schedules(preset: config_lib.Config, steps: int, longer: bool = False
     """
     if steps == preset.num_steps or (steps > preset.num_steps and not longer):
         return {}
-    scaled = {name: round(getattr(preset, name) * steps / preset.num_steps) for name in _SCHEDULES}
-    scaled["lr_decay_steps"] = max(1, scaled["lr_decay_steps"])
-    return scaled
+    return config_lib.stretched_schedules(preset, steps)
 
 
 def load_if_current(
